@@ -1,0 +1,47 @@
+# rtsmap: one machine runs the whole chain with these targets.
+#   make demo    create .venv if needed, install, run the chain on the demo world
+#   make test    install if needed, then the test suite
+# VENV can point elsewhere (CI keeps one outside the clone: see .ci/run).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+TOOLS := synth prep train infer ensemble aggregate validate
+STAMP := build/install-stamp
+DEMO_DIR ?= demo
+export PATH := $(BIN):$(PATH)
+
+.PHONY: install test demo lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check \
+	  -e 'tools/core[vector]' $(foreach tool,$(TOOLS),-e tools/$(tool)) -r requirements-dev.txt
+	@mkdir -p $(dir $@) && touch $@
+
+test: install
+	$(BIN)/python -m pytest tests
+
+demo: install
+	@echo "rtsmap demo: output under $(DEMO_DIR)/" >&2
+	@mkdir -p $(DEMO_DIR)
+	@for tool in $(TOOLS); do \
+	  printf '  %-14s ' "rts-$$tool" >&2; \
+	  rts-$$tool --version >&2; \
+	done
+	@echo "The stages are installed; none runs on the demo world yet (each issue adds its step)." >&2
+
+lint: install
+	$(BIN)/ruff check tools tests bench
+
+bench: install
+	@for script in bench/*.py; do [ -e "$$script" ] || continue; \
+	  echo "== $$script" >&2; $(BIN)/python "$$script"; done
+
+clean:
+	rm -rf build $(DEMO_DIR) .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

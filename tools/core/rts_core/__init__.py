@@ -1,0 +1,20 @@
+"""Shared contract of the rtsmap tools (../shared/CONTRACT.md sections 1-3).
+
+Every tool imports only this package, never another tool:
+
+- :mod:`rts_core.contract` - band names, tag keys, file suffixes, column names;
+- :mod:`rts_core.sceneid` - PlanetScope scene ids from file names;
+- :mod:`rts_core.cli` - the shared Click options and the ``-`` stdin convention;
+- :mod:`rts_core.runner` - the per-item runner (skip, isolate failures, exit codes);
+- :mod:`rts_core.atomic` - temporary-name-then-rename outputs and their clean-up;
+- :mod:`rts_core.raster` - Cloud-Optimized GeoTIFF writer and the ``RTS_*`` tags;
+- :mod:`rts_core.vector` - GeoParquet 1.1 and GeoPackage writers;
+- :mod:`rts_core.log` - logging and progress on standard error.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("rts-core")
+except PackageNotFoundError:  # running from a source tree without install
+    __version__ = "0.0.0"

@@ -1,0 +1,119 @@
+"""Outputs that appear whole or not at all.
+
+Every file a tool writes goes first to a hidden temporary name in the target folder
+(same file system, so the final :func:`os.replace` is atomic) and is renamed when
+complete. A killed process leaves only a temporary file; the name encodes host and
+process id, so the next run in that folder removes the ones whose writer is dead and
+never touches those of a concurrent run on another host or in another process.
+
+Temporary names look like ``.<final name>.<host>-<pid>-<random>.tmp<suffix>``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname()) or "host"
+_TEMP = re.compile(r"^\.(?P<final>.+)\.(?P<host>[A-Za-z0-9]+)-(?P<pid>\d+)-[0-9a-f]+\.tmp")
+
+
+def temporary_path(final: Path) -> Path:
+    """A fresh hidden temporary name beside ``final`` keeping its suffix (drivers
+    such as GPKG choose by extension)."""
+    final = Path(final)
+    token = secrets.token_hex(4)
+    return final.with_name(f".{final.name}.{_HOST}-{os.getpid()}-{token}.tmp{final.suffix}")
+
+
+def is_temporary(path: Path) -> bool:
+    return bool(_TEMP.match(Path(path).name))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def cleanup_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove temporary files (and GDAL side-cars of them) left in ``folder`` by
+    writers on this host that are no longer running. Returns what was removed."""
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TEMP.match(entry.name)
+        if not match or match["host"] != _HOST:
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            entry.unlink()
+            removed.append(entry)
+    if removed:
+        log.info("removed %d temporary file(s) of an interrupted run in %s", len(removed), folder)
+    return removed
+
+
+def remove_quietly(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            Path(path).unlink()
+        # GDAL may leave an auxiliary file beside a dataset
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}.aux.xml").unlink()
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def commit(temporary: Path, final: Path) -> None:
+    """Flush ``temporary`` to disk and rename it to ``final`` in one step."""
+    fsync_file(temporary)
+    os.replace(temporary, final)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        fd = os.open(Path(final).parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path | str) -> Iterator[Path]:
+    """Yield a temporary path to write ``final`` to; rename it on success, remove it
+    on any error (the exception propagates). The parent folder is created."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_path(final)
+    try:
+        yield temporary
+        if not temporary.exists():
+            raise FileNotFoundError(f"writer produced no file at {temporary}")
+        commit(temporary, final)
+    except BaseException:
+        remove_quietly(temporary)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{temporary}.aux.xml").unlink()

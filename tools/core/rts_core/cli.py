@@ -1,0 +1,146 @@
+"""The registry of options shared by every tool (CONTRACT.md section 1).
+
+=================  ======================================================  ============
+option             meaning                                                 used by
+=================  ======================================================  ============
+PATHS... / ``-``   input paths; a lone ``-`` reads one path per stdin line  every tool
+``--out/-o DIR``   output folder, created if missing                        every tool
+``--overwrite``    recompute outputs that already exist                     every tool
+``--quiet``        no progress or info logs (warnings and errors remain)    every tool
+``--debug``        debug logs and tracebacks                                every tool
+``--version``      print the tool's version                                 every tool
+=================  ======================================================  ============
+
+Every option can also be set through ``RTS_<TOOL>_<OPTION>`` (Click's
+``auto_envvar_prefix``), e.g. ``RTS_INFER_DEVICE=cpu``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import click
+
+from .log import setup_logging
+from .runner import Plan, RunResult, run_items
+
+STDIN = "-"
+
+
+def tool_version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def envvar_prefix(tool: str) -> str:
+    """``rts-infer`` -> ``RTS_INFER``."""
+    return tool.upper().replace("-", "_")
+
+
+def context_settings(tool: str) -> dict:
+    return {"auto_envvar_prefix": envvar_prefix(tool), "help_option_names": ["-h", "--help"],
+            "max_content_width": 100, "show_default": True}
+
+
+def _decorate(tool: str, package: str, factory, **kwargs):
+    def decorator(function):
+        prefix = envvar_prefix(tool)
+        epilog = kwargs.pop("epilog", None)
+        note = f"Every option can also be set as an environment variable {prefix}_<OPTION>."
+        kwargs["epilog"] = f"{epilog}\n\n{note}" if epilog else note
+        command = factory(tool, context_settings=context_settings(tool), **kwargs)(function)
+        return click.version_option(tool_version(package), "--version", prog_name=tool,
+                                    message="%(prog)s %(version)s")(command)
+    return decorator
+
+
+def command(tool: str, package: str, **kwargs):
+    """``click.command`` for a tool: env-var prefix, ``-h``, ``--version``."""
+    return _decorate(tool, package, click.command, **kwargs)
+
+
+def group(tool: str, package: str, **kwargs):
+    """``click.group`` for a tool with subcommands (rts-train, rts-validate)."""
+    return _decorate(tool, package, click.group, **kwargs)
+
+
+def paths_argument(name: str = "paths", metavar: str = "PATH...", required: bool = True):
+    return click.argument(name, nargs=-1, required=required, metavar=metavar,
+                          type=click.Path(dir_okay=True, path_type=str))
+
+
+def expand_paths(paths: Sequence[str], stdin=None) -> list[str]:
+    """Replace a ``-`` by the newline-separated paths on standard input (blank lines
+    ignored). No path at all is a usage error."""
+    expanded: list[str] = []
+    for path in paths:
+        if path == STDIN:
+            stream = stdin if stdin is not None else sys.stdin
+            expanded.extend(line.strip() for line in stream if line.strip())
+        else:
+            expanded.append(path)
+    if not expanded:
+        raise click.UsageError("no input paths (none given, and none on standard input)")
+    return expanded
+
+
+def out_dir_option(required: bool = True, help: str = "Output folder (created if missing)."):
+    return click.option("--out", "-o", "out", required=required, help=help,
+                        type=click.Path(file_okay=False, path_type=Path))
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The run-wide switches every tool takes, passed to the command as ``run``."""
+
+    tool: str
+    overwrite: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+    def items(self, items: Iterable, plan: Callable[..., Plan], process: Callable[..., None],
+              **kwargs) -> RunResult:
+        return run_items(items, plan, process, overwrite=self.overwrite, debug=self.debug,
+                         **kwargs)
+
+
+def run_options(tool: str, overwrite: bool = True):
+    """Add ``--overwrite`` (optional), ``--quiet`` and ``--debug``, set up logging, and
+    pass them to the command as one ``run`` argument (:class:`RunOptions`)."""
+    def decorator(function):
+        @functools.wraps(function)
+        def wrapper(*args, quiet: bool, debug: bool, **kwargs):
+            setup_logging(tool, quiet=quiet, debug=debug)
+            run = RunOptions(tool, kwargs.pop("overwrite", False), quiet, debug)
+            return function(*args, run=run, **kwargs)
+
+        wrapped = click.option("--debug", is_flag=True,
+                               help="Debug logs, and tracebacks with errors.")(wrapper)
+        wrapped = click.option("--quiet", "-q", is_flag=True,
+                               help="No progress or info logs (warnings and errors remain)."
+                               )(wrapped)
+        if overwrite:
+            wrapped = click.option("--overwrite", is_flag=True,
+                                   help="Recompute outputs that already exist (default: skip "
+                                        "them, still printing their paths).")(wrapped)
+        return wrapped
+    return decorator
+
+
+def exit_with(result: RunResult) -> None:
+    """End the command with the contract's exit status (0 all done, 1 some failed)."""
+    sys.exit(result.exit_code)
+
+
+def not_built(tool: str, issue: int) -> None:
+    """What a stub command does: say so and fail, never pretend to work."""
+    click.echo(f"{tool}: not built yet (planned in issue #{issue}); nothing was done.",
+               err=True)
+    sys.exit(1)

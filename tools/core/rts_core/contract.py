@@ -1,0 +1,80 @@
+"""Names fixed by the contract (../shared/CONTRACT.md section 2, 3 and 5).
+
+Tools refer to these constants instead of spelling the strings again, so a rename
+happens in one place and outside checks keep matching.
+"""
+
+from __future__ import annotations
+
+# Band names of the input stack, in the order prep writes them.
+SPECTRAL_BANDS = ("blue", "green", "red", "nir")
+TERRAIN_BANDS = ("relative_elevation", "slope")
+TCVIS_BANDS = ("tc_brightness", "tc_greenness", "tc_wetness")
+STACK_BANDS = (*SPECTRAL_BANDS, "ndvi", *TERRAIN_BANDS, *TCVIS_BANDS)
+WATER_BAND = "water"  # optional 11th band
+ALL_BANDS = (*STACK_BANDS, WATER_BAND)
+
+# Named band sets of the two DARTS models.
+BAND_SETS = {
+    "tcvis": ("ndvi", "blue", "green", "red", "nir", "relative_elevation", "slope",
+              "tc_brightness", "tc_greenness", "tc_wetness"),
+    "notcvis": ("ndvi", "blue", "green", "red", "nir", "relative_elevation", "slope"),
+}
+
+# GDAL dataset metadata keys on every per-scene raster.
+TAG_SCENE_ID = "RTS_SCENE_ID"
+TAG_ACQUIRED = "RTS_ACQUIRED"  # ISO 8601, UTC
+TAG_SENSOR = "RTS_SENSOR"
+TAG_VERSION = "RTS_VERSION"  # "<tool> <version>"
+TAG_MODEL = "RTS_MODEL"  # probability rasters: model name(s), comma-joined
+SCENE_TAGS = (TAG_SCENE_ID, TAG_ACQUIRED, TAG_SENSOR, TAG_VERSION)
+DEFAULT_SENSOR = "PlanetScope"
+
+# File names per scene.
+STACK_SUFFIX = ".stack.tif"
+PROB_SUFFIX = ".prob.tif"
+MASK_SUFFIX = ".mask.tif"
+L1_SUFFIX = ".l1.parquet"
+EXTENT_SUFFIX = ".extent.parquet"
+
+
+def stack_name(scene_id: str) -> str:
+    return f"{scene_id}{STACK_SUFFIX}"
+
+
+def model_prob_name(scene_id: str, model_name: str) -> str:
+    return f"{scene_id}.{model_name}{PROB_SUFFIX}"
+
+
+def prob_name(scene_id: str) -> str:
+    return f"{scene_id}{PROB_SUFFIX}"
+
+
+def mask_name(scene_id: str) -> str:
+    return f"{scene_id}{MASK_SUFFIX}"
+
+
+def l1_name(scene_id: str) -> str:
+    return f"{scene_id}{L1_SUFFIX}"
+
+
+def extent_name(scene_id: str) -> str:
+    return f"{scene_id}{EXTENT_SUFFIX}"
+
+
+# DARTS-compatible probability encoding: uint8 0-100, scale 0.01, nodata 255.
+PROB_DTYPE = "uint8"
+PROB_SCALE = 0.01
+PROB_NODATA = 255
+MASK_NODATA = 255
+
+# Vector columns.
+L1_COLUMNS = ("scene_id", "acquired", "year", "month", "area_m2", "area_ha", "n_pixels",
+              "prob_mean", "prob_max", "models", "sensor", "geometry")
+EXTENT_COLUMNS = ("scene_id", "acquired", "year", "geometry")
+LEVEL2_COLUMNS = ("year", "area_m2", "area_ha", "n_observations", "n_scenes",
+                  "n_acquisitions", "detection_ratio", "first_observed", "last_observed",
+                  "track_id", "geometry")
+TRACK_COLUMNS = ("track_id", "first_year", "last_year", "n_years", "geometry")
+H3_COLUMNS = ("h3_cell", "resolution", "year", "rts_area_m2", "n_features",
+              "covered_area_m2", "affected_pct", "geometry")

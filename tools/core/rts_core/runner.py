@@ -1,0 +1,117 @@
+"""The per-item runner every tool uses (CONTRACT.md section 1).
+
+For each input it asks the tool which files the input will produce (:class:`Plan`),
+skips it when they all exist (outputs only ever appear complete, see
+:mod:`rts_core.atomic`), otherwise processes it. A failure is isolated to its input:
+one ``error: <input>: <reason>`` line on stderr (traceback with ``--debug``), any
+output of that input removed, and the others go on. Paths the next stage consumes
+are printed on stdout as soon as each input is done, so pipelines stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from . import atomic
+from .log import progress
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+
+
+class InputError(Exception):
+    """A problem with one input that the user can fix; reported without traceback."""
+
+
+@dataclass
+class Plan:
+    """What one input produces: every file written, and those printed on stdout for
+    the next stage (all of them unless given)."""
+
+    outputs: Sequence[Path]
+    printed: Sequence[Path] | None = None
+
+    def __post_init__(self):
+        self.outputs = [Path(p) for p in self.outputs]
+        self.printed = self.outputs if self.printed is None else [Path(p) for p in self.printed]
+
+    def complete(self) -> bool:
+        return all(path.exists() for path in self.outputs)
+
+
+@dataclass
+class RunResult:
+    done: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_SOME_FAILED if self.failed else EXIT_OK
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as a single line (its message, else its type)."""
+    text = " ".join(str(exc).split()) if str(exc).strip() else type(exc).__name__
+    return text
+
+
+def report_error(source: object, exc: BaseException, *, debug: bool = False) -> None:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"error: {source}: {one_line(exc)}", file=sys.stderr, flush=True)
+
+
+def emit(paths: Iterable[Path]) -> None:
+    for path in paths:
+        print(path, flush=True)
+
+
+def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[T, Plan], None],
+              *, overwrite: bool = False, debug: bool = False, label: str = "inputs",
+              source: Callable[[T], object] = str, out_dirs: Sequence[Path] = ()) -> RunResult:
+    """Plan and process each item; see the module docstring for the rules.
+
+    ``plan(item)`` names the outputs (it may raise for a bad input), ``process(item,
+    plan)`` writes them (each through :mod:`rts_core.atomic`). ``source(item)`` is the
+    text after ``error:``, normally the input path.
+    """
+    for folder in out_dirs:
+        atomic.cleanup_stale_temporaries(Path(folder))
+    items = list(items)
+    result = RunResult()
+    for item in progress(items, label=label):
+        item_plan: Plan | None = None
+        try:
+            item_plan = plan(item)
+            if not overwrite and item_plan.complete():
+                log.debug("%s: outputs exist, skipped", source(item))
+                result.skipped.append(item)
+            else:
+                process(item, item_plan)
+                missing = [str(p) for p in item_plan.outputs if not p.exists()]
+                if missing:
+                    raise RuntimeError(f"expected output(s) not written: {', '.join(missing)}")
+                result.done.append(item)
+        except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
+            if item_plan is not None:
+                atomic.remove_quietly(*item_plan.outputs)
+            report_error(source(item), exc, debug=debug)
+            result.failed.append(item)
+            continue
+        emit(item_plan.printed)
+    if items:
+        log.info("%d done, %d already complete, %d failed", len(result.done),
+                 len(result.skipped), len(result.failed))
+    return result

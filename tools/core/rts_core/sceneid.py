@@ -1,0 +1,75 @@
+"""PlanetScope scene ids and acquisition times from file names.
+
+Two naming schemes occur in Planet deliveries and in the DARTS label data:
+
+- PSScene: ``YYYYMMDD_HHMMSS[_ms]_SSSS`` (``20180703_192559_1006``,
+  ``20230715_201234_12_24a3``), where SSSS is the satellite id in hex; the
+  acquisition date and time (UTC) are part of the id.
+- PSOrthoTile: ``<strip>_<tile>_YYYY-MM-DD_SSSS`` (``4764314_1760817_2021-07-20_2416``);
+  only the date is in the id.
+
+Product suffixes (``_3B_AnalyticMS_SR.tif``, ``_BGRN_SR.tif``, ``_udm2.tif``,
+``_metadata.json``) and our own suffixes (``.stack.tif``, ...) follow the id.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import PurePath
+
+_PSSCENE = re.compile(r"(?P<date>\d{8})_(?P<time>\d{6})(?:_(?P<frac>\d{1,2}))?_(?P<sat>[0-9a-f]{4})")
+_ORTHOTILE = re.compile(r"(?P<strip>\d{5,8})_(?P<tile>\d{7})_(?P<date>\d{4}-\d{2}-\d{2})_(?P<sat>[0-9a-f]{4})")
+_END = r"(?=$|[_.])"
+_PSSCENE_NAME = re.compile(r"^" + _PSSCENE.pattern + _END)
+_ORTHOTILE_NAME = re.compile(r"^" + _ORTHOTILE.pattern + _END)
+
+
+class SceneIdError(ValueError):
+    """A file name that carries no PlanetScope scene id."""
+
+
+def parse_scene_id(name: str | PurePath) -> str:
+    """The scene id at the start of a file name (or path), e.g. for
+    ``20230715_201234_12_24a3_3B_AnalyticMS_SR.tif`` -> ``20230715_201234_12_24a3``."""
+    base = PurePath(name).name
+    for pattern in (_ORTHOTILE_NAME, _PSSCENE_NAME):
+        match = pattern.match(base)
+        if match:
+            return match.group(0)
+    raise SceneIdError(f"no PlanetScope scene id (PSScene or PSOrthoTile) in file name {base!r}")
+
+
+def is_scene_id(text: str) -> bool:
+    return bool(_ORTHOTILE.fullmatch(text) or _PSSCENE.fullmatch(text))
+
+
+def acquired_from_scene_id(scene_id: str) -> datetime:
+    """Acquisition time in UTC from an id: date and time for PSScene, the date at
+    00:00 for PSOrthoTile (whose id holds no time; prefer the metadata JSON)."""
+    match = _PSSCENE.fullmatch(scene_id)
+    if match:
+        stamp = datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S")
+        return stamp.replace(tzinfo=UTC)
+    match = _ORTHOTILE.fullmatch(scene_id)
+    if match:
+        return datetime.strptime(match["date"], "%Y-%m-%d").replace(tzinfo=UTC)
+    raise SceneIdError(f"not a PlanetScope scene id: {scene_id!r}")
+
+
+def format_acquired(moment: datetime) -> str:
+    """ISO 8601 in UTC with a trailing Z, as the RTS_ACQUIRED tag holds it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def parse_acquired(text: str) -> datetime:
+    """Inverse of :func:`format_acquired`; also accepts Planet's metadata form
+    (``2023-07-15T20:12:34.123456Z``). Naive times are taken as UTC."""
+    moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

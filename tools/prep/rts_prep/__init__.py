@@ -1,0 +1,1 @@
+"""rts-prep: Turn PlanetScope scenes plus ArcticDEM and TCVIS into aligned, masked input stacks."""

@@ -1,0 +1,1 @@
+"""rts-validate: Score predictions against reference footprints, object by object or pixel by pixel."""
