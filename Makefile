@@ -9,7 +9,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 TOOLS := synth prep train infer ensemble aggregate validate
-STAMP := build/install-stamp
+# The stamp lives in the environment and names this checkout, so a venv shared between
+# clones (CI's) is re-pointed at each new checkout's editable sources.
+STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 DEMO_DIR ?= demo
 export PATH := $(BIN):$(PATH)
 
@@ -21,7 +23,7 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check \
 	  -e 'tools/core[vector]' $(foreach tool,$(TOOLS),-e tools/$(tool)) -r requirements-dev.txt
-	@mkdir -p $(dir $@) && touch $@
+	@touch $@
 
 test: install
 	$(BIN)/python -m pytest tests
