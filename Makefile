@@ -29,13 +29,15 @@ test: install
 	$(BIN)/python -m pytest tests
 
 demo: install
-	@echo "rtsmap demo: output under $(DEMO_DIR)/" >&2
 	@mkdir -p $(DEMO_DIR)
-	@for tool in $(TOOLS); do \
-	  printf '  %-14s ' "rts-$$tool" >&2; \
-	  rts-$$tool --version >&2; \
-	done
-	@echo "The stages are installed; none runs on the demo world yet (each issue adds its step)." >&2
+	@echo "== 1/1 rts-synth: the demo world (24 scenes, 4 regions, 2021-2023) -> $(DEMO_DIR)/world" >&2
+	rts-synth -o $(DEMO_DIR)/world --labels data/rts_labels_sample.gpkg --quicklook > $(DEMO_DIR)/scenes.txt
+	@echo "" >&2
+	@echo "Demo world: $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes listed in $(DEMO_DIR)/scenes.txt" >&2
+	@echo "  scenes      $(DEMO_DIR)/world/scenes/<scene_id>/ (SR, udm2, metadata, quicklook PNG)" >&2
+	@echo "  auxiliary   $(DEMO_DIR)/world/aux/ (dem.tif, tcvis.tif, landcover.tif)" >&2
+	@echo "  truth       $(DEMO_DIR)/world/truth/rts.parquet (+ rts.gpkg), split in $(DEMO_DIR)/world/scenes.csv" >&2
+	@echo "The later stages (prep, train, infer, ensemble, aggregate, validate) are not built yet." >&2
 
 lint: install
 	$(BIN)/ruff check tools tests bench

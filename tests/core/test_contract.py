@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import rasterio
+
 from rts_core import contract
 
 TOY = Path(__file__).with_name("toy_tool.py")

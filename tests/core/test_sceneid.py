@@ -2,6 +2,7 @@ import csv
 from datetime import UTC, datetime
 
 import pytest
+
 from rts_core.sceneid import (
     SceneIdError,
     acquired_from_scene_id,
@@ -10,7 +11,6 @@ from rts_core.sceneid import (
     parse_acquired,
     parse_scene_id,
 )
-
 from tests.conftest import DATA
 
 

@@ -7,8 +7,9 @@ import pyogrio
 import pytest
 import rasterio
 from affine import Affine
-from rts_core import atomic, contract, raster, vector
 from shapely.geometry import box
+
+from rts_core import atomic, contract, raster, vector
 
 
 def frame():

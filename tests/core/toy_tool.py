@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 from affine import Affine
+
 from rts_core import cli, raster
 from rts_core.runner import InputError, Plan
 from rts_core.sceneid import acquired_from_scene_id, parse_scene_id

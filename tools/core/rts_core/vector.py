@@ -22,8 +22,14 @@ def write_geoparquet(frame, path: Path | str) -> Path:
     return Path(path)
 
 
-def write_geopackage(layers: Mapping[str, object], path: Path | str) -> Path:
-    """Write several GeoDataFrames as the layers of one GeoPackage."""
+def write_geopackage(layers: Mapping[str, object], path: Path | str,
+                     timestamp: str | None = None) -> Path:
+    """Write several GeoDataFrames as the layers of one GeoPackage. ``timestamp``
+    (ISO 8601) fixes the file's change dates so that reruns give identical bytes."""
+    import pyogrio
+
+    if timestamp is not None:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
     with atomic.atomic_path(path) as temporary:
         for name, frame in layers.items():
             if frame.crs is None:

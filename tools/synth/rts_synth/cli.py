@@ -1,16 +1,107 @@
-"""Command line of rts-synth (not built yet: issue #3)."""
+"""Command line of rts-synth: options -> world -> files."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
 
 from rts_core import cli
+from rts_core.runner import Plan
+
+from . import synth
+from .fields import Fields
+from .shapes import load_label_shapes
+from .world import build_world
+
+log = logging.getLogger(__name__)
+TOOL = "rts-synth"
 
 
-@cli.command("rts-synth", "rts-synth", epilog="""Example:
+def parse_years(_ctx, _param, value: str) -> list[int]:
+    try:
+        years = sorted({int(part) for part in str(value).split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated years, got {value!r}") from None
+    if not years:
+        raise click.BadParameter("no year given")
+    return years
+
+
+@cli.command(TOOL, TOOL, epilog="""Example:
 
 \b
-  rts-synth -o demo --scenes 12 --seed 1
+  rts-synth -o demo --labels data/rts_labels_sample.gpkg --quicklook
+  rts-synth -o demo | rts-prep - --dem demo/aux/dem.tif --tcvis demo/aux/tcvis.tif -o stacks
 
-Not built yet (issue #3): the command says so and exits with status 1.""")
-@cli.out_dir_option(required=False)
-@cli.run_options("rts-synth")
-def main(out, run):
-    """Build a synthetic demo world: PlanetScope-like scenes, DEM, TCVIS, land cover and the true slumps."""
-    cli.not_built("rts-synth", 3)
+The world is made of regions, each visited by two overlapping scenes a year; with more
+than one region, the last region's scenes are held apart for testing (split "test" in
+DIR/scenes.csv). The default world (24 scenes of 768 px, 4 regions) is generated in
+well under a minute on 2 cores.""")
+@cli.out_dir_option()
+@click.option("--scenes", "n_scenes", default=24, type=click.IntRange(1), help="Number of scenes.")
+@click.option("--size", default=768, type=click.IntRange(64), help="Scene width and height, pixels (3 m).")
+@click.option("--years", default="2021,2022,2023", callback=parse_years,
+              help="Comma-separated years; slumps grow upslope from year to year.")
+@click.option("--seed", default=0, type=int, help="Same seed, identical files.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Real slump polygons (any vector format, e.g. data/rts_labels_sample.gpkg) "
+                   "to move onto the world, keeping size and shape; default: procedural shapes.")
+@click.option("--quicklook", is_flag=True, help="Also write a false-colour PNG per scene with the truth.")
+@cli.run_options(TOOL)
+def main(out: Path, n_scenes, size, years, seed, labels, quicklook, run):
+    """Build a synthetic demo world of PlanetScope-like scenes with known thaw slumps.
+
+    Writes DIR/scenes/<id>/ (SR, udm2, metadata JSON), DIR/aux/ (dem.tif in EPSG:3413,
+    tcvis.tif in EPSG:4326, landcover.tif in EPSG:32607), DIR/truth/ (rts.parquet,
+    rts.gpkg, extent.parquet, features.parquet, conditions.parquet) and DIR/scenes.csv,
+    and prints each scene's SR path.
+    """
+    label_shapes = None
+    if labels is not None:
+        try:
+            label_shapes = load_label_shapes(labels, max_area_m2=150_000)
+        except Exception as exc:  # noqa: BLE001 - one line, as for any bad input
+            raise click.BadParameter(f"{labels}: {exc}", param_hint="--labels") from None
+    version = f"{TOOL} {cli.tool_version(TOOL)}"
+    world = build_world(seed, n_scenes, size, years, label_shapes)
+    log.info("world: %d x %d px, %d regions, %d slumps, %d scenes", world.grid.width,
+             world.grid.height, len(world.regions), len(world.slumps), len(world.scenes))
+    fields = Fields(world)
+    truth_by_scene = {}
+
+    def plan(item):
+        kind, scene = item
+        if kind == "aux":
+            return Plan(list(synth.aux_paths(out).values()), printed=[])
+        if kind == "truth":
+            return Plan(list(synth.truth_paths(out).values()), printed=[])
+        paths = synth.scene_paths(out, scene.scene_id, quicklook)
+        return Plan(list(paths.values()), printed=[paths["sr"]])
+
+    def process(item, item_plan):
+        kind, scene = item
+        if kind == "aux":
+            paths = synth.aux_paths(out)
+            synth.write_dem(fields, paths["dem"], version)
+            synth.write_tcvis(fields, paths["tcvis"], version)
+            synth.write_landcover(fields, paths["landcover"], version)
+        elif kind == "truth":
+            synth.write_truth(world, synth.truth_paths(out), out)
+        else:
+            paths = synth.scene_paths(out, scene.scene_id, quicklook)
+            synth.write_scene(fields, scene, paths, version)
+            if quicklook:
+                truth = truth_by_scene.get(scene.scene_id) or synth.scene_truth_utm(world, scene)
+                synth.write_quicklook(paths["quicklook"], paths["sr"], truth)
+
+    items = [("aux", None), ("truth", None)] + [("scene", s) for s in world.scenes]
+
+    def source(item):
+        kind, scene = item
+        return out / ("aux" if kind == "aux" else "truth" if kind == "truth" else f"scenes/{scene.scene_id}")
+
+    out_dirs = [out, out / "aux", out / "truth"] + [out / "scenes" / s.scene_id for s in world.scenes]
+    result = run.items(items, plan, process, label="synth", source=source, out_dirs=out_dirs)
+    cli.exit_with(result)

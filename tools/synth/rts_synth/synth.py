@@ -1,0 +1,301 @@
+"""Writing the world to disk: scenes (SR, udm2, metadata), auxiliary rasters (DEM,
+TCVIS, land cover) and the truth, each streamed by windows and written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import Transformer
+from rasterio import features, warp
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from scipy import ndimage
+
+from rts_core import atomic, raster, vector
+from rts_core.sceneid import format_acquired
+
+from .fields import Fields, scene_window
+from .world import PIXEL_M, Scene, World
+
+DEM_CRS, DEM_PIXEL, DEM_NODATA = "EPSG:3413", 2.0, -9999.0
+TCVIS_CRS, TCVIS_PIXEL = "EPSG:4326", (0.0008, 0.00027)  # about 31 x 30 m here
+LANDCOVER_CRS, LANDCOVER_PIXEL = "EPSG:32607", 10.0  # the neighbouring UTM zone
+ESRI_WATER, ESRI_BARE, ESRI_RANGELAND = 1, 8, 11
+UDM2_BANDS = ("clear", "snow", "shadow", "light_haze", "heavy_haze", "cloud", "confidence",
+              "unusable")
+AUX_MARGIN_M = 600.0
+
+
+def strip_rows(width: int, pixels: int = 1_500_000) -> int:
+    """Rows per window so that a window holds about ``pixels`` pixels."""
+    return int(np.clip(pixels // max(width, 1), 32, 1024))
+
+
+# -- paths -----------------------------------------------------------------------------
+def scene_paths(out: Path, scene_id: str, quicklook: bool = False) -> dict[str, Path]:
+    folder = out / "scenes" / scene_id
+    paths = {"sr": folder / f"{scene_id}_3B_AnalyticMS_SR.tif",
+             "udm2": folder / f"{scene_id}_3B_udm2.tif",
+             "metadata": folder / f"{scene_id}_metadata.json"}
+    if quicklook:
+        paths["quicklook"] = folder / f"{scene_id}_quicklook.png"
+    return paths
+
+
+def aux_paths(out: Path) -> dict[str, Path]:
+    return {name: out / "aux" / f"{name}.tif" for name in ("dem", "tcvis", "landcover")}
+
+
+def truth_paths(out: Path) -> dict[str, Path]:
+    folder = out / "truth"
+    return {"rts": folder / "rts.parquet", "rts_gpkg": folder / "rts.gpkg",
+            "extent": folder / "extent.parquet", "features": folder / "features.parquet",
+            "conditions": folder / "conditions.parquet", "scenes": out / "scenes.csv"}
+
+
+def _reproject(geometry, source: str, target: str):
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+    return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
+
+
+# -- scenes ----------------------------------------------------------------------------
+def write_scene(fields: Fields, scene: Scene, paths: dict[str, Path], tool_version: str) -> None:
+    world = fields.world
+    transform = world.grid.window_transform(scene.col_off, scene.row_off)
+    size = scene.size
+    common = dict(width=size, height=size, crs=world.grid.crs, transform=transform)
+    with raster.CogWriter(paths["sr"], count=4, dtype="uint16", nodata=0,
+                          band_descriptions=("blue", "green", "red", "nir"),
+                          tags={"RTS_SYNTH": tool_version}, **common) as sr, \
+            raster.CogWriter(paths["udm2"], count=8, dtype="uint8", band_descriptions=UDM2_BANDS,
+                             overview_resampling="nearest", **common) as udm2:
+        for window in raster.row_windows(size, size, strip_rows(size)):
+            dn, flags = scene_window(fields, scene, (window.col_off, window.row_off, window.width,
+                                                     window.height))
+            sr.write(dn, window=window)
+            udm2.write(flags, window=window)
+    footprint = _reproject(scene.swath, world.grid.crs, "EPSG:4326")
+    valid = scene.valid_area
+    metadata = {
+        "id": scene.scene_id, "type": "Feature",
+        "geometry": shapely.geometry.mapping(footprint),
+        "properties": {
+            "acquired": format_acquired(scene.acquired).replace("Z", ".000000Z"),
+            "item_type": "PSScene", "instrument": "PSB.SD", "provider": "synthetic (rts-synth)",
+            "satellite_id": scene.satellite, "pixel_resolution": PIXEL_M,
+            "epsg_code": int(world.grid.crs.split(":")[1]),
+            "cloud_percent": round(
+                100 * shapely.union_all(scene.clouds + scene.thin_clouds).area / scene.swath.area, 1),
+            "clear_percent": round(100 * valid.area / scene.swath.area, 1),
+            "sun_elevation": 40.0, "view_angle": 3.0,
+            "rts_synth": {"region": scene.region + 1, "split": scene.split, "year": scene.year},
+        },
+    }
+    with atomic.atomic_path(paths["metadata"]) as temporary:
+        temporary.write_text(json.dumps(metadata, indent=2))
+
+
+def write_quicklook(path: Path, sr_path: Path, truth_utm: list, max_px: int = 800) -> None:
+    """False colour (nir, red, green) with the true slump outlines in yellow."""
+    with rasterio.open(sr_path) as src:
+        scale = max(1, int(np.ceil(max(src.width, src.height) / max_px)))
+        shape = (src.height // scale, src.width // scale)
+        bands = src.read((4, 3, 2), out_shape=(3, *shape), resampling=Resampling.average).astype(np.float32)
+        transform = src.transform * Affine.scale(src.width / shape[1], src.height / shape[0])
+    valid = bands.max(axis=0) > 0
+    image = np.zeros((3, *shape), np.uint8)
+    for i in range(3):
+        if valid.any():
+            low, high = np.percentile(bands[i][valid], (2, 98))
+            image[i] = np.clip((bands[i] - low) / max(high - low, 1) * 255, 0, 255)
+    lines = [g.boundary for g in truth_utm if not g.is_empty]
+    if lines:
+        outline = features.rasterize(lines, out_shape=shape, transform=transform, all_touched=True) > 0
+        image[:, outline] = np.array([255, 230, 0], np.uint8)[:, None]
+    with atomic.atomic_path(path) as temporary, warnings.catch_warnings():
+        warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+        with rasterio.open(temporary, "w", driver="PNG", width=shape[1], height=shape[0], count=3,
+                           dtype="uint8") as dst:
+            dst.write(image)
+
+
+# -- auxiliary rasters -----------------------------------------------------------------
+def _aux_grid(world: World, crs: str, pixel: tuple[float, float]):
+    minx, miny, maxx, maxy = world.grid.box(0, 0, world.grid.width, world.grid.height).bounds
+    # margin in metres, converted to the target CRS through the transformed bounds
+    left, bottom, right, top = warp.transform_bounds(
+        world.grid.crs, crs, minx - AUX_MARGIN_M, miny - AUX_MARGIN_M, maxx + AUX_MARGIN_M,
+        maxy + AUX_MARGIN_M, densify_pts=51)
+    dx, dy = pixel
+    left, top = np.floor(left / dx) * dx, np.ceil(top / dy) * dy
+    width, height = int(np.ceil((right - left) / dx)), int(np.ceil((top - bottom) / dy))
+    return Affine(dx, 0, left, 0, -dy, top), width, height
+
+
+def write_dem(fields: Fields, path: Path, tool_version: str) -> None:
+    """ArcticDEM-like: float32 metres, EPSG:3413, 2 m, with no-data gaps. Elevation is
+    evaluated on the world grid by windows, then warped (cubic) window by window."""
+    world = fields.world
+    grid = world.grid
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = atomic.temporary_path(path.with_name("elevation_utm.tif"))
+    try:
+        with rasterio.open(draft, "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
+                           dtype="float32", crs=grid.crs, transform=grid.transform, tiled=True,
+                           blockxsize=512, blockysize=512, nodata=DEM_NODATA) as dst:
+            for window in raster.row_windows(grid.height, grid.width, strip_rows(grid.width, 1_000_000)):
+                dst.write(fields.elevation((window.col_off, window.row_off, window.width, window.height)),
+                          1, window=window)
+        transform, width, height = _aux_grid(world, DEM_CRS, (DEM_PIXEL, DEM_PIXEL))
+        gaps = [_reproject(g, grid.crs, DEM_CRS) for g in world.dem_gaps]
+        with rasterio.open(draft) as src, \
+                WarpedVRT(src, crs=DEM_CRS, transform=transform, width=width, height=height,
+                          resampling=Resampling.cubic, nodata=DEM_NODATA) as vrt, \
+                raster.CogWriter(path, width=width, height=height, count=1, dtype="float32",
+                                 crs=DEM_CRS, transform=transform, nodata=DEM_NODATA,
+                                 band_descriptions=("elevation",),
+                                 tags={"RTS_SYNTH": tool_version, "UNITS": "metre"}) as out:
+            for window in raster.row_windows(height, width, strip_rows(width, 2_000_000)):
+                block = vrt.read(1, window=window)
+                if gaps:
+                    hole = features.rasterize(gaps, out_shape=block.shape,
+                                              transform=rasterio.windows.transform(window, transform))
+                    block[hole > 0] = DEM_NODATA
+                out.write(block, window=window)
+    finally:
+        atomic.remove_quietly(draft)
+
+
+def write_tcvis(fields: Fields, path: Path, tool_version: str) -> None:
+    """Landsat Tasseled-Cap trends 2000-2019 (brightness, greenness, wetness), uint8 with
+    128 = no change: slumps active before 2020 and eroding shores show wetness up and
+    greenness down; outcrops and gravel bars show nothing."""
+    world = fields.world
+    transform, width, height = _aux_grid(world, TCVIS_CRS, TCVIS_PIXEL)
+    factor = 5  # supersampling, for the fraction of each 30 m cell that changed
+
+    def fraction(geometries):
+        geometries = [_reproject(g, world.grid.crs, TCVIS_CRS) for g in geometries
+                      if g is not None and not g.is_empty]
+        if not geometries:
+            return np.zeros((height, width), np.float32)
+        fine = features.rasterize(geometries, out_shape=(height * factor, width * factor),
+                                  transform=transform * Affine.scale(1 / factor))
+        return fine.reshape(height, factor, width, factor).mean(axis=(1, 3)).astype(np.float32)
+
+    slumps = fraction([s.disturbed_2000_2019() for s in world.slumps])
+    erosion = fraction(world.shore_erosion)
+    rng = np.random.default_rng([world.seed, 20])
+    noise = ndimage.gaussian_filter(rng.standard_normal((3, height, width)), (0, 1.0, 1.0)) * 6.0
+    regional = ndimage.gaussian_filter(rng.standard_normal((height, width)), 8)
+    greening = 6.0 + 4.0 * regional / max(float(regional.std()), 1e-9)  # Arctic greening
+    bands = np.stack([
+        128 + 2 + 40 * slumps + 22 * erosion + noise[0],
+        128 + greening - 55 * slumps - 30 * erosion + noise[1],
+        128 + 48 * slumps + 35 * erosion + noise[2],
+    ])
+    data = np.clip(np.round(bands), 0, 255).astype(np.uint8)
+    raster.write_cog(path, data, crs=TCVIS_CRS, transform=transform,
+                     band_descriptions=("tc_brightness", "tc_greenness", "tc_wetness"),
+                     tags={"RTS_SYNTH": tool_version,
+                           "ENCODING": "10-year trend clipped to -0.12..0.12, scaled to 0-255; 128 = no change"})
+
+
+def write_landcover(fields: Fields, path: Path, tool_version: str) -> None:
+    """ESRI 10 m land cover classes: water (1) for lakes, the river and ponds large
+    enough to show at 10 m; bare ground (8) for rock, gravel and slumps; rangeland (11)."""
+    world = fields.world
+    transform, width, height = _aux_grid(world, LANDCOVER_CRS, (LANDCOVER_PIXEL, LANDCOVER_PIXEL))
+    shapes = [(_reproject(g, world.grid.crs, LANDCOVER_CRS), ESRI_BARE)
+              for g in world.outcrops + world.gravel_bars + [s.polygon for s in world.slumps]]
+    shapes += [(_reproject(g, world.grid.crs, LANDCOVER_CRS), ESRI_WATER) for g in world.water]
+    classes = features.rasterize(shapes, out_shape=(height, width), transform=transform,
+                                 fill=ESRI_RANGELAND, dtype="uint8")
+    raster.write_cog(path, classes, crs=LANDCOVER_CRS, transform=transform, nodata=0,
+                     band_descriptions=("landcover",), overview_resampling="nearest",
+                     tags={"RTS_SYNTH": tool_version, "CLASSES": "ESRI 10 m: 1 water, 8 bare, 11 rangeland"})
+
+
+# -- truth -----------------------------------------------------------------------------
+def truth_frames(world: World):
+    """The true slump footprints visible in each scene, each scene's valid extent, the
+    world's features and each scene's injected conditions, as GeoDataFrames."""
+    import geopandas
+    import pandas
+
+    crs = world.grid.crs
+    rows, extents, conditions = [], [], []
+    for scene in world.scenes:
+        valid = scene.valid_area
+        acquired = pandas.Timestamp(scene.acquired)
+        extents.append({"scene_id": scene.scene_id, "acquired": acquired, "year": scene.year,
+                        "region": scene.region + 1, "split": scene.split, "geometry": valid})
+        for slump in world.slumps:
+            footprint = slump.footprint(scene.year)
+            if footprint is None or not footprint.intersects(valid):
+                continue
+            visible = footprint.intersection(valid)
+            if visible.area < 90:  # under 10 pixels
+                continue
+            rows.append({"scene_id": scene.scene_id, "acquired": acquired, "year": scene.year,
+                         "region": scene.region + 1, "split": scene.split, "site_id": slump.site_id,
+                         "source": slump.source, "geometry": visible})
+        for kind, geometries in (("swath", [scene.swath]), ("cloud", scene.clouds),
+                                 ("thin_cloud", scene.thin_clouds), ("shadow", scene.shadows),
+                                 ("snow", scene.snow), ("haze_fringe", [scene.haze_fringe])):
+            conditions += [{"scene_id": scene.scene_id, "kind": kind, "geometry": g}
+                           for g in geometries if not g.is_empty]
+    columns = ["scene_id", "acquired", "year", "region", "split", "site_id", "source", "geometry"]
+    truth = geopandas.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=crs).to_crs(4326)
+    truth["area_m2"] = truth.to_crs(6931).area  # equal-area (EASE-Grid 2.0 North)
+    extent = geopandas.GeoDataFrame(extents, geometry="geometry", crs=crs).to_crs(4326)
+    features_rows = []
+    for slump in world.slumps:
+        features_rows.append({"kind": "slump", "feature_id": slump.site_id, "region": slump.region + 1,
+                              "source": slump.source, "source_area_m2": slump.source_area_m2,
+                              "depth_m": slump.depth_m, "retreat_m_per_yr": slump.retreat_m_per_yr,
+                              "start_year": slump.start_year, "geometry": slump.polygon})
+    for kind, geometries in (("lake", world.lakes), ("river", [world.river]), ("pond", world.ponds),
+                             ("gravel_bar", world.gravel_bars), ("rock_outcrop", world.outcrops),
+                             ("shore_erosion", world.shore_strips), ("dem_gap", world.dem_gaps),
+                             ("region", world.regions)):
+        features_rows += [{"kind": kind, "feature_id": f"{kind}{j + 1}", "geometry": g}
+                          for j, g in enumerate(geometries) if g is not None and not g.is_empty]
+    feature_frame = geopandas.GeoDataFrame(features_rows, geometry="geometry", crs=crs)
+    condition_frame = geopandas.GeoDataFrame(conditions, columns=["scene_id", "kind", "geometry"],
+                                             geometry="geometry", crs=crs)
+    return truth, extent, feature_frame, condition_frame
+
+
+def write_truth(world: World, paths: dict[str, Path], out: Path) -> None:
+    truth, extent, feature_frame, condition_frame = truth_frames(world)
+    vector.write_geoparquet(truth, paths["rts"])
+    vector.write_geopackage({"rts": truth, "extent": extent}, paths["rts_gpkg"],
+                            timestamp="2000-01-01T00:00:00Z")
+    vector.write_geoparquet(extent, paths["extent"])
+    vector.write_geoparquet(feature_frame, paths["features"])
+    vector.write_geoparquet(condition_frame, paths["conditions"])
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["scene_id", "region", "year", "acquired", "split", "sr_path"])
+    for scene in world.scenes:
+        sr = scene_paths(out, scene.scene_id)["sr"]
+        writer.writerow([scene.scene_id, scene.region + 1, scene.year, format_acquired(scene.acquired),
+                         scene.split, os.path.relpath(sr, out)])
+    with atomic.atomic_path(paths["scenes"]) as temporary:
+        temporary.write_text(text.getvalue())
+
+
+def scene_truth_utm(world: World, scene: Scene) -> list:
+    valid = scene.valid_area
+    return [f.intersection(valid) for s in world.slumps
+            if (f := s.footprint(scene.year)) is not None and f.intersects(valid)]

@@ -1,0 +1,413 @@
+"""The synthetic world as vector geometry: the grid, regions, terrain features, thaw
+slumps that grow upslope year by year, and each scene's footprint, clouds and snow.
+
+Everything here is geometry in the site's UTM CRS (metres) and plain numbers; the
+rasters are evaluated from it window by window in :mod:`rts_synth.fields`.
+
+Layout: ``n_regions`` square regions on a grid with gaps between them. Each region is
+visited by two overlapping scenes a year; the last region's scenes are held apart for
+testing (``split == "test"``), so no slump of the test scenes is ever seen in training.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import shapely
+from affine import Affine
+from shapely import affinity
+from shapely.geometry import LineString, Point, Polygon, box
+
+from .shapes import Shape, lobate_polygon, procedural_shape
+
+# Site on the Tuktoyaktuk Peninsula (NWT, Canada), a slump-rich region of DARTS.
+SITE_LON, SITE_LAT = -133.4, 69.45
+SITE_CRS = "EPSG:32608"  # UTM zone 8N
+PIXEL_M = 3.0
+SATELLITES = ("2416", "24a3", "2423", "242d", "1062", "2262", "247d", "241f")
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The world grid: 3 m pixels, north up, in the site's UTM zone."""
+
+    x0: float  # left edge, metres
+    y0: float  # top edge, metres
+    width: int
+    height: int
+    pixel: float = PIXEL_M
+    crs: str = SITE_CRS
+
+    @property
+    def transform(self) -> Affine:
+        return Affine(self.pixel, 0, self.x0, 0, -self.pixel, self.y0)
+
+    def window_transform(self, col_off: int, row_off: int) -> Affine:
+        return self.transform * Affine.translation(col_off, row_off)
+
+    def box(self, col_off: int, row_off: int, width: int, height: int) -> Polygon:
+        x = self.x0 + col_off * self.pixel
+        y = self.y0 - row_off * self.pixel
+        return box(x, y - height * self.pixel, x + width * self.pixel, y)
+
+    def centres(self, col_off: int, row_off: int, width: int, height: int):
+        """x (columns) and y (rows) of pixel centres, as 1-D arrays."""
+        xs = self.x0 + (col_off + np.arange(width) + 0.5) * self.pixel
+        ys = self.y0 - (row_off + np.arange(height) + 0.5) * self.pixel
+        return xs, ys
+
+
+@dataclass
+class Slump:
+    site_id: str
+    region: int
+    polygon: Polygon  # the final (largest) extent, last year
+    upslope: tuple[float, float]  # unit vector, toe -> headwall
+    retreat_m_per_yr: float
+    start_year: int
+    depth_m: float
+    source: str
+    source_area_m2: float
+    last_year: int
+
+    def footprint(self, year: int) -> Polygon | None:
+        """The active area in ``year``: the final outline cut back downslope by the
+        headwall retreat still to come (an arcuate headwall, as the real ones)."""
+        if year < self.start_year:
+            return None
+        shift = self.retreat_m_per_yr * (self.last_year - year)
+        if shift <= 0:
+            return self.polygon
+        moved = affinity.translate(self.polygon, -self.upslope[0] * shift, -self.upslope[1] * shift)
+        part = self.polygon.intersection(moved)
+        if part.is_empty or part.area < 150:
+            return None
+        return _largest(part)
+
+    def disturbed_2000_2019(self) -> Polygon | None:
+        """What the Landsat trend period (2000-2019) saw: only slumps active before 2020,
+        and then their older, smaller extent."""
+        if self.start_year > 2019:
+            return None
+        return self.footprint(self.last_year - 2) or self.footprint(self.last_year)
+
+    @property
+    def toe_head(self) -> tuple[float, float]:
+        """Extent of the final outline along the upslope axis (metres)."""
+        coords = np.asarray(self.polygon.exterior.coords)
+        s = coords @ np.asarray(self.upslope)
+        return float(s.min()), float(s.max())
+
+
+@dataclass
+class Scene:
+    scene_id: str
+    region: int
+    year: int
+    acquired: datetime
+    satellite: str
+    col_off: int
+    row_off: int
+    size: int
+    swath: Polygon
+    clouds: list[Polygon]
+    thin_clouds: list[Polygon]
+    shadows: list[Polygon]
+    snow: list[Polygon]
+    haze_amplitude: float
+    haze_direction: tuple[float, float]
+    gain: tuple[float, float, float, float]
+    salt: int
+    split: str
+
+    @property
+    def haze_fringe(self) -> Polygon:
+        """A 20 m ring around clouds that udm2 flags as light haze."""
+        every = shapely.union_all(self.clouds + self.thin_clouds)
+        return every.buffer(20).difference(every) if not every.is_empty else Polygon()
+
+    @property
+    def invalid(self):
+        return shapely.union_all(self.clouds + self.thin_clouds + self.shadows + self.snow
+                                 + [self.haze_fringe])
+
+    @property
+    def valid_area(self):
+        """Clear pixels inside the swath: what udm2 marks usable (DARTS v1 rule)."""
+        return self.swath.difference(self.invalid)
+
+
+@dataclass
+class World:
+    seed: int
+    grid: Grid
+    years: list[int]
+    regions: list[Polygon]
+    test_region: int | None
+    lakes: list[Polygon] = field(default_factory=list)
+    river: Polygon | None = None
+    ponds: list[Polygon] = field(default_factory=list)
+    gravel_bars: list[Polygon] = field(default_factory=list)
+    outcrops: list[Polygon] = field(default_factory=list)
+    outcrop_heights: list[float] = field(default_factory=list)
+    shore_strips: list[Polygon] = field(default_factory=list)  # eroding, bare shore
+    shore_erosion: list[Polygon] = field(default_factory=list)  # its TCVIS footprint
+    slumps: list[Slump] = field(default_factory=list)
+    dem_gaps: list[Polygon] = field(default_factory=list)
+    scenes: list[Scene] = field(default_factory=list)
+
+    @property
+    def water(self) -> list[Polygon]:
+        return self.lakes + self.ponds + ([self.river] if self.river is not None else [])
+
+
+def _largest(geometry) -> Polygon:
+    parts = [g for g in getattr(geometry, "geoms", [geometry]) if g.geom_type == "Polygon"]
+    return max(parts, key=lambda g: g.area) if parts else Polygon()
+
+
+def site_origin(width_m: float, height_m: float) -> tuple[float, float]:
+    from pyproj import Transformer
+
+    x, y = Transformer.from_crs(4326, SITE_CRS, always_xy=True).transform(SITE_LON, SITE_LAT)
+    return (round((x - width_m / 2) / PIXEL_M) * PIXEL_M,
+            round((y + height_m / 2) / PIXEL_M) * PIXEL_M)
+
+
+def build_world(seed: int, n_scenes: int, size: int, years: list[int],
+                label_shapes: list[Shape] | None = None) -> World:
+    """The whole world for a seed: deterministic, geometry only (fast)."""
+    years = sorted(years)
+    per_region = 2 * len(years)  # two scenes a year per region
+    n_regions = max(1, math.ceil(n_scenes / per_region))
+    columns = math.ceil(math.sqrt(n_regions))
+    rows = math.ceil(n_regions / columns)
+    region_px = round(size * 1.25)
+    gap_px = max(60, round(size * 0.15))
+    margin_px = 150
+    width = 2 * margin_px + columns * region_px + (columns - 1) * gap_px
+    height = 2 * margin_px + rows * region_px + (rows - 1) * gap_px
+    x0, y0 = site_origin(width * PIXEL_M, height * PIXEL_M)
+    grid = Grid(x0, y0, width, height)
+    region_offsets = [(margin_px + (i % columns) * (region_px + gap_px),
+                       margin_px + (i // columns) * (region_px + gap_px)) for i in range(n_regions)]
+    regions = [grid.box(c, r, region_px, region_px) for c, r in region_offsets]
+    world = World(seed, grid, years, regions, n_regions - 1 if n_regions > 1 else None)
+
+    rng = np.random.default_rng([seed, 0])
+    world.river = _river(rng, grid)
+    world.gravel_bars = _gravel_bars(rng, world.river)
+    for index, region in enumerate(regions):
+        region_rng = np.random.default_rng([seed, 1, index])
+        _fill_region(world, index, region, region_rng, label_shapes)
+    scene_rng = np.random.default_rng([seed, 2])
+    used_ids: set[str] = set()
+    for i in range(n_scenes):
+        region = i % n_regions
+        year = years[(i // n_regions) % len(years)]
+        world.scenes.append(_scene(world, scene_rng, region, region_offsets[region], region_px,
+                                   size, year, used_ids))
+    return world
+
+
+def _river(rng: np.random.Generator, grid: Grid) -> Polygon:
+    """A meandering river of 20-30 m across the world, west to east."""
+    xs = np.linspace(grid.x0 - 100, grid.x0 + grid.width * PIXEL_M + 100, 400)
+    height_m = grid.height * PIXEL_M
+    y_mid = grid.y0 - height_m * rng.uniform(0.25, 0.4)
+    wavelength = rng.uniform(500, 900)
+    phase = rng.uniform(0, 2 * np.pi)
+    ys = (y_mid + 90 * np.sin(2 * np.pi * xs / wavelength + phase)
+          + 40 * np.sin(2 * np.pi * xs / (wavelength * 0.37) + 2 * phase))
+    return LineString(np.column_stack([xs, ys])).buffer(rng.uniform(10, 15), quad_segs=4)
+
+
+def _gravel_bars(rng: np.random.Generator, river: Polygon) -> list[Polygon]:
+    """Bare gravel bars on the river's banks: bare, flat, no change in TCVIS."""
+    centre = river.exterior
+    bars = []
+    for distance in rng.uniform(0, centre.length, 14):
+        point = centre.interpolate(distance)
+        ahead = centre.interpolate(min(distance + 10, centre.length))
+        angle = math.degrees(math.atan2(ahead.y - point.y, ahead.x - point.x))
+        bar = affinity.rotate(affinity.scale(Point(0, 0).buffer(1, quad_segs=8),
+                                             rng.uniform(35, 80), rng.uniform(10, 20)), angle)
+        bars.append(affinity.translate(bar, point.x, point.y).difference(river))
+    return [_largest(b) for b in bars if not b.is_empty]
+
+
+def _random_point(rng: np.random.Generator, area: Polygon, inset: float) -> tuple[float, float]:
+    minx, miny, maxx, maxy = area.bounds
+    return (rng.uniform(minx + inset, maxx - inset), rng.uniform(miny + inset, maxy - inset))
+
+
+def _fill_region(world: World, index: int, region: Polygon, rng: np.random.Generator,
+                 label_shapes: list[Shape] | None) -> None:
+    side = region.bounds[2] - region.bounds[0]
+    area_km2 = (side / 1000) ** 2
+    # lakes of 40-350 m radius, merged where they touch
+    lakes = []
+    for _ in range(1 + rng.poisson(0.7 * area_km2)):
+        radius = float(np.clip(rng.lognormal(np.log(110), 0.5), 40, side * 0.12))
+        x, y = _random_point(rng, region, radius)
+        lake = affinity.translate(lobate_polygon(rng, radius, rng.uniform(0.7, 1.4), 0.2), x, y)
+        if world.river is None or not lake.buffer(40).intersects(world.river):
+            lakes.append(lake)
+    merged = shapely.union_all(lakes)
+    world.lakes.extend(g for g in getattr(merged, "geoms", [merged]) if not g.is_empty)
+    region_lakes = [lake for lake in world.lakes if lake.intersects(region)]
+
+    # eroding lake shores: bare strip + strong TCVIS trend, but no slump
+    for lake in region_lakes:
+        if lake.area < 20_000 or rng.random() < 0.4:
+            continue
+        centre = lake.centroid
+        angle = rng.uniform(0, 2 * np.pi)
+        reach = 3 * math.sqrt(lake.area)
+        wedge = Polygon([(centre.x, centre.y),
+                         (centre.x + reach * math.cos(angle - 0.5), centre.y + reach * math.sin(angle - 0.5)),
+                         (centre.x + reach * math.cos(angle + 0.5), centre.y + reach * math.sin(angle + 0.5))])
+        arc = lake.exterior.intersection(wedge)
+        if arc.is_empty:
+            continue
+        world.shore_strips.append(_largest(arc.buffer(5).difference(lake)))
+        world.shore_erosion.append(_largest(arc.buffer(35).difference(lake)))
+
+    water = shapely.union_all(world.water)
+    taken = [s.polygon for s in world.slumps]
+    max_area = min(120_000.0, (side * 0.08) ** 2)
+    candidates = [s for s in (label_shapes or []) if s.area_m2 <= max_area]
+    n_slumps = max(3, round(3.2 * area_km2))
+    shores = region_lakes or []
+    river_here = world.river.intersection(region) if world.river is not None else Polygon()
+    placed = 0
+    for _ in range(n_slumps * 40):
+        if placed >= n_slumps:
+            break
+        on_river = (not river_here.is_empty) and (not shores or rng.random() < 0.3)
+        if not on_river and not shores:
+            break
+        shape = (candidates[rng.integers(len(candidates))] if candidates
+                 else procedural_shape(rng, max_area))
+        edge = (world.river if on_river else shores[rng.integers(len(shores))]).exterior
+        slump = _place_slump(world, index, rng, shape, edge, region, water, taken)
+        if slump is not None:
+            world.slumps.append(slump)
+            taken.append(slump.polygon)
+            placed += 1
+
+    # small ponds, some sediment-laden and too small for 10 m land cover
+    for _ in range(6 + rng.poisson(2)):
+        radius = float(rng.uniform(4, 22))
+        pond = affinity.translate(lobate_polygon(rng, radius, 1.0, 0.25), *_random_point(rng, region, 30))
+        if not pond.buffer(15).intersects(shapely.union_all([water, *taken])):
+            world.ponds.append(pond)
+
+    # bare rock outcrops on the uplands: the main false-positive source in DARTS
+    busy = shapely.union_all([water, *taken]).buffer(40)
+    for _ in range(int(rng.integers(3, 7))):
+        for _attempt in range(20):
+            radius = float(rng.uniform(15, 60))
+            outcrop = affinity.translate(lobate_polygon(rng, radius, rng.uniform(0.6, 1.6), 0.35),
+                                         *_random_point(rng, region, radius + 10))
+            if not outcrop.intersects(busy):
+                world.outcrops.append(outcrop)
+                world.outcrop_heights.append(float(rng.uniform(1.5, 4.0)))
+                busy = busy.union(outcrop.buffer(40))
+                break
+
+    # ArcticDEM gaps, away from the slumps
+    for _ in range(int(rng.integers(1, 3))):
+        for _attempt in range(20):
+            radius = float(rng.uniform(30, 80))
+            gap = affinity.translate(lobate_polygon(rng, radius, 1.0, 0.3), *_random_point(rng, region, 0))
+            if not any(gap.buffer(40).intersects(t) for t in taken):
+                world.dem_gaps.append(gap)
+                break
+
+
+def _place_slump(world: World, region_index: int, rng: np.random.Generator, shape: Shape,
+                 edge, region: Polygon, water, taken: list[Polygon]) -> Slump | None:
+    """Put a slump on a shore: toe at the water's edge, headwall upslope (away from water)."""
+    distance = rng.uniform(0, edge.length)
+    point = edge.interpolate(distance)
+    before = edge.interpolate((distance - 8) % edge.length)
+    after = edge.interpolate((distance + 8) % edge.length)
+    tx, ty = after.x - before.x, after.y - before.y
+    norm = math.hypot(tx, ty)
+    if norm == 0:
+        return None
+    nx, ny = -ty / norm, tx / norm
+    if water.contains(Point(point.x + 5 * nx, point.y + 5 * ny)):
+        nx, ny = -nx, -ny
+    angle = math.degrees(math.atan2(ny, nx)) - 90 + rng.normal(0, 12)
+    ux, uy = math.cos(math.radians(angle + 90)), math.sin(math.radians(angle + 90))
+    polygon = affinity.rotate(shape.polygon, angle, origin=(0, 0))
+    coords = np.asarray(polygon.exterior.coords)
+    toe = (coords @ np.array([ux, uy])).min()
+    shift = 2.0 - toe
+    polygon = affinity.translate(polygon, point.x + ux * shift, point.y + uy * shift)
+    if not region.buffer(-30).contains(polygon):
+        return None
+    if polygon.intersection(water).area > 0.03 * polygon.area:
+        return None
+    if any(polygon.buffer(25).intersects(other) for other in taken):
+        return None
+    years = world.years
+    start = years[0] - 10
+    if len(years) > 1 and rng.random() < 0.15:
+        start = int(rng.choice(years[1:]))  # initiated during the study period
+    retreat = 0.0 if rng.random() < 0.1 else float(rng.uniform(3, 15))
+    depth = float(np.clip(2.0 + 0.04 * math.sqrt(polygon.area), 3.0, 10.0))
+    site_id = f"S{region_index + 1:02d}{len([s for s in world.slumps if s.region == region_index]) + 1:03d}"
+    return Slump(site_id, region_index, polygon, (ux, uy), retreat, start, depth, shape.source,
+                 shape.area_m2, years[-1])
+
+
+def _scene(world: World, rng: np.random.Generator, region: int, offset: tuple[int, int],
+           region_px: int, size: int, year: int, used_ids: set[str]) -> Scene:
+    grid = world.grid
+    col_off = offset[0] + int(rng.integers(0, region_px - size + 1))
+    row_off = offset[1] + int(rng.integers(0, region_px - size + 1))
+    footprint = grid.box(col_off, row_off, size, size)
+    centre = footprint.centroid
+    swath = affinity.rotate(affinity.scale(footprint, 1.08, 1.12), rng.uniform(7, 12),
+                            origin=(centre.x + rng.uniform(-0.05, 0.05) * size * PIXEL_M, centre.y))
+    swath = swath.intersection(footprint)
+    while True:
+        acquired = datetime(year, 7, 1, 19, 30, tzinfo=UTC) + timedelta(
+            days=int(rng.integers(0, 55)), seconds=int(rng.integers(0, 7200)))
+        satellite = SATELLITES[int(rng.integers(len(SATELLITES)))]
+        scene_id = f"{acquired:%Y%m%d_%H%M%S}_{int(rng.integers(0, 100)):02d}_{satellite}"
+        if scene_id not in used_ids:
+            used_ids.add(scene_id)
+            break
+    side = size * PIXEL_M
+    clouds, thin = [], []
+    for _ in range(int(rng.choice([0, 0, 1, 1, 2, 3]))):
+        radius = float(rng.uniform(0.03, 0.12) * side)
+        cloud = affinity.translate(lobate_polygon(rng, radius, rng.uniform(0.6, 1.5), 0.3),
+                                   *_random_point(rng, footprint, 0))
+        (thin if rng.random() < 0.3 else clouds).append(cloud.intersection(swath))
+    dx, dy = rng.uniform(-60, 60), rng.uniform(80, 220)  # sun in the south: shadows north
+    shadows = [affinity.translate(c, dx, dy).intersection(swath) for c in clouds]
+    snow = []
+    if rng.random() < 0.35:
+        for _ in range(int(rng.integers(1, 5))):
+            drift = lobate_polygon(rng, float(rng.uniform(12, 45)), rng.uniform(0.3, 0.6), 0.3)
+            drift = affinity.rotate(drift, rng.uniform(0, 180))
+            snow.append(affinity.translate(drift, *_random_point(rng, footprint, 50)).intersection(swath))
+    heading = rng.uniform(0, 2 * np.pi)
+    return Scene(
+        scene_id=scene_id, region=region, year=year, acquired=acquired, satellite=satellite,
+        col_off=col_off, row_off=row_off, size=size, swath=swath,
+        clouds=[c for c in clouds if not c.is_empty], thin_clouds=[c for c in thin if not c.is_empty],
+        shadows=[s for s in shadows if not s.is_empty], snow=[s for s in snow if not s.is_empty],
+        haze_amplitude=float(rng.uniform(0.0, 0.015)),
+        haze_direction=(math.cos(heading), math.sin(heading)),
+        gain=tuple(float(g) for g in rng.normal(1.0, 0.03, 4)),
+        salt=int(rng.integers(1, 2**31)),
+        split="test" if region == world.test_region else "train")
