@@ -223,7 +223,7 @@ class Fields:
         toe, partly vegetated margins, a few remnant vegetation patches."""
         slumps = self.world.slumps
         col, row, width, height = window
-        footprints = [s.footprint(year) for s in slumps]
+        footprints = self.world.footprints(year)
         geometries = [f if f is not None else slumps[0].polygon.centroid.buffer(0) for f in footprints]
         values = [i + 1 if f is not None else 0 for i, f in enumerate(footprints)]
         small = (col - 3, row - 3, width + 6, height + 6)

@@ -239,8 +239,7 @@ def truth_frames(world: World):
         acquired = pandas.Timestamp(scene.acquired)
         extents.append({"scene_id": scene.scene_id, "acquired": acquired, "year": scene.year,
                         "region": scene.region + 1, "split": scene.split, "geometry": valid})
-        for slump in world.slumps:
-            footprint = slump.footprint(scene.year)
+        for slump, footprint in zip(world.slumps, world.footprints(scene.year), strict=True):
             if footprint is None or not footprint.intersects(valid):
                 continue
             visible = footprint.intersection(valid)
@@ -297,5 +296,5 @@ def write_truth(world: World, paths: dict[str, Path], out: Path) -> None:
 
 def scene_truth_utm(world: World, scene: Scene) -> list:
     valid = scene.valid_area
-    return [f.intersection(valid) for s in world.slumps
-            if (f := s.footprint(scene.year)) is not None and f.intersects(valid)]
+    return [f.intersection(valid) for f in world.footprints(scene.year)
+            if f is not None and f.intersects(valid)]

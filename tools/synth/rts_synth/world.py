@@ -159,9 +159,48 @@ class World:
     dem_gaps: list[Polygon] = field(default_factory=list)
     scenes: list[Scene] = field(default_factory=list)
 
+    _footprints: dict = field(default_factory=dict, repr=False)
+
+    def footprints(self, year: int) -> list[Polygon | None]:
+        """Every slump's footprint in ``year`` (None where absent), computed once."""
+        if year not in self._footprints:
+            self._footprints[year] = [s.footprint(year) for s in self.slumps]
+        return self._footprints[year]
+
     @property
     def water(self) -> list[Polygon]:
         return self.lakes + self.ponds + ([self.river] if self.river is not None else [])
+
+
+class Occupancy:
+    """Geometries placed so far, with a quick "anything within d metres?" test (bounding
+    boxes in numpy first, exact distance only for the few near ones), so placing
+    thousands of features stays linear."""
+
+    def __init__(self, geometries=()):
+        self.geometries: list = []
+        self._bounds = np.empty((0, 4))
+        for geometry in geometries:
+            self.add(geometry)
+
+    def add(self, geometry) -> None:
+        if geometry is None or geometry.is_empty:
+            return
+        self.geometries.append(geometry)
+        self._bounds = np.vstack([self._bounds, geometry.bounds])
+
+    def near(self, geometry, distance: float = 0.0) -> list:
+        minx, miny, maxx, maxy = geometry.bounds
+        b = self._bounds
+        hit = ((b[:, 0] <= maxx + distance) & (b[:, 2] >= minx - distance)
+               & (b[:, 1] <= maxy + distance) & (b[:, 3] >= miny - distance))
+        return [self.geometries[i] for i in np.flatnonzero(hit)]
+
+    def within(self, geometry, distance: float = 0.0) -> bool:
+        return any(geometry.distance(other) <= distance for other in self.near(geometry, distance))
+
+    def overlap_area(self, geometry) -> float:
+        return sum(geometry.intersection(other).area for other in self.near(geometry))
 
 
 def _largest(geometry) -> Polygon:
@@ -276,8 +315,8 @@ def _fill_region(world: World, index: int, region: Polygon, rng: np.random.Gener
         world.shore_strips.append(_largest(arc.buffer(5).difference(lake)))
         world.shore_erosion.append(_largest(arc.buffer(35).difference(lake)))
 
-    water = shapely.union_all(world.water)
-    taken = [s.polygon for s in world.slumps]
+    water = Occupancy(world.water)
+    taken = Occupancy(s.polygon for s in world.slumps)
     max_area = min(120_000.0, (side * 0.08) ** 2)
     candidates = [s for s in (label_shapes or []) if s.area_m2 <= max_area]
     n_slumps = max(3, round(3.2 * area_km2))
@@ -296,41 +335,42 @@ def _fill_region(world: World, index: int, region: Polygon, rng: np.random.Gener
         slump = _place_slump(world, index, rng, shape, edge, region, water, taken)
         if slump is not None:
             world.slumps.append(slump)
-            taken.append(slump.polygon)
+            taken.add(slump.polygon)
             placed += 1
 
     # small ponds, some sediment-laden and too small for 10 m land cover
-    for _ in range(6 + rng.poisson(2)):
+    for _ in range(int((6 + rng.poisson(2)) * max(1.0, area_km2 / 8))):
         radius = float(rng.uniform(4, 22))
         pond = affinity.translate(lobate_polygon(rng, radius, 1.0, 0.25), *_random_point(rng, region, 30))
-        if not pond.buffer(15).intersects(shapely.union_all([water, *taken])):
+        if not (water.within(pond, 15) or taken.within(pond, 15)):
             world.ponds.append(pond)
+            water.add(pond)
 
     # bare rock outcrops on the uplands: the main false-positive source in DARTS
-    busy = shapely.union_all([water, *taken]).buffer(40)
-    for _ in range(int(rng.integers(3, 7))):
+    busy = Occupancy(water.geometries + taken.geometries)
+    for _ in range(int(rng.integers(3, 7) * max(1.0, area_km2 / 8))):
         for _attempt in range(20):
             radius = float(rng.uniform(15, 60))
             outcrop = affinity.translate(lobate_polygon(rng, radius, rng.uniform(0.6, 1.6), 0.35),
                                          *_random_point(rng, region, radius + 10))
-            if not outcrop.intersects(busy):
+            if not busy.within(outcrop, 40):
                 world.outcrops.append(outcrop)
                 world.outcrop_heights.append(float(rng.uniform(1.5, 4.0)))
-                busy = busy.union(outcrop.buffer(40))
+                busy.add(outcrop)
                 break
 
     # ArcticDEM gaps, away from the slumps
-    for _ in range(int(rng.integers(1, 3))):
+    for _ in range(int(rng.integers(1, 3) * max(1.0, area_km2 / 8))):
         for _attempt in range(20):
             radius = float(rng.uniform(30, 80))
             gap = affinity.translate(lobate_polygon(rng, radius, 1.0, 0.3), *_random_point(rng, region, 0))
-            if not any(gap.buffer(40).intersects(t) for t in taken):
+            if not taken.within(gap, 40):
                 world.dem_gaps.append(gap)
                 break
 
 
 def _place_slump(world: World, region_index: int, rng: np.random.Generator, shape: Shape,
-                 edge, region: Polygon, water, taken: list[Polygon]) -> Slump | None:
+                 edge, region: Polygon, water: Occupancy, taken: Occupancy) -> Slump | None:
     """Put a slump on a shore: toe at the water's edge, headwall upslope (away from water)."""
     distance = rng.uniform(0, edge.length)
     point = edge.interpolate(distance)
@@ -341,7 +381,8 @@ def _place_slump(world: World, region_index: int, rng: np.random.Generator, shap
     if norm == 0:
         return None
     nx, ny = -ty / norm, tx / norm
-    if water.contains(Point(point.x + 5 * nx, point.y + 5 * ny)):
+    probe = Point(point.x + 5 * nx, point.y + 5 * ny)
+    if any(w.contains(probe) for w in water.near(probe)):
         nx, ny = -nx, -ny
     angle = math.degrees(math.atan2(ny, nx)) - 90 + rng.normal(0, 12)
     ux, uy = math.cos(math.radians(angle + 90)), math.sin(math.radians(angle + 90))
@@ -352,9 +393,9 @@ def _place_slump(world: World, region_index: int, rng: np.random.Generator, shap
     polygon = affinity.translate(polygon, point.x + ux * shift, point.y + uy * shift)
     if not region.buffer(-30).contains(polygon):
         return None
-    if polygon.intersection(water).area > 0.03 * polygon.area:
+    if water.overlap_area(polygon) > 0.03 * polygon.area:
         return None
-    if any(polygon.buffer(25).intersects(other) for other in taken):
+    if taken.within(polygon, 25):
         return None
     years = world.years
     start = years[0] - 10
