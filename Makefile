@@ -28,16 +28,22 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 test: install
 	$(BIN)/python -m pytest tests
 
+WORLD := $(DEMO_DIR)/world
+
 demo: install
 	@mkdir -p $(DEMO_DIR)
-	@echo "== 1/1 rts-synth: the demo world (24 scenes, 4 regions, 2021-2023) -> $(DEMO_DIR)/world" >&2
-	rts-synth -o $(DEMO_DIR)/world --labels data/rts_labels_sample.gpkg --quicklook > $(DEMO_DIR)/scenes.txt
+	@echo "== 1/2 rts-synth: the demo world (24 scenes, 4 regions, 2021-2023) -> $(WORLD)" >&2
+	rts-synth -o $(WORLD) --labels data/rts_labels_sample.gpkg --quicklook > $(DEMO_DIR)/scenes.txt
+	@echo "== 2/2 rts-prep: input stacks -> $(DEMO_DIR)/stacks" >&2
+	rts-prep - --dem $(WORLD)/aux/dem.tif --tcvis $(WORLD)/aux/tcvis.tif --landcover $(WORLD)/aux/landcover.tif \
+	  -o $(DEMO_DIR)/stacks < $(DEMO_DIR)/scenes.txt > $(DEMO_DIR)/stacks.txt
 	@echo "" >&2
-	@echo "Demo world: $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes listed in $(DEMO_DIR)/scenes.txt" >&2
-	@echo "  scenes      $(DEMO_DIR)/world/scenes/<scene_id>/ (SR, udm2, metadata, quicklook PNG)" >&2
-	@echo "  auxiliary   $(DEMO_DIR)/world/aux/ (dem.tif, tcvis.tif, landcover.tif)" >&2
-	@echo "  truth       $(DEMO_DIR)/world/truth/rts.parquet (+ rts.gpkg), split in $(DEMO_DIR)/world/scenes.csv" >&2
-	@echo "The later stages (prep, train, infer, ensemble, aggregate, validate) are not built yet." >&2
+	@echo "Demo results under $(DEMO_DIR)/:" >&2
+	@echo "  world/scenes/<scene_id>/  $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes (SR, udm2, metadata, quicklook PNG)" >&2
+	@echo "  world/aux/                dem.tif, tcvis.tif, landcover.tif" >&2
+	@echo "  world/truth/rts.parquet   true slumps (+ rts.gpkg); train/test split in world/scenes.csv" >&2
+	@echo "  stacks/                   $$(wc -l < $(DEMO_DIR)/stacks.txt) input stacks (<scene_id>.stack.tif)" >&2
+	@echo "Not built yet: train, infer, ensemble, aggregate, validate." >&2
 
 lint: install
 	$(BIN)/ruff check tools tests bench

@@ -102,7 +102,8 @@ class CogWriter:
                  tags: Mapping[str, str] | None = None,
                  band_descriptions: Sequence[str] | None = None,
                  scales: Sequence[float] | None = None, offsets: Sequence[float] | None = None,
-                 overview_resampling: str = "average", compress: str = "deflate"):
+                 overview_resampling: str = "average", compress: str = "deflate",
+                 compress_level: int | None = None):
         if crs is None:
             raise ValueError("a COG needs a CRS")
         self.path = Path(path)
@@ -115,6 +116,7 @@ class CogWriter:
         self.scales, self.offsets = scales, offsets
         self.overview_resampling = overview_resampling
         self.compress = compress
+        self.compress_level = compress_level
         self._dataset = None
         self._draft: Path | None = None
 
@@ -153,21 +155,22 @@ class CogWriter:
             self._dataset.close()
             if exc_type is None:
                 with atomic.atomic_path(self.path) as temporary:
-                    to_cog(draft, temporary, compress=self.compress,
+                    to_cog(draft, temporary, compress=self.compress, level=self.compress_level,
                            overview_resampling=self.overview_resampling)
         finally:
             atomic.remove_quietly(draft, Path(f"{draft}.msk"))
 
 
 def to_cog(source: Path | str, destination: Path | str, *, compress: str = "deflate",
-           overview_resampling: str = "average") -> None:
+           level: int | None = None, overview_resampling: str = "average") -> None:
     """Copy any GDAL raster to a Cloud-Optimized GeoTIFF (tiled, compressed, with
-    overviews down to one block)."""
+    overviews down to one block). ``level``: compression level (1 = fastest)."""
+    options = {"LEVEL": str(level)} if level is not None else {}
     rasterio.shutil.copy(
         str(source), str(destination), driver="COG", COMPRESS=compress.upper(),
         PREDICTOR="YES", BLOCKSIZE=str(COG_BLOCKSIZE), OVERVIEWS="AUTO",
         OVERVIEW_RESAMPLING=overview_resampling.upper(), RESAMPLING="NEAREST",
-        BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS")
+        BIGTIFF="IF_SAFER", NUM_THREADS="ALL_CPUS", **options)
 
 
 def write_cog(path: Path | str, array: np.ndarray, *, crs, transform, nodata=None,

@@ -1,17 +1,89 @@
-"""Command line of rts-prep (not built yet: issue #4)."""
+"""Command line of rts-prep: options -> one stack per scene."""
 
-from rts_core import cli
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import click
+
+from rts_core import cli, contract
+from rts_core.runner import Plan
+
+from .auxiliary import opened
+from .scene import open_scene
+from .stack import PrepOptions, prep_scene
+
+log = logging.getLogger(__name__)
+TOOL = "rts-prep"
 
 
-@cli.command("rts-prep", "rts-prep", epilog="""Example:
+def parse_classes(_ctx, _param, value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in str(value).split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated class codes, got {value!r}") from None
+
+
+@cli.command(TOOL, TOOL, epilog="""Example:
 
 \b
-  rts-prep scenes/*/ --dem dem.vrt --tcvis tcvis.tif -o stacks
+  rts-prep scenes/*/ --dem arcticdem.vrt --tcvis tcvis.tif --landcover esri_lc.tif -o stacks
+  rts-synth -o demo | rts-prep - --dem demo/aux/dem.tif --tcvis demo/aux/tcvis.tif -o stacks
 
-Not built yet (issue #4): the command says so and exits with status 1.""")
-@cli.paths_argument(required=False)
-@cli.out_dir_option(required=False)
-@cli.run_options("rts-prep")
-def main(paths, out, run):
-    """Turn PlanetScope scenes plus ArcticDEM and TCVIS into aligned, masked input stacks."""
-    cli.not_built("rts-prep", 4)
+The stack is int16 with a GDAL scale/offset per band: read it as stored x scale + offset
+(rasterio: dataset.scales, dataset.offsets; QGIS and GDAL apply them on request).""")
+@cli.paths_argument(metavar="SCENE...")
+@click.option("--dem", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="ArcticDEM (any CRS; a mosaic or VRT is read only where scenes need it).")
+@click.option("--tcvis", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Landsat Tasseled-Cap trend raster, 3 bands (brightness, greenness, wetness), 0-255.")
+@click.option("--landcover", type=click.Path(dir_okay=False, path_type=Path),
+              help="Land-cover raster turned into a 'water' band (no-data counts as water).")
+@click.option("--water-classes", default="1", callback=parse_classes,
+              help="Land-cover class codes that are water (ESRI 10 m: 1).")
+@click.option("--tpi-diameter", default=100.0, type=click.FloatRange(min=1.0),
+              help="Diameter (m) of the circle whose mean DEM relative elevation is taken against "
+                   "(DARTS v1: 100 m; its successor: a 100 m radius = 200).")
+@click.option("--keep-light-haze", is_flag=True,
+              help="Keep pixels whose only udm2 flag is light haze (DARTS v1 drops them).")
+@click.option("--block", "block_px", default=1024, type=click.IntRange(64),
+              help="Block size (px) processed at a time; bounds memory.")
+@click.option("--threads", default=2, type=click.IntRange(1), help="Worker threads computing blocks (one per core).")
+@cli.out_dir_option()
+@cli.run_options(TOOL)
+def main(paths, dem, tcvis, landcover, water_classes, tpi_diameter, keep_light_haze, block_px, threads, out, run):
+    """Turn PlanetScope scenes plus ArcticDEM and TCVIS into aligned, masked input stacks.
+
+    Each SCENE (the SR GeoTIFF, or the scene's folder with the udm2 and metadata JSON
+    beside it) becomes OUT/<scene_id>.stack.tif on the scene's own grid, with the bands
+    blue green red nir ndvi relative_elevation slope tc_brightness tc_greenness tc_wetness
+    (and water), invalid wherever udm2, the SR no-data, the DEM or TCVIS say so.
+    """
+    options = PrepOptions(tpi_diameter_m=tpi_diameter, keep_light_haze=keep_light_haze,
+                          water_classes=water_classes, block_px=block_px, threads=threads)
+    version = f"{TOOL} {cli.tool_version(TOOL)}"
+    inputs = cli.expand_paths(paths)  # first: upstream may still be writing the auxiliary rasters
+    with contextlib.ExitStack() as stack:
+        try:
+            dem_source = stack.enter_context(opened(dem, "DEM", metric=True))
+            tcvis_source = stack.enter_context(opened(tcvis, "TCVIS"))
+            landcover_source = stack.enter_context(opened(landcover, "land cover"))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        scenes = {}
+
+        def plan(path):
+            scene = open_scene(path)
+            scenes[path] = scene
+            return Plan([out / contract.stack_name(scene.scene_id)])
+
+        def process(path, item_plan):
+            scene = scenes.pop(path)
+            if scene.udm2 is None:
+                log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", path)
+            prep_scene(scene, dem_source, tcvis_source, landcover_source, item_plan.outputs[0], options, version)
+
+        result = run.items(inputs, plan, process, label="prep", out_dirs=[out])
+    cli.exit_with(result)

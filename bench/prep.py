@@ -1,0 +1,52 @@
+"""rts-prep throughput and memory: an 8000 x 8000 synthetic scene (rts-synth) against
+the demo's 768 px scene in the same run. Prints Mpx/s and peak RSS of each.
+
+    python bench/prep.py [WORK_DIR]      # the synthetic inputs are kept in WORK_DIR
+
+Targets (issue #4): at least 3 Mpx/s on 2 cores; peak RSS under 2 GB at 8000 px.
+"""
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def world(folder: Path, size: int) -> Path:
+    if not (folder / "scenes.csv").exists():
+        print(f"generating a {size} px scene with rts-synth in {folder} ...", file=sys.stderr)
+        subprocess.run([str(BIN / "rts-synth"), "-q", "-o", str(folder), "--scenes", "1", "--size", str(size),
+                        "--years", "2023", "--seed", "1"], check=True, stdout=subprocess.DEVNULL)
+    return folder
+
+
+def prep(folder: Path, out: Path, *extra) -> float:
+    scene = next((folder / "scenes").iterdir())
+    before = time.perf_counter()
+    subprocess.run([str(BIN / "rts-prep"), "-q", "--overwrite", str(scene), "--dem", str(folder / "aux/dem.tif"),
+                    "--tcvis", str(folder / "aux/tcvis.tif"), "--landcover", str(folder / "aux/landcover.tif"),
+                    "-o", str(out), *extra], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - before
+
+
+def main():
+    work = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="rts-bench-prep-"))
+    rows = []
+    for size in (768, 8000):  # peak RSS of children is a running maximum: smallest first
+        folder = world(work / f"world{size}", size)
+        seconds = prep(folder, work / f"stacks{size}")
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        rows.append((size, seconds, size * size / 1e6 / seconds, peak))
+    print(f"{'scene px':>9} {'seconds':>8} {'Mpx/s':>7} {'peak RSS MB':>12}")
+    for size, seconds, rate, peak in rows:
+        print(f"{size:>9} {seconds:>8.1f} {rate:>7.2f} {peak:>12.0f}")
+    print(f"throughput ratio 8000 px / 768 px: {rows[1][2] / rows[0][2]:.2f}")
+    print("(peak RSS includes rts-synth, which made the inputs, where it ran in this call)")
+
+
+if __name__ == "__main__":
+    main()

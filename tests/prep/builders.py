@@ -1,0 +1,103 @@
+"""Small scenes and auxiliary rasters with known content, written for prep tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+
+SCENE_ID = "20220714_201530_42_24a3"
+SCENE_CRS = "EPSG:32608"
+SCENE_ORIGIN = (580_000.0, 7_710_000.0)  # near Tuktoyaktuk
+
+
+def scene_transform(pixel=3.0):
+    return Affine(pixel, 0, SCENE_ORIGIN[0], 0, -pixel, SCENE_ORIGIN[1])
+
+
+def write_scene(folder: Path, size=(200, 240), *, dn=None, udm2=None, bands=4, descriptions=None,
+                scene_id=SCENE_ID, crs=SCENE_CRS, with_udm2=True, acquired="2022-07-14T20:15:30.123456Z",
+                suffix="_3B_AnalyticMS_SR.tif") -> Path:
+    """A scene folder: SR (uint16 DN), udm2 (all clear unless given), metadata JSON."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, cols = size
+    if dn is None:
+        rng = np.random.default_rng(1)
+        dn = rng.integers(100, 4000, size=(bands, rows, cols)).astype(np.uint16)
+    sr = folder / f"{scene_id}{suffix}"
+    with rasterio.open(sr, "w", driver="GTiff", width=cols, height=rows, count=dn.shape[0], dtype="uint16",
+                       crs=crs, transform=scene_transform() if crs else Affine.identity(), nodata=0) as dst:
+        dst.write(dn)
+        for i, name in enumerate(descriptions or [], start=1):
+            dst.set_band_description(i, name)
+    if with_udm2:
+        if udm2 is None:
+            udm2 = np.zeros((8, rows, cols), np.uint8)
+            udm2[0] = 1
+            udm2[6] = 90
+        transform = scene_transform() if crs else Affine.identity()
+        with rasterio.open(folder / f"{scene_id}_3B_udm2.tif", "w", driver="GTiff", width=cols, height=rows,
+                           count=8, dtype="uint8", crs=crs, transform=transform) as dst:
+            dst.write(udm2)
+    metadata = {"id": scene_id, "properties": {"acquired": acquired}}
+    (folder / f"{scene_id}_metadata.json").write_text(json.dumps(metadata))
+    return sr
+
+
+def dem_grid(margin_m=400.0, size=(200, 240), pixel=2.0):
+    """A 2 m EPSG:3413 grid covering the scene with a margin."""
+    left, top = SCENE_ORIGIN
+    right, bottom = left + size[1] * 3.0, top - size[0] * 3.0
+    to_polar = Transformer.from_crs(SCENE_CRS, "EPSG:3413", always_xy=True)
+    xs, ys = to_polar.transform([left, right, left, right], [top, top, bottom, bottom])
+    x0, x1 = min(xs) - margin_m, max(xs) + margin_m
+    y0, y1 = min(ys) - margin_m, max(ys) + margin_m
+    width, height = int((x1 - x0) / pixel), int((y1 - y0) / pixel)
+    transform = Affine(pixel, 0, np.floor(x0), 0, -pixel, np.ceil(y1))
+    xs = transform.c + (np.arange(width) + 0.5) * pixel
+    ys = transform.f - (np.arange(height) + 0.5) * pixel
+    return transform, xs, ys
+
+
+def write_dem(path: Path, function, nodata=-9999.0, holes=None) -> Path:
+    """DEM in EPSG:3413 at 2 m: z = function(x, y) on pixel centres (metres)."""
+    transform, xs, ys = dem_grid()
+    z = function(xs[None, :], ys[:, None]).astype(np.float32)
+    if holes is not None:
+        z[holes(xs[None, :], ys[:, None])] = nodata
+    with rasterio.open(path, "w", driver="GTiff", width=z.shape[1], height=z.shape[0], count=1, dtype="float32",
+                       crs="EPSG:3413", transform=transform, nodata=nodata) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def write_tcvis(path: Path, value=(128, 100, 160), shift_deg=0.0) -> Path:
+    """A constant 3-band TCVIS in EPSG:4326, ~30 m, around the scene (or shifted away)."""
+    to_geo = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True)
+    lon, lat = to_geo.transform(SCENE_ORIGIN[0], SCENE_ORIGIN[1])
+    dx, dy = 0.0008, 0.00027
+    transform = Affine(dx, 0, lon - 0.03 + shift_deg, 0, -dy, lat + 0.01)
+    width, height = int(0.06 / dx), int(0.03 / dy)
+    data = np.stack([np.full((height, width), v, np.uint8) for v in value])
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=3, dtype="uint8",
+                       crs="EPSG:4326", transform=transform) as dst:
+        dst.write(data)
+    return path
+
+
+def write_landcover(path: Path, water_rows: int = 0, nodata_cols: int = 0) -> Path:
+    """ESRI-like land cover in the scene's CRS at 10 m: rangeland (11), the top
+    ``water_rows`` of 10 m cells water (1), the last ``nodata_cols`` columns no-data."""
+    transform = Affine(10, 0, SCENE_ORIGIN[0] - 100, 0, -10, SCENE_ORIGIN[1] + 100)
+    classes = np.full((100, 100), 11, np.uint8)
+    classes[: 10 + water_rows] = 1 if water_rows else 11
+    if nodata_cols:
+        classes[:, -nodata_cols:] = 0
+    with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1, dtype="uint8",
+                       crs=SCENE_CRS, transform=transform, nodata=0) as dst:
+        dst.write(classes, 1)
+    return path

@@ -1,0 +1,219 @@
+"""rts-prep end to end on small scenes with known content."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio import warp
+
+from rts_core import contract
+from tests.conftest import run_script
+from tests.prep import builders
+from tests.prep.builders import SCENE_ID, write_dem, write_landcover, write_scene, write_tcvis
+
+PLANE_GRADIENT = (0.12, -0.07)  # dz/dx, dz/dy in EPSG:3413 metres
+BOWL_A = 0.0016  # z = a r^2 around the bowl centre: relative elevation -a R^2 / 2 = -2 m
+
+
+def physical(path: Path) -> tuple[dict, np.ndarray]:
+    with rasterio.open(path) as dataset:
+        stored = dataset.read().astype(np.float64)
+        scale = np.array(dataset.scales)[:, None, None]
+        offset = np.array(dataset.offsets)[:, None, None]
+        valid = dataset.dataset_mask() > 0
+        return dict(zip(dataset.descriptions, stored * scale + offset, strict=True)), valid
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    scene = write_scene(tmp_path / "scenes" / SCENE_ID)
+    gx, gy = PLANE_GRADIENT
+    plane = write_dem(tmp_path / "plane.tif", lambda x, y: 200 + gx * (x - x.mean()) + gy * (y - y.mean()))
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    return tmp_path, scene, plane, tcvis
+
+
+def prep(*args):
+    return run_script("rts-prep", *args)
+
+
+def test_stack_is_aligned_named_tagged_and_exact(inputs):
+    root, scene, plane, tcvis = inputs
+    out = root / "stacks"
+    done = prep(scene.parent, "--dem", plane, "--tcvis", tcvis, "-o", out)
+    assert done.returncode == 0, done.stderr
+    stack = out / f"{SCENE_ID}.stack.tif"
+    assert done.stdout.splitlines() == [str(stack)]
+    with rasterio.open(scene) as sr, rasterio.open(stack) as dataset:
+        assert dataset.crs == sr.crs and dataset.transform == sr.transform and dataset.shape == sr.shape
+        assert dataset.descriptions == contract.STACK_BANDS
+        tags = dataset.tags()
+        assert tags["RTS_SCENE_ID"] == SCENE_ID
+        assert tags["RTS_ACQUIRED"] == "2022-07-14T20:15:30.123456Z"  # from the metadata JSON
+        assert tags["RTS_SENSOR"] == "PlanetScope" and tags["RTS_VERSION"].startswith("rts-prep ")
+        assert dataset.tags(ns="IMAGE_STRUCTURE")["LAYOUT"] == "COG"
+        dn = sr.read().astype(np.float64)
+    bands, valid = physical(stack)
+    assert valid.all()
+    np.testing.assert_array_equal(np.round(bands["red"] * 10000), dn[2])  # reflectance exact
+    ndvi = (dn[3] - dn[2]) / (dn[3] + dn[2])
+    assert np.abs(bands["ndvi"] - ndvi).max() <= 0.5e-4 + 1e-12  # exact to the stored 1e-4
+    for name, value in zip(contract.TCVIS_BANDS, (128, 100, 160), strict=True):
+        assert (bands[name] == value).all()
+    inner = (slice(10, -10), slice(10, -10))
+    expected_slope = np.degrees(np.arctan(np.hypot(*PLANE_GRADIENT)))
+    assert np.abs(bands["slope"][inner] - expected_slope).max() < 0.5
+    assert np.abs(bands["relative_elevation"][inner]).max() < 0.2
+
+
+def test_bowl_of_known_depth_and_tilted_plane(tmp_path):
+    scene = write_scene(tmp_path / SCENE_ID)
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    _, xs, ys = builders.dem_grid()
+    cx, cy = xs.mean(), ys.mean()
+    bowl = write_dem(tmp_path / "bowl.tif", lambda x, y: 100 + BOWL_A * ((x - cx) ** 2 + (y - cy) ** 2))
+    done = prep(scene, "--dem", bowl, "--tcvis", tcvis, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    bands, valid = physical(tmp_path / "out" / f"{SCENE_ID}.stack.tif")
+    inner = (slice(10, -10), slice(10, -10))
+    assert np.abs(bands["relative_elevation"][inner] - (-BOWL_A * 50**2 / 2)).max() < 0.2
+    # slope of the bowl: atan(2 a r) at each scene pixel's distance from the centre
+    with rasterio.open(scene) as sr:
+        rows, cols = np.mgrid[0:sr.height, 0:sr.width]
+        x, y = sr.xy(rows.ravel(), cols.ravel())
+        px, py = warp.transform(sr.crs, "EPSG:3413", x, y)
+    r = np.hypot(np.array(px) - cx, np.array(py) - cy).reshape(rows.shape)
+    expected = np.degrees(np.arctan(2 * BOWL_A * r))
+    assert np.abs(bands["slope"][inner] - expected[inner]).max() < 0.5
+
+
+def test_udm2_dem_gaps_and_sr_nodata_make_pixels_invalid(tmp_path):
+    rows, cols = 200, 240
+    udm2 = np.zeros((8, rows, cols), np.uint8)
+    udm2[0] = 1
+    stripes = {1: 10, 2: 20, 3: 30, 4: 40, 5: 50}  # snow, shadow, light haze, heavy haze, cloud rows
+    for band, row in stripes.items():
+        udm2[band, row:row + 5] = 1
+        udm2[0, row:row + 5] = 0
+    udm2[7, 60:65] = 1  # unusable
+    udm2[0, 70:75] = 0  # not clear, no other flag
+    dn = np.random.default_rng(2).integers(100, 4000, size=(4, rows, cols)).astype(np.uint16)
+    dn[:, 80:85] = 0  # SR no-data
+    scene = write_scene(tmp_path / SCENE_ID, dn=dn, udm2=udm2)
+    _, xs, ys = builders.dem_grid()
+    gap_x = xs.mean()
+    dem = write_dem(tmp_path / "dem.tif", lambda x, y: 50 + 0 * x + 0 * y,
+                    holes=lambda x, y: (np.abs(x - gap_x) < 30) & (np.abs(y - ys.mean()) < 30))
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    for keep, out in ((False, "strict"), (True, "haze")):
+        args = [scene, "--dem", dem, "--tcvis", tcvis, "-o", tmp_path / out] + (["--keep-light-haze"] if keep else [])
+        assert prep(*args).returncode == 0
+        _, valid = physical(tmp_path / out / f"{SCENE_ID}.stack.tif")
+        row_valid = valid[:, :60].all(axis=1)  # left part, away from the DEM gap
+        for band, row in stripes.items():
+            expected = keep and band == 3
+            assert row_valid[row:row + 5].all() == expected, (band, keep)
+        assert not valid[60:65].any() and not valid[70:75].any() and not valid[80:85].any()
+        assert valid[100:110, :60].all()
+        assert not valid.all(axis=0).all() and not valid[90:110, 100:140].all()  # the DEM gap
+        with rasterio.open(tmp_path / out / f"{SCENE_ID}.stack.tif") as dataset:
+            assert (dataset.read(1)[~valid] == -32768).all()
+
+
+def test_water_band_from_landcover_in_another_crs(inputs):
+    root, scene, plane, tcvis = inputs
+    landcover = write_landcover(root / "lc.tif", water_rows=3, nodata_cols=30)
+    done = prep(scene, "--dem", plane, "--tcvis", tcvis, "--landcover", landcover, "-o", root / "out")
+    assert done.returncode == 0, done.stderr
+    bands, _ = physical(root / "out" / f"{SCENE_ID}.stack.tif")
+    water = bands["water"]
+    assert (water[:9] == 1).all() and (water[12:, :100] == 0).all()  # 30 m of water at the top
+    assert (water[:, -5:] == 1).all()  # land-cover no-data counts as water
+
+
+def test_eight_band_scene_by_band_descriptions_and_orthotile_name(inputs):
+    root, _, plane, tcvis = inputs
+    names = ["coastal_blue", "blue", "green_i", "green", "yellow", "red", "rededge", "nir"]
+    dn = np.stack([np.full((50, 60), 1000 * (i + 1), np.uint16) for i in range(8)])
+    scene_id = "4764314_1760817_2021-07-20_2416"
+    sr = write_scene(root / "ortho", size=(50, 60), dn=dn, descriptions=names, scene_id=scene_id,
+                     suffix="_BGRN_SR.tif", acquired="not a time")
+    done = prep(sr, "--dem", plane, "--tcvis", tcvis, "-o", root / "out")
+    assert done.returncode == 0, done.stderr
+    bands, _ = physical(root / "out" / f"{scene_id}.stack.tif")
+    assert (bands["blue"] == 0.2).all() and (bands["green"] == 0.4).all()
+    assert (bands["red"] == 0.6).all() and (bands["nir"] == 0.8).all()
+    with rasterio.open(root / "out" / f"{scene_id}.stack.tif") as dataset:
+        assert dataset.tags()["RTS_ACQUIRED"] == "2021-07-20T00:00:00Z"  # metadata unusable: from the id
+    assert "properties.acquired" in done.stderr
+
+
+def test_block_seams_do_not_show(inputs):
+    root, scene, plane, tcvis = inputs
+    for block in (64, 1024):
+        assert prep(scene, "--dem", plane, "--tcvis", tcvis, "--block", block, "-o", root / str(block)).returncode == 0
+    with rasterio.open(root / "64" / f"{SCENE_ID}.stack.tif") as a, \
+            rasterio.open(root / "1024" / f"{SCENE_ID}.stack.tif") as b:
+        assert np.abs(a.read().astype(int) - b.read().astype(int)).max() <= 1  # one stored step
+
+
+def test_bad_inputs_one_line_each_and_the_good_one_completes(tmp_path):
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
+    good = write_scene(tmp_path / "good" / SCENE_ID)
+    no_crs = write_scene(tmp_path / "nocrs", scene_id="20220715_201530_42_24a3", crs=None)
+    three = write_scene(tmp_path / "three", scene_id="20220716_201530_42_24a3",
+                        dn=np.full((3, 20, 20), 500, np.uint16))
+    truncated = write_scene(tmp_path / "trunc", scene_id="20220717_201530_42_24a3", size=(600, 600))
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 3])
+    udm2 = np.zeros((8, 200, 240), np.uint8)
+    udm2[5] = 1  # all cloud
+    cloudy = write_scene(tmp_path / "cloudy", scene_id="20220718_201530_42_24a3", udm2=udm2)
+    out = tmp_path / "out"
+    done = prep(good, no_crs, three, truncated, cloudy, tmp_path / "missing.tif", "--dem", plane, "--tcvis", tcvis,
+                "-o", out)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 5
+    reasons = dict(line.split(": ", 2)[1:] for line in errors)
+    assert "no CRS" in reasons[str(no_crs)]
+    assert "wrong band count: 3" in reasons[str(three)]
+    assert "cannot read" in reasons[str(truncated)]
+    assert "no valid pixel" in reasons[str(cloudy)]
+    assert "no such file" in reasons[str(tmp_path / "missing.tif")]
+    assert done.stdout.splitlines() == [str(out / f"{SCENE_ID}.stack.tif")]
+    assert sorted(p.name for p in out.iterdir()) == [f"{SCENE_ID}.stack.tif"]
+
+
+def test_dem_or_tcvis_not_overlapping_and_missing_udm2(tmp_path):
+    scene = write_scene(tmp_path / SCENE_ID, with_udm2=False)
+    plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
+    far_tcvis = write_tcvis(tmp_path / "far.tif", shift_deg=5.0)
+    done = prep(scene, "--dem", plane, "--tcvis", far_tcvis, "-o", tmp_path / "out")
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: {scene}: the TCVIS raster ({far_tcvis}) does not overlap the scene"]
+    assert not list((tmp_path / "out").glob("*.tif"))
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    done = prep(scene, "--dem", plane, "--tcvis", tcvis, "-o", tmp_path / "out")
+    assert done.returncode == 0
+    assert "no udm2" in done.stderr
+
+
+def test_piping_from_rts_synth(tmp_path):
+    import subprocess
+    import sys
+
+    bin_dir = Path(sys.executable).parent
+    world = tmp_path / "world"
+    command = (f"{bin_dir}/rts-synth -q -o {world} --scenes 2 --size 160 --years 2023 | "
+               f"{bin_dir}/rts-prep - --dem {world}/aux/dem.tif --tcvis {world}/aux/tcvis.tif "
+               f"--landcover {world}/aux/landcover.tif -o {tmp_path}/stacks -q")
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    stacks = done.stdout.splitlines()
+    assert len(stacks) == 2 and all(s.endswith(".stack.tif") for s in stacks)
+    bands, valid = physical(Path(stacks[0]))
+    assert 0.5 < valid.mean() <= 1.0
+    assert np.nanmedian(np.where(valid, bands["ndvi"], np.nan)) > 0.4

@@ -1,0 +1,124 @@
+"""Auxiliary rasters (DEM, TCVIS, land cover) read window by window around a block of
+the scene grid: whatever their CRS, resolution or size (a pan-Arctic mosaic or VRT),
+only the part a block needs is read."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import rasterio
+from rasterio import warp
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window, from_bounds
+
+from rts_core.parallel import PerThreadDataset
+from rts_core.runner import InputError
+
+
+@dataclass
+class Patch:
+    """A window of an auxiliary raster: bands (count, rows, cols) as float64 with NaN
+    for no-data, and where it lies."""
+
+    data: np.ndarray
+    transform: object
+    crs: object
+
+    @property
+    def pixel_m(self) -> float:
+        return float(abs(self.transform.a))
+
+
+class Auxiliary:
+    """An auxiliary raster opened once per run and read by windows.
+
+    With ``metric=True`` (the DEM) a raster in geographic coordinates is seen through
+    a warped view in the scene's CRS, so that terrain is computed in metres."""
+
+    def __init__(self, path, name: str, metric: bool = False):
+        self.path, self.name, self.metric = str(path), name, metric
+        try:
+            with rasterio.open(self.path) as dataset:
+                crs = dataset.crs
+        except rasterio.errors.RasterioIOError as exc:
+            raise ValueError(f"cannot open the {name} raster {path}: {exc}") from None
+        if crs is None:
+            raise ValueError(f"the {name} raster {path} has no CRS")
+        self.geographic = crs.is_geographic
+        self._datasets = PerThreadDataset(self.path)
+        self._views: dict = {}
+
+    def close(self) -> None:
+        for view in self._views.values():
+            view.close()
+        self._datasets.close()
+
+    def view(self, scene_crs):
+        """The dataset to read from (this thread's) for a scene in ``scene_crs``."""
+        if not (self.metric and self.geographic):
+            return self._datasets.get()
+        key = str(scene_crs)
+        if key not in self._views:
+            self._views[key] = PerThreadDataset(
+                key, lambda: WarpedVRT(rasterio.open(self.path), crs=scene_crs, resampling=Resampling.bilinear))
+        return self._views[key].get()
+
+    def check_overlap(self, bounds, crs) -> None:
+        """An input error unless the raster overlaps the scene ``bounds`` (in ``crs``)."""
+        view = self.view(crs)
+        left, bottom, right, top = warp.transform_bounds(crs, view.crs, *bounds, densify_pts=21)
+        own = view.bounds
+        if left >= own.right or right <= own.left or bottom >= own.top or top <= own.bottom:
+            raise InputError(f"the {self.name} raster ({self.path}) does not overlap the scene")
+
+    def read(self, bounds, crs, margin_px: int, indexes=None) -> Patch | None:
+        """The window of the raster covering ``bounds`` (in ``crs``) plus ``margin_px``
+        of its own pixels; None where the raster does not reach."""
+        view = self.view(crs)
+        left, bottom, right, top = warp.transform_bounds(crs, view.crs, *bounds, densify_pts=21)
+        window = from_bounds(left, bottom, right, top, transform=view.transform)
+        col0 = math.floor(window.col_off) - margin_px
+        row0 = math.floor(window.row_off) - margin_px
+        col1 = math.ceil(window.col_off + window.width) + margin_px
+        row1 = math.ceil(window.row_off + window.height) + margin_px
+        col0, row0 = max(col0, 0), max(row0, 0)
+        col1, row1 = min(col1, view.width), min(row1, view.height)
+        if col1 <= col0 or row1 <= row0:
+            return None
+        window = Window(col0, row0, col1 - col0, row1 - row0)
+        data = view.read(indexes, window=window, masked=True)
+        if data.ndim == 2:
+            data = data[np.newaxis]
+        values = data.astype(np.float64).filled(np.nan)
+        return Patch(values, view.window_transform(window), view.crs)
+
+
+def resample(patch: Patch | None, count: int, shape, transform, crs, resampling: Resampling,
+             threads: int = 1) -> np.ndarray:
+    """Warp a patch onto a block of the scene grid; NaN where nothing maps."""
+    out = np.full((count, *shape), np.nan, np.float32)
+    if patch is None:
+        return out
+    # A fixed resampling scale (destination pixels per source pixel): GDAL otherwise
+    # estimates it per chunk from the window shapes, which for grids rotated against
+    # each other (UTM vs EPSG:3413) varies with the block and shows as seams.
+    scale = abs(patch.transform.a) / abs(transform.a) if patch.crs.is_projected == crs.is_projected else None
+    options = {"XSCALE": f"{scale:.9g}", "YSCALE": f"{scale:.9g}"} if scale else {}
+    warp.reproject(source=patch.data.astype(np.float32), destination=out, src_transform=patch.transform,
+                   src_crs=patch.crs, src_nodata=np.nan, dst_transform=transform, dst_crs=crs,
+                   dst_nodata=np.nan, resampling=resampling, num_threads=threads, **options)
+    return out
+
+
+@contextlib.contextmanager
+def opened(path, name: str, metric: bool = False):
+    source = Auxiliary(path, name, metric) if path is not None else None
+    try:
+        yield source
+    finally:
+        if source is not None:
+            source.close()

@@ -1,0 +1,88 @@
+"""A PlanetScope scene on disk: its SR GeoTIFF, the udm2 and metadata JSON beside it,
+its id and acquisition time, and which SR bands are blue, green, red and nir."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import rasterio
+
+from rts_core.runner import InputError
+from rts_core.sceneid import SceneIdError, acquired_from_scene_id, parse_acquired, parse_scene_id
+
+log = logging.getLogger(__name__)
+
+WANTED = ("blue", "green", "red", "nir")
+# Band order of Planet's SR products when the file carries no band descriptions
+# (8 bands: coastal_blue, blue, green_i, green, yellow, red, rededge, nir).
+DEFAULT_ORDER = {4: (1, 2, 3, 4), 8: (2, 4, 6, 8)}
+
+
+@dataclass(frozen=True)
+class Scene:
+    scene_id: str
+    sr: Path
+    udm2: Path | None
+    metadata: Path | None
+    acquired: datetime
+    bands: tuple[int, int, int, int]  # 1-based SR band indexes of blue, green, red, nir
+
+
+def find_sr(path: Path) -> Path:
+    """The SR GeoTIFF itself, or the one inside a scene folder."""
+    if path.is_dir():
+        found = sorted(p for p in path.glob("*.tif") if "_SR" in p.name.upper() and "UDM" not in p.name.upper())
+        if not found:
+            raise InputError("no surface-reflectance GeoTIFF (*_SR*.tif) in this folder")
+        if len(found) > 1:
+            raise InputError(f"several SR GeoTIFFs in this folder ({', '.join(p.name for p in found)}); give one")
+        return found[0]
+    if not path.exists():
+        raise InputError("no such file or folder")
+    return path
+
+
+def _beside(sr: Path, scene_id: str, pattern: str) -> Path | None:
+    found = sorted(sr.parent.glob(f"{scene_id}*{pattern}"))
+    return found[0] if found else None
+
+
+def band_indexes(descriptions: tuple, count: int) -> tuple[int, int, int, int]:
+    """Blue, green, red and nir by band description, else by Planet's band order."""
+    names = [str(d or "").strip().lower() for d in descriptions]
+    if all(name in names for name in WANTED):
+        return tuple(names.index(name) + 1 for name in WANTED)
+    if count not in DEFAULT_ORDER:
+        raise InputError(f"wrong band count: {count} (a PlanetScope SR scene has 4 or 8 bands)")
+    return DEFAULT_ORDER[count]
+
+
+def open_scene(path: str | Path) -> Scene:
+    """Locate and check everything prep needs to know about a scene (no pixel is read)."""
+    sr = find_sr(Path(path))
+    try:
+        scene_id = parse_scene_id(sr.name)
+    except SceneIdError as exc:
+        raise InputError(str(exc)) from None
+    try:
+        with rasterio.open(sr) as dataset:
+            if dataset.crs is None:
+                raise InputError("the SR GeoTIFF has no CRS")
+            if dataset.transform.is_identity:
+                raise InputError("the SR GeoTIFF has no geotransform")
+            bands = band_indexes(dataset.descriptions, dataset.count)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read the SR GeoTIFF: {exc}") from None
+    udm2 = _beside(sr, scene_id, "udm2*.tif")
+    metadata = _beside(sr, scene_id, "metadata*.json")
+    acquired = acquired_from_scene_id(scene_id)
+    if metadata is not None:
+        try:
+            acquired = parse_acquired(json.loads(metadata.read_text())["properties"]["acquired"])
+        except (KeyError, ValueError, TypeError) as exc:
+            log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
+    return Scene(scene_id, sr, udm2, metadata, acquired, bands)

@@ -1,0 +1,59 @@
+"""Terrain variables from a DEM window, on the DEM's own grid (pure numpy/scipy).
+
+Both functions take elevations in metres with NaN for no-data and the pixel size in
+metres, and return NaN wherever the result is undefined.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import signal
+
+
+def disk_kernel(radius_px: float) -> np.ndarray:
+    """1 for the pixels whose centre lies within ``radius_px`` of the centre pixel."""
+    reach = int(np.floor(radius_px))
+    yy, xx = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    return (xx**2 + yy**2 <= radius_px**2 + 1e-9).astype(np.float64)
+
+
+def relative_elevation(dem: np.ndarray, pixel_m: float, diameter_m: float = 100.0) -> np.ndarray:
+    """DEM minus the mean DEM inside a circle of ``diameter_m`` around each pixel
+    (DARTS' "relative elevation", a topographic position index). The circular mean is
+    an overlap-add FFT convolution; no-data pixels are left out of the mean (so the
+    mean near a gap uses the valid part of the circle) and stay no-data themselves.
+    Pixels closer than the radius to the array edge see only part of the circle:
+    callers pass a window with that margin."""
+    kernel = disk_kernel(diameter_m / 2.0 / pixel_m)
+    valid = np.isfinite(dem)
+    if not valid.any():
+        return np.full(dem.shape, np.nan, np.float32)
+    reference = float(np.nanmean(dem))  # small numbers keep the FFT sums precise
+    filled = np.where(valid, dem - reference, 0.0)
+    total = signal.oaconvolve(filled, kernel, mode="same")
+    if valid.all():
+        count = signal.oaconvolve(np.ones_like(filled), kernel, mode="same")
+    else:
+        count = signal.oaconvolve(valid.astype(np.float64), kernel, mode="same")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+    result = (filled - mean).astype(np.float32)
+    result[~valid | (count < 0.5)] = np.nan
+    return result
+
+
+def slope_degrees(dem: np.ndarray, pixel_m: float) -> np.ndarray:
+    """Slope in degrees by Horn's 3x3 method (as ``gdaldem slope``); NaN next to
+    no-data and on the outermost rows and columns."""
+    z = dem.astype(np.float64)
+    out = np.full(z.shape, np.nan, np.float32)
+    if min(z.shape) < 3:
+        return out
+    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
+    d, f = z[1:-1, :-2], z[1:-1, 2:]
+    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * pixel_m)
+    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * pixel_m)
+    out[1:-1, 1:-1] = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    out[np.isnan(z)] = np.nan  # Horn's stencil skips the centre pixel itself
+    return out
