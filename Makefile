@@ -29,21 +29,54 @@ test: install
 	$(BIN)/python -m pytest tests
 
 WORLD := $(DEMO_DIR)/world
+DEMO_MODELS ?= models/demo
+# Small demo models: ResNet18 encoder, depth 3, narrow decoder; 256 px training tiles.
+DEMO_FIT := --encoder resnet18 --encoder-depth 3 --decoder-channels 64,32,16 --tile-size 256 --batch-size 8 \
+  --epochs 8 --steps 30 --val-fraction 0.2 --infer-tile-size 512 --infer-overlap 128 --seed 0
 
-demo: install
+.PHONY: demo-world demo-stacks demo-models
+
+demo-world: install
 	@mkdir -p $(DEMO_DIR)
-	@echo "== 1/2 rts-synth: the demo world (24 scenes, 4 regions, 2021-2023) -> $(WORLD)" >&2
+	@echo "== rts-synth: the demo world (24 scenes, 4 regions, 2021-2023) -> $(WORLD)" >&2
 	rts-synth -o $(WORLD) --labels data/rts_labels_sample.gpkg --quicklook > $(DEMO_DIR)/scenes.txt
-	@echo "== 2/2 rts-prep: input stacks -> $(DEMO_DIR)/stacks" >&2
+
+demo-stacks: demo-world
+	@echo "== rts-prep: input stacks -> $(DEMO_DIR)/stacks" >&2
 	rts-prep - --dem $(WORLD)/aux/dem.tif --tcvis $(WORLD)/aux/tcvis.tif --landcover $(WORLD)/aux/landcover.tif \
 	  -o $(DEMO_DIR)/stacks < $(DEMO_DIR)/scenes.txt > $(DEMO_DIR)/stacks.txt
+	awk -F, 'NR > 1 && $$5 == "train" {print "$(DEMO_DIR)/stacks/" $$1 ".stack.tif"}' $(WORLD)/scenes.csv \
+	  > $(DEMO_DIR)/train_stacks.txt
+	awk -F, 'NR > 1 && $$5 == "test" {print "$(DEMO_DIR)/stacks/" $$1 ".stack.tif"}' $(WORLD)/scenes.csv \
+	  > $(DEMO_DIR)/test_stacks.txt
+
+# Retrains the committed demo models (about 10 minutes on 2 cores) from the demo world's
+# training scenes (regions 1-3); the test region is never seen.
+demo-models: demo-stacks
+	@mkdir -p $(DEMO_MODELS)
+	for bands in tcvis notcvis; do \
+	  rts-train fit - --labels $(WORLD)/truth/rts.parquet --footprints $(WORLD)/truth/extent.parquet \
+	    --bands $$bands $(DEMO_FIT) --overwrite -o $(DEMO_DIR)/models/$$bands < $(DEMO_DIR)/train_stacks.txt; \
+	  cp $(DEMO_DIR)/models/$$bands/$$bands.onnx $(DEMO_MODELS)/$$bands.onnx; \
+	  cp $(DEMO_DIR)/models/$$bands/metrics.csv $(DEMO_MODELS)/$$bands.metrics.csv; \
+	  cp $(DEMO_DIR)/models/$$bands/training.png $(DEMO_MODELS)/$$bands.training.png; \
+	done
+
+demo: demo-stacks
+	@echo "== models: the committed demo models in $(DEMO_MODELS) (make demo-models retrains them)" >&2
+	@for model in $(DEMO_MODELS)/tcvis.onnx $(DEMO_MODELS)/notcvis.onnx; do rts-train inspect $$model | sed -n 5,6p >&2; done
+	@echo "== rts-infer: probabilities of both models -> $(DEMO_DIR)/probs" >&2
+	rts-infer - --model $(DEMO_MODELS)/tcvis.onnx --model $(DEMO_MODELS)/notcvis.onnx -o $(DEMO_DIR)/probs \
+	  < $(DEMO_DIR)/stacks.txt > $(DEMO_DIR)/probs.txt
 	@echo "" >&2
 	@echo "Demo results under $(DEMO_DIR)/:" >&2
 	@echo "  world/scenes/<scene_id>/  $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes (SR, udm2, metadata, quicklook PNG)" >&2
 	@echo "  world/aux/                dem.tif, tcvis.tif, landcover.tif" >&2
 	@echo "  world/truth/rts.parquet   true slumps (+ rts.gpkg); train/test split in world/scenes.csv" >&2
 	@echo "  stacks/                   $$(wc -l < $(DEMO_DIR)/stacks.txt) input stacks (<scene_id>.stack.tif)" >&2
-	@echo "Not built yet: train, infer, ensemble, aggregate, validate." >&2
+	@echo "  models                    $(DEMO_MODELS)/tcvis.onnx, notcvis.onnx (+ metrics.csv, training.png)" >&2
+	@echo "  probs/                    $$(wc -l < $(DEMO_DIR)/probs.txt) probability rasters (<scene_id>.<model>.prob.tif)" >&2
+	@echo "Not built yet: ensemble, aggregate, validate." >&2
 
 lint: install
 	$(BIN)/ruff check tools tests bench

@@ -22,8 +22,9 @@ R = TypeVar("R")
 def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 2,
                 ahead: int | None = None) -> Iterator[R]:
     """Like ``map(function, items)``, run on ``workers`` threads with at most ``ahead``
-    (default 2 x workers) results pending. With one worker it runs inline."""
-    if workers <= 1:
+    (default 2 x workers) results pending. With ``workers=0`` it runs inline; one
+    worker still runs beside the caller (prefetching while the caller consumes)."""
+    if workers <= 0:
         yield from map(function, items)
         return
     ahead = ahead or 2 * workers

@@ -1,0 +1,148 @@
+"""rts-infer: ONNX Runtime against torch eager on the same tiles, and memory over an
+8000 x 8000 scene.
+
+1. UNet++ / ResNet34 (depth 5, 10 bands), random weights, exported to ONNX; the same
+   tiles run through torch eager and ONNX Runtime; prints tiles/s of both and their
+   ratio, on CPU, and on GPU when one is there (fp32 and fp16).
+2. Peak RSS of ``rts-infer`` over an 8000 x 8000 10-band stack (built here), with a
+   small convolutional model: the memory bound does not depend on the network.
+
+    python bench/infer.py [--tiles 4] [--tile-size 512] [--skip-rss]
+
+Targets (issue #6): ONNX Runtime >= 1.3x torch on CPU; on GPU fp16 ONNX Runtime >= 2x
+torch eager fp32; peak RSS under 2 GB for the 8000 px scene.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+BIN = Path(sys.executable).parent
+
+
+def time_runs(run, batches, repeat=1):
+    run(batches[0])  # warm-up (and cuDNN autotuning)
+    start = time.perf_counter()
+    for _ in range(repeat):
+        for batch in batches:
+            run(batch)
+    return time.perf_counter() - start
+
+
+def compare(tiles: int, size: int, folder: Path):
+    import onnxruntime as ort
+    import torch
+
+    from rts_train.config import ModelConfig
+    from rts_train.export import export_onnx
+    from rts_train.model import build
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="bench", bands=["ndvi"] * 10, encoder="resnet34", encoder_depth=5)
+    model = build(config).eval()
+    path = export_onnx(model, config, folder / "unetpp_r34.onnx", sample_size=size)
+    rng = np.random.default_rng(0)
+    batches = [rng.standard_normal((1, 10, size, size)).astype(np.float32) for _ in range(tiles)]
+    rows = []
+    torch.set_num_threads(torch.get_num_threads())
+    with torch.inference_mode():
+        t_torch = time_runs(lambda b: model(torch.from_numpy(b)), batches)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    t_ort = time_runs(lambda b: session.run(None, {name: b}), batches)
+    rows.append(("cpu fp32", tiles / t_torch, tiles / t_ort))
+    if torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers():
+        gpu = model.cuda()
+        with torch.inference_mode():
+            t_torch_gpu = time_runs(lambda b: gpu(torch.from_numpy(b).cuda()).cpu(), batches, repeat=5)
+        for precision in ("fp32", "fp16"):
+            source = str(path)
+            if precision == "fp16":
+                import onnx
+                from onnxruntime.transformers.float16 import convert_float_to_float16
+
+                source = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True).SerializeToString()
+            session = ort.InferenceSession(source, providers=["CUDAExecutionProvider"])
+            t = time_runs(lambda b, s=session: s.run(None, {name: b}), batches, repeat=5)
+            rows.append((f"gpu {precision} (torch fp32)", 5 * tiles / t_torch_gpu, 5 * tiles / t))
+    return rows
+
+
+def tiny_model(path: Path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(0, 0.1, (8, 10, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.1, (1, 8, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["input", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["b"]),
+             helper.make_node("Conv", ["b", "w2"], ["output"], pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(nodes, "tiny",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 10, "H", "W"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, "H", "W"])],
+                              [helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.ravel()),
+                               helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.ravel())])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    from rts_core import contract
+
+    meta = {"name": "tiny", "bands": list(contract.BAND_SETS["tcvis"]), "scale": [1.0] * 10, "offset": [0.0] * 10,
+            "clip": None, "output": "logits", "tile_size": 1024, "overlap": 128, "threshold": 0.5,
+            "architecture": "conv", "encoder": "none", "encoder_depth": 0}
+    helper.set_model_props(model, {"rts": json.dumps(meta)})
+    onnx.save(model, str(path))
+    return path
+
+
+def big_stack(path: Path, size: int = 8000):
+    from affine import Affine
+
+    from rts_core import contract, raster
+
+    rng = np.random.default_rng(1)
+    names = contract.STACK_BANDS
+    with raster.CogWriter(path, width=size, height=size, count=len(names), dtype="int16", crs="EPSG:32608",
+                          transform=Affine(3, 0, 500000, 0, -3, 7700000), nodata=-32768,
+                          tags=raster.scene_tags("20230715_201234_12_24a3", "2023-07-15T20:12:34Z", "bench"),
+                          band_descriptions=names, scales=[1e-4] * len(names), offsets=[0.0] * len(names),
+                          compress="zstd", compress_level=1, overview_resampling="nearest") as out:
+        for window in raster.row_windows(size, size, 512):
+            out.write(rng.integers(0, 3000, (len(names), window.height, window.width), dtype=np.int16), window=window)
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiles", type=int, default=4)
+    parser.add_argument("--tile-size", type=int, default=512)
+    parser.add_argument("--skip-rss", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print(f"UNet++ ResNet34 depth 5, 10 bands, {args.tiles} tiles of {args.tile_size} px")
+        print(f"{'device':<26} {'torch tiles/s':>14} {'onnxruntime tiles/s':>20} {'ratio':>6}")
+        for device, torch_rate, ort_rate in compare(args.tiles, args.tile_size, folder):
+            print(f"{device:<26} {torch_rate:>14.3f} {ort_rate:>20.3f} {ort_rate / torch_rate:>6.2f}")
+        if args.skip_rss:
+            return
+        stack = big_stack(folder / "20230715_201234_12_24a3.stack.tif")
+        model = tiny_model(folder / "tiny.onnx")
+        start = time.perf_counter()
+        subprocess.run([str(BIN / "rts-infer"), "-q", str(stack), "--model", str(model), "--device", "cpu",
+                        "-o", str(folder / "probs")], check=True, stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"8000 x 8000 x 10 stack, small conv model, CPU: {seconds:.1f} s, peak RSS {peak:.0f} MB "
+              f"(stack size {stack.stat().st_size / 1e6:.0f} MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""ONNX Runtime sessions: providers (CUDA, TensorRT, CPU), precision, and the model's
+``rts`` metadata (CONTRACT.md section 4)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+
+class ModelError(ValueError):
+    """A model that cannot be used; the message names the reason."""
+
+
+class DeviceError(RuntimeError):
+    """A requested device that is not there."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    bands: tuple[str, ...]
+    scale: np.ndarray
+    offset: np.ndarray
+    clip: tuple[float, float] | None
+    output: str  # "logits" or "probability"
+    tile_size: int
+    overlap: int
+    multiple: int  # input height and width must be multiples of this
+
+
+def read_info(metadata: dict, inputs) -> ModelInfo:
+    if "rts" not in metadata:
+        raise ModelError("no 'rts' metadata (export it with rts-train export)")
+    try:
+        meta = json.loads(metadata["rts"])
+        bands = tuple(meta["bands"])
+        scale = np.asarray(meta["scale"], np.float32)
+        offset = np.asarray(meta["offset"], np.float32)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"unreadable 'rts' metadata: {exc}") from None
+    if not (len(bands) == scale.size == offset.size):
+        raise ModelError("metadata bands, scale and offset differ in length")
+    if meta.get("output", "logits") not in ("logits", "probability"):
+        raise ModelError(f"metadata output {meta.get('output')!r} is neither logits nor probability")
+    if len(inputs) != 1:
+        raise ModelError(f"expected one input, found {len(inputs)}")
+    shape = inputs[0].shape
+    if len(shape) != 4:
+        raise ModelError(f"expected an N x C x H x W input, found {shape}")
+    if isinstance(shape[1], int) and shape[1] != len(bands):
+        raise ModelError(f"model input has {shape[1]} channels but its metadata lists {len(bands)} bands")
+    clip = meta.get("clip")
+    depth = int(meta.get("encoder_depth", 5))
+    return ModelInfo(name=str(meta.get("name") or "model"), bands=bands, scale=scale, offset=offset,
+                     clip=tuple(clip) if clip else None, output=meta.get("output", "logits"),
+                     tile_size=int(meta.get("tile_size", 1024)), overlap=int(meta.get("overlap", 128)),
+                     multiple=2 ** depth)
+
+
+def providers_for(device: str, tensorrt: bool = False) -> list:
+    """Execution providers for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    has_cuda = "CUDAExecutionProvider" in available
+    if device == "auto":
+        if not has_cuda:
+            log.warning("no CUDA execution provider (available: %s): running on the CPU", ", ".join(available))
+            return ["CPUExecutionProvider"]
+        device = "cuda"
+    if device.startswith("cuda"):
+        if not has_cuda:
+            raise DeviceError(f"--device {device}: CUDA is not available to ONNX Runtime "
+                              f"(providers: {', '.join(available)}; install onnxruntime-gpu on a GPU machine)")
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        chosen = [("CUDAExecutionProvider", {"device_id": index})]
+        if tensorrt:
+            if "TensorrtExecutionProvider" not in available:
+                raise DeviceError("--tensorrt: the TensorRT execution provider is not installed")
+            chosen.insert(0, ("TensorrtExecutionProvider", {"device_id": index}))
+        return chosen + ["CPUExecutionProvider"]
+    raise DeviceError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)")
+
+
+def to_fp16(path: Path) -> bytes:
+    """The model with float16 weights and computation, keeping float32 input and output."""
+    try:
+        import onnx
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ModelError(f"--precision fp16 needs the onnx package (pip install 'rts-infer[fp16]'): {exc}") from None
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    return model.SerializeToString()
+
+
+class Model:
+    """A loaded model: one ONNX Runtime session, reused for every scene of the run."""
+
+    def __init__(self, path: Path | str, providers: list, precision: str = "fp32", threads: int | None = None):
+        self.path = Path(path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            source = to_fp16(self.path) if precision == "fp16" else str(self.path)
+            self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
+        except ModelError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - ORT raises several types for unreadable models
+            raise ModelError(f"cannot load the model: {' '.join(str(exc).split())}") from None
+        self.info = read_info(self.session.get_modelmeta().custom_metadata_map, self.session.get_inputs())
+        self.input_name = self.session.get_inputs()[0].name
+        self.provider = self.session.get_providers()[0]
+        self.precision = precision
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (N, H, W) for a normalised batch (N, C, H, W)."""
+        out = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
+        out = out[:, 0].astype(np.float32, copy=False)
+        if self.info.output == "logits":
+            out = 1.0 / (1.0 + np.exp(-out))
+        return np.clip(out, 0.0, 1.0)

@@ -1,0 +1,81 @@
+"""Tile layout and blending weights (pure numpy).
+
+Tiles start every ``tile - overlap`` pixels and the last one is aligned to the scene's
+end, so every tile lies inside the scene (smaller scenes are one padded tile). Each
+tile's weight ramps up across the overlap on the sides that have a neighbour (from 0 at
+the tile's border) and stays 1 on sides at the scene's edge, so every valid pixel, the
+outermost included, gets a weight-normalised value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins along one axis."""
+    if length <= tile:
+        return [0]
+    stride = max(tile - overlap, 1)
+    origins = list(range(0, length - tile, stride))
+    origins.append(length - tile)
+    return sorted(set(origins))
+
+
+def ramp(overlap: int, kind: str = "linear") -> np.ndarray:
+    """Weights rising over ``overlap`` pixels from 0 at a tile's inner border (where a
+    network sees padding instead of context) to just below 1. Consecutive tiles overlap
+    by at least ``overlap``, so the two ramps always sum to more than 0."""
+    if overlap <= 0:
+        return np.ones(0, np.float32)
+    position = np.arange(overlap) / overlap
+    if kind == "cosine":
+        return (0.5 - 0.5 * np.cos(np.pi * position)).astype(np.float32)
+    if kind != "linear":
+        raise ValueError(f"unknown blending {kind!r} (linear or cosine)")
+    return position.astype(np.float32)
+
+
+def axis_weights(size: int, overlap: int, ramp_start: bool, ramp_end: bool, kind: str) -> np.ndarray:
+    weights = np.ones(size, np.float32)
+    rising = ramp(min(overlap, size // 2), kind)
+    if ramp_start and rising.size:
+        weights[: rising.size] = rising
+    if ramp_end and rising.size:
+        weights[size - rising.size:] = np.minimum(weights[size - rising.size:], rising[::-1])
+    return weights
+
+
+@dataclass(frozen=True)
+class Tile:
+    row: int
+    col: int
+    height: int  # the part inside the scene
+    width: int
+    weights: np.ndarray  # (height, width)
+
+
+def layout(height: int, width: int, tile: int, overlap: int, kind: str = "linear") -> list[list[Tile]]:
+    """Tiles row by row, with their blending weights."""
+    row_starts, col_starts = starts(height, tile, overlap), starts(width, tile, overlap)
+    rows = []
+    for i, row in enumerate(row_starts):
+        h = min(tile, height - row)
+        wr = axis_weights(h, overlap, i > 0, i < len(row_starts) - 1, kind)
+        line = []
+        for j, col in enumerate(col_starts):
+            w = min(tile, width - col)
+            wc = axis_weights(w, overlap, j > 0, j < len(col_starts) - 1, kind)
+            line.append(Tile(row, col, h, w, np.outer(wr, wc)))
+        rows.append(line)
+    return rows
+
+
+def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Reflect-pad (bands, rows, cols) at the bottom and right up to (height, width)."""
+    extra_rows, extra_cols = max(height - array.shape[1], 0), max(width - array.shape[2], 0)
+    if not (extra_rows or extra_cols):
+        return array
+    return np.pad(array, ((0, 0), (0, extra_rows), (0, extra_cols)), mode="reflect")

@@ -1,0 +1,173 @@
+"""Training data: stacks read into memory as stored integers, labels rasterised onto
+them, and tiles sampled from them (slump tiles first, negatives added as training goes
+on) with the augmentations of DARTS.
+
+Targets per pixel: 1 slump, 0 no slump, 255 ignored. A pixel is ignored where the stack
+is invalid, and, when footprints are given, outside the footprints of its scene (where
+a missing label does not mean "no slump"). Without footprints the whole scene counts
+as labelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio import features
+from scipy import ndimage
+
+from rts_core.runner import InputError
+
+IGNORE = 255
+
+
+@dataclass
+class Scene:
+    scene_id: str
+    path: Path
+    stored: np.ndarray  # (bands, rows, cols) as stored in the stack, int16 or float
+    scale: np.ndarray  # per band, stored -> physical
+    offset: np.ndarray
+    target: np.ndarray  # uint8: 0, 1, IGNORE
+
+    @property
+    def positives(self) -> int:
+        return int((self.target == 1).sum())
+
+
+def read_labels(path: Path, id_columns=("scene_id", "image_id")):
+    """Label polygons with a scene id column, in any format GDAL reads."""
+    import geopandas
+
+    try:
+        frame = geopandas.read_parquet(path) if Path(path).suffix == ".parquet" else geopandas.read_file(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is one line
+        raise InputError(f"cannot read labels: {exc}") from None
+    column = next((c for c in id_columns if c in frame.columns), None)
+    if column is None:
+        raise InputError(f"labels have no {' or '.join(id_columns)} column")
+    if frame.crs is None:
+        raise InputError("labels have no CRS")
+    return frame.rename(columns={column: "scene_id"})[["scene_id", "geometry"]]
+
+
+def load_scene(path: Path, bands: list[str], labels, footprints) -> Scene:
+    """Read a stack's requested bands and rasterise its labels and footprints."""
+    try:
+        dataset = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read: {exc}") from None
+    with dataset:
+        scene_id = dataset.tags().get("RTS_SCENE_ID")
+        if not scene_id:
+            raise InputError("not an rts-prep stack (no RTS_SCENE_ID tag)")
+        names = list(dataset.descriptions)
+        missing = [b for b in bands if b not in names]
+        if missing:
+            raise InputError(f"stack lacks band(s) {', '.join(missing)}")
+        indexes = [names.index(b) + 1 for b in bands]
+        stored = dataset.read(indexes)
+        scale = np.array([dataset.scales[i - 1] for i in indexes], np.float32)
+        offset = np.array([dataset.offsets[i - 1] for i in indexes], np.float32)
+        valid = dataset.dataset_mask() > 0
+        shape, transform, crs = dataset.shape, dataset.transform, dataset.crs
+    mine = labels[labels.scene_id == scene_id].to_crs(crs)
+    slump = np.zeros(shape, np.uint8)
+    if len(mine):
+        slump = features.rasterize(((g, 1) for g in mine.geometry if g is not None and not g.is_empty),
+                                   out_shape=shape, transform=transform, fill=0, dtype="uint8")
+    target = slump.copy()
+    if footprints is not None:
+        area = footprints[footprints.scene_id == scene_id].to_crs(crs)
+        inside = np.zeros(shape, bool)
+        if len(area):
+            inside = features.rasterize(((g, 1) for g in area.geometry), out_shape=shape,
+                                        transform=transform, fill=0, dtype="uint8") > 0
+        target[~inside & (slump == 0)] = IGNORE
+    target[~valid] = IGNORE
+    return Scene(scene_id, Path(path), stored, scale, offset, target)
+
+
+def normalise(stored: np.ndarray, scene: Scene, scale: np.ndarray, offset: np.ndarray,
+              clip=None) -> np.ndarray:
+    """Stored values -> physical -> model input (x * scale + offset), as inference does."""
+    physical = stored.astype(np.float32) * scene.scale[:, None, None] + scene.offset[:, None, None]
+    x = physical * scale[:, None, None] + offset[:, None, None]
+    if clip is not None:
+        x = np.clip(x, clip[0], clip[1])
+    return x
+
+
+class TileSampler:
+    """Random tiles of ``size`` px: a share of them centred near slump pixels, the
+    share of slump tiles falling from 90 % to 50 % over the epochs (DARTS: positives
+    first, then more negatives to cut false positives)."""
+
+    def __init__(self, scenes: list[Scene], size: int, rng: np.random.Generator):
+        self.scenes, self.size, self.rng = scenes, size, rng
+        self.positive_pixels = [np.argwhere(s.target == 1) for s in scenes]
+
+    def positive_share(self, epoch: int, epochs: int) -> float:
+        return 0.9 - 0.4 * (epoch / max(epochs - 1, 1))
+
+    def tile(self, positive: bool) -> tuple[int, int, int]:
+        rng, size = self.rng, self.size
+        candidates = [i for i, p in enumerate(self.positive_pixels) if len(p)] if positive else []
+        if candidates:
+            index = candidates[rng.integers(len(candidates))]
+            row, col = self.positive_pixels[index][rng.integers(len(self.positive_pixels[index]))]
+            margin = size // 8  # the slump pixel lands anywhere but at the tile's very edge
+            row0 = row - rng.integers(margin, size - margin)
+            col0 = col - rng.integers(margin, size - margin)
+        else:
+            index = int(rng.integers(len(self.scenes)))
+            rows, cols = self.scenes[index].target.shape
+            row0, col0 = rng.integers(0, max(rows - size, 0) + 1), rng.integers(0, max(cols - size, 0) + 1)
+        rows, cols = self.scenes[index].target.shape
+        row0 = int(np.clip(row0, 0, max(rows - size, 0)))
+        col0 = int(np.clip(col0, 0, max(cols - size, 0)))
+        return index, row0, col0
+
+    def cut(self, index: int, row0: int, col0: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stored values and target of a tile, reflection-padded up to ``size``."""
+        scene, size = self.scenes[index], self.size
+        stored = scene.stored[:, row0:row0 + size, col0:col0 + size]
+        target = scene.target[row0:row0 + size, col0:col0 + size]
+        pad = ((0, size - target.shape[0]), (0, size - target.shape[1]))
+        if any(p[1] for p in pad):
+            stored = np.pad(stored, ((0, 0), *pad), mode="reflect")
+            target = np.pad(target, pad, mode="constant", constant_values=IGNORE)
+        return stored, target
+
+
+SPECTRAL = ("blue", "green", "red", "nir")
+
+
+def augment(x: np.ndarray, y: np.ndarray, bands: list[str], rng: np.random.Generator, p: float = 0.5):
+    """DARTS' augmentations, each with probability ``p``: flips, 90° rotations, blur,
+    brightness/contrast (spectral bands), multiplicative noise, cutout."""
+    if rng.random() < p:
+        x, y = x[:, :, ::-1], y[:, ::-1]
+    if rng.random() < p:
+        x, y = x[:, ::-1], y[::-1]
+    if rng.random() < p:
+        turns = int(rng.integers(1, 4))
+        x, y = np.rot90(x, turns, axes=(1, 2)), np.rot90(y, turns)
+    x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
+    if rng.random() < p:
+        x = ndimage.gaussian_filter(x, (0, rng.uniform(0.3, 1.0), rng.uniform(0.3, 1.0)))
+    spectral = [i for i, b in enumerate(bands) if b in SPECTRAL]
+    if spectral and rng.random() < p:
+        gain, shift = rng.uniform(0.8, 1.2), rng.uniform(-0.1, 0.1)
+        x[spectral] = x[spectral] * gain + shift
+    if rng.random() < p:
+        x = x * rng.uniform(0.95, 1.05, size=x.shape).astype(np.float32)
+    if rng.random() < p:
+        size = x.shape[1] // 8
+        row, col = rng.integers(0, x.shape[1] - size), rng.integers(0, x.shape[2] - size)
+        x[:, row:row + size, col:col + size] = 0
+        y = y.copy()
+        y[row:row + size, col:col + size] = IGNORE
+    return x.astype(np.float32), y

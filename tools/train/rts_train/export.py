@@ -1,0 +1,120 @@
+"""ONNX export with the ``rts`` metadata, from our checkpoints or from DARTS v1 model
+folders (``config.yml`` + ``checkpoints/NN.pt``)."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+
+from rts_core import atomic
+
+from .config import DARTS_NORMALISATION, ModelConfig
+from .model import build, check_architecture
+
+OPSET = 17
+# DARTS v1 stacked its sources in sorted name order; each source's bands in this order.
+DARTS_SOURCES = {"ndvi": ["ndvi"], "planet": ["blue", "green", "red", "nir"],
+                 "relative_elevation": ["relative_elevation"], "slope": ["slope"],
+                 "tcvis": ["tc_brightness", "tc_greenness", "tc_wetness"]}
+
+
+class ExportError(ValueError):
+    pass
+
+
+def export_onnx(model: torch.nn.Module, config: ModelConfig, path: Path | str, sample_size: int = 64) -> Path:
+    """Export with dynamic batch, height and width (opset 17) and the metadata."""
+    model = model.eval().cpu()
+    size = max(sample_size, 2 ** config.encoder_depth)
+    dummy = torch.zeros(1, len(config.bands), size, size)
+    with atomic.atomic_path(path) as temporary, warnings.catch_warnings():
+        # the TorchScript exporter is deprecated in favour of torch.export, which needs
+        # onnxscript and explicit dynamic shapes; it still exports smp models exactly
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, dummy, str(temporary), opset_version=OPSET, input_names=["input"],
+                          output_names=["output"], dynamo=False,
+                          dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}})
+        proto = onnx.load(str(temporary))
+        onnx.helper.set_model_props(proto, {"rts": config.metadata()})
+        proto.producer_name = "rts-train"
+        onnx.save(proto, str(temporary))
+    return Path(path)
+
+
+def read_metadata(path: Path | str) -> ModelConfig:
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if "rts" not in props:
+        raise ExportError(f"{path}: no 'rts' metadata in the ONNX model")
+    return ModelConfig.from_metadata(props["rts"])
+
+
+def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
+    """Our own checkpoint: ``{"config": {...}, "state_dict": ...}``."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
+        raise ExportError(f"{path}: not an rts-train checkpoint (no config/state_dict)")
+    config = ModelConfig(**saved["config"])
+    model = build(config)
+    model.load_state_dict(saved["state_dict"])
+    return model, config
+
+
+def _strip_module_prefix(state: dict) -> dict:
+    return {re.sub(r"^module\.", "", key): value for key, value in state.items()}
+
+
+def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn.Module, ModelConfig]:
+    """A DARTS v1 model folder, with its legacy channel order and normalisation
+    expressed in our physical-unit metadata."""
+    import yaml
+
+    config_path = folder / "config.yml"
+    if not config_path.exists():
+        raise ExportError(f"{folder}: no config.yml (not a DARTS v1 model folder)")
+    settings = yaml.safe_load(config_path.read_text()) or {}
+    model_settings = settings.get("model", {})
+    try:
+        architecture = check_architecture(model_settings["architecture"])
+        encoder = model_settings["encoder"]
+        channels = int(model_settings["input_channels"])
+    except KeyError as exc:
+        raise ExportError(f"{config_path}: missing model.{exc.args[0]}") from None
+    sources = settings.get("data_sources")
+    if not sources:
+        raise ExportError(f"{config_path}: missing data_sources")
+    unknown = [s for s in sources if s not in DARTS_SOURCES]
+    if unknown:
+        raise ExportError(f"{config_path}: unknown data source(s) {', '.join(unknown)}")
+    bands = [band for source in sorted(sources) for band in DARTS_SOURCES[source]]
+    if len(bands) != channels:
+        raise ExportError(f"{config_path}: data_sources give {len(bands)} channels, input_channels says {channels}")
+    name = "tcvis" if "tcvis" in sources else "notcvis"
+    config = ModelConfig(name=name, bands=bands, architecture=architecture, encoder=encoder,
+                         encoder_depth=int(model_settings.get("encoder_depth", 5)), tile_size=256, overlap=128,
+                         scale=[DARTS_NORMALISATION[b][0] for b in bands],
+                         offset=[DARTS_NORMALISATION[b][1] for b in bands])
+    checkpoints = sorted((folder / "checkpoints").glob("*.pt"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
+    if checkpoint:
+        checkpoints = [p for p in checkpoints if p.stem == checkpoint or p.name == checkpoint]
+    if not checkpoints:
+        raise ExportError(f"{folder}: no checkpoints/*.pt" + (f" named {checkpoint}" if checkpoint else ""))
+    state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    model = build(config)
+    try:
+        model.load_state_dict(_strip_module_prefix(state))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ExportError(f"{checkpoints[-1]}: weights do not fit {architecture}/{encoder}: {first}") from None
+    return model, config
+
+
+def load_any(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
+    return load_darts_v1(path) if path.is_dir() else load_checkpoint(path)

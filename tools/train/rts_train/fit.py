@@ -1,0 +1,222 @@
+"""The training loop: Adam, ExponentialLR, focal loss, validation metrics per epoch,
+the best epoch kept, exported to ONNX."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import segmentation_models_pytorch as smp
+import torch
+
+from rts_core import atomic
+from rts_core.log import progress
+from rts_core.runner import InputError, report_error
+
+from .config import ModelConfig
+from .data import IGNORE, Scene, TileSampler, augment, load_scene, normalise, read_labels
+from .export import export_onnx
+from .model import build
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FitOptions:
+    epochs: int = 10
+    batch_size: int = 8
+    steps: int = 50  # batches per epoch
+    lr: float = 1e-3
+    tile_size: int = 256
+    val_scenes: list[str] = field(default_factory=list)
+    val_fraction: float = 0.2
+    seed: int = 0
+    threads: int = 2
+    debug: bool = False
+
+
+@dataclass
+class FitResult:
+    onnx: Path
+    best_epoch: int
+    best: dict
+    failed: list = field(default_factory=list)
+
+
+def outputs(out: Path, config: ModelConfig) -> dict[str, Path]:
+    return {"onnx": out / f"{config.name}.onnx", "checkpoint": out / "checkpoint.pt",
+            "metrics": out / "metrics.csv", "plot": out / "training.png"}
+
+
+def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tuple[list[Scene], list]:
+    labels = read_labels(Path(labels_path))
+    footprints = read_labels(Path(footprints_path)) if footprints_path else None
+    scenes, failed = [], []
+    for path in progress(stacks, label="reading stacks"):
+        try:
+            scenes.append(load_scene(Path(path), bands, labels, footprints))
+        except Exception as exc:  # noqa: BLE001 - one bad stack does not stop the others
+            report_error(path, exc, debug=debug)
+            failed.append(path)
+    matched = [s for s in scenes if (s.target == 1).any()]
+    if scenes and not matched:
+        ids = ", ".join(sorted({s.scene_id for s in scenes})[:3])
+        raise InputError(f"no label matches any stack (stack scene ids: {ids}, ...)")
+    return scenes, failed
+
+
+def split(scenes: list[Scene], options: FitOptions) -> tuple[list[Scene], list[Scene]]:
+    """Validation scenes by id, else a seeded random fraction of the scenes."""
+    if options.val_scenes:
+        wanted = set(options.val_scenes)
+        unknown = wanted - {s.scene_id for s in scenes}
+        if unknown:
+            raise InputError(f"--val-scenes not among the stacks: {', '.join(sorted(unknown))}")
+        val = [s for s in scenes if s.scene_id in wanted]
+    else:
+        order = np.random.default_rng(options.seed).permutation(len(scenes))
+        n_val = max(1, round(options.val_fraction * len(scenes))) if len(scenes) > 1 else 0
+        val = [scenes[i] for i in sorted(order[:n_val])]
+    train = [s for s in scenes if s not in val]
+    if not train or not any(s.positives for s in train):
+        raise InputError("no training scene with a labelled slump after setting validation scenes apart")
+    return train, val
+
+
+def predict_scene(model, scene: Scene, config: ModelConfig, tile: int = 512) -> np.ndarray:
+    """Logits of a whole scene, in tiles padded by reflection to a multiple of 32."""
+    scale, offset = np.array(config.scale, np.float32), np.array(config.offset, np.float32)
+    x = normalise(scene.stored, scene, scale, offset, config.clip)
+    rows, cols = x.shape[1:]
+    logits = np.zeros((rows, cols), np.float32)
+    multiple = 2 ** config.encoder_depth
+    with torch.no_grad():
+        for row in range(0, rows, tile):
+            for col in range(0, cols, tile):
+                block = x[:, row:row + tile, col:col + tile]
+                h, w = block.shape[1:]
+                ph, pw = (-h) % multiple, (-w) % multiple
+                if ph or pw:
+                    block = np.pad(block, ((0, 0), (0, ph), (0, pw)), mode="reflect")
+                out = model(torch.from_numpy(np.ascontiguousarray(block))[None])[0, 0].numpy()
+                logits[row:row + h, col:col + w] = out[:h, :w]
+    return logits
+
+
+def evaluate(model, scenes: list[Scene], config: ModelConfig, loss_fn) -> dict:
+    """Pixel-wise precision, recall, F1 and IoU of the RTS class at the threshold."""
+    model.eval()
+    tp = fp = fn = 0
+    losses = []
+    for scene in scenes:
+        logits = predict_scene(model, scene, config)
+        labelled = scene.target != IGNORE
+        truth = scene.target == 1
+        predicted = (1 / (1 + np.exp(-logits))) > config.threshold
+        tp += int((predicted & truth & labelled).sum())
+        fp += int((predicted & ~truth & labelled).sum())
+        fn += int((~predicted & truth & labelled).sum())
+        with torch.no_grad():
+            losses.append(float(loss_fn(torch.from_numpy(logits)[None, None],
+                                        torch.from_numpy(scene.target.astype(np.int64))[None, None])))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
+    return {"val_loss": float(np.mean(losses)) if losses else float("nan"), "precision": precision,
+            "recall": recall, "f1": f1, "iou": iou}
+
+
+def write_metrics(path: Path, rows: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    with atomic.atomic_path(path) as temporary:
+        temporary.write_text(text.getvalue())
+
+
+def plot_metrics(path: Path, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [r["loss"] for r in rows], label="train loss")
+    left.plot(epochs, [r["val_loss"] for r in rows], label="validation loss")
+    left.set_xlabel("epoch")
+    left.legend()
+    for key in ("precision", "recall", "f1", "iou"):
+        right.plot(epochs, [r[key] for r in rows], label=key)
+    right.set_xlabel("epoch")
+    right.set_ylim(0, 1)
+    right.legend()
+    figure.tight_layout()
+    with atomic.atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=100)
+    plt.close(figure)
+
+
+def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: FitOptions) -> FitResult:
+    torch.manual_seed(options.seed)
+    torch.set_num_threads(options.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    rng = np.random.default_rng(options.seed)
+    scenes, failed = load_scenes(stacks, labels, footprints, config.bands, options.debug)
+    if not scenes:
+        raise InputError("no usable stack")
+    train, val = split(scenes, options)
+    log.info("%d training scene(s) (%d slump pixels), %d validation scene(s)", len(train),
+             sum(s.positives for s in train), len(val))
+    model = build(config)
+    optimiser = torch.optim.Adam(model.parameters(), lr=options.lr, betas=(0.9, 0.999), eps=1e-8)
+    schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=0.9)
+    loss_fn = smp.losses.FocalLoss(mode="binary", ignore_index=IGNORE)
+    sampler = TileSampler(train, options.tile_size, rng)
+    scale, offset = np.array(config.scale, np.float32), np.array(config.offset, np.float32)
+    paths = outputs(out, config)
+    rows, best, best_state = [], None, None
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        share = sampler.positive_share(epoch - 1, options.epochs)
+        losses = []
+        for _ in progress(range(options.steps), label=f"epoch {epoch}/{options.epochs}"):
+            xs, ys = [], []
+            for _ in range(options.batch_size):
+                index, row, col = sampler.tile(rng.random() < share)
+                stored, target = sampler.cut(index, row, col)
+                x = normalise(stored, train[index], scale, offset, config.clip)
+                x, y = augment(x, target, config.bands, rng)
+                xs.append(x)
+                ys.append(y)
+            x = torch.from_numpy(np.stack(xs))
+            y = torch.from_numpy(np.stack(ys).astype(np.int64))[:, None]
+            optimiser.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+        schedule.step()
+        metrics = evaluate(model, val, config, loss_fn) if val else evaluate(model, train, config, loss_fn)
+        row = {"epoch": epoch, "loss": float(np.mean(losses)), **metrics, "lr": schedule.get_last_lr()[0]}
+        rows.append(row)
+        log.info("epoch %d: loss %.4f, validation F1 %.3f (precision %.3f, recall %.3f, IoU %.3f)", epoch,
+                 row["loss"], row["f1"], row["precision"], row["recall"], row["iou"])
+        if best is None or row["f1"] > best["f1"]:
+            best, best_state = row, copy.deepcopy(model.state_dict())
+        write_metrics(paths["metrics"], rows)
+    plot_metrics(paths["plot"], rows)
+    model.load_state_dict(best_state)
+    with atomic.atomic_path(paths["checkpoint"]) as temporary:
+        torch.save({"config": asdict(config), "state_dict": best_state, "epoch": best["epoch"], "metrics": rows,
+                    "train_scenes": [s.scene_id for s in train], "val_scenes": [s.scene_id for s in val]},
+                   temporary)
+    export_onnx(model, config, paths["onnx"], sample_size=min(options.tile_size, 128))
+    return FitResult(paths["onnx"], best["epoch"], best, failed)
