@@ -68,6 +68,9 @@ demo: demo-stacks
 	@echo "== rts-infer: probabilities of both models -> $(DEMO_DIR)/probs" >&2
 	rts-infer - --model $(DEMO_MODELS)/tcvis.onnx --model $(DEMO_MODELS)/notcvis.onnx -o $(DEMO_DIR)/probs \
 	  < $(DEMO_DIR)/stacks.txt > $(DEMO_DIR)/probs.txt
+	@echo "== rts-ensemble: mean, DARTS clean-up, water filter, Level-1 polygons -> $(DEMO_DIR)/level1" >&2
+	rts-ensemble - --water $(WORLD)/aux/landcover.tif -o $(DEMO_DIR)/level1 < $(DEMO_DIR)/probs.txt \
+	  > $(DEMO_DIR)/level1.txt
 	@echo "" >&2
 	@echo "Demo results under $(DEMO_DIR)/:" >&2
 	@echo "  world/scenes/<scene_id>/  $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes (SR, udm2, metadata, quicklook PNG)" >&2
@@ -76,7 +79,8 @@ demo: demo-stacks
 	@echo "  stacks/                   $$(wc -l < $(DEMO_DIR)/stacks.txt) input stacks (<scene_id>.stack.tif)" >&2
 	@echo "  models                    $(DEMO_MODELS)/tcvis.onnx, notcvis.onnx (+ metrics.csv, training.png)" >&2
 	@echo "  probs/                    $$(wc -l < $(DEMO_DIR)/probs.txt) probability rasters (<scene_id>.<model>.prob.tif)" >&2
-	@echo "Not built yet: ensemble, aggregate, validate." >&2
+	@echo "  level1/                   $$(wc -l < $(DEMO_DIR)/level1.txt) scenes of Level-1 polygons (.l1.parquet, .mask.tif, ...)" >&2
+	@echo "Not built yet: aggregate, validate." >&2
 
 lint: install
 	$(BIN)/ruff check tools tests bench

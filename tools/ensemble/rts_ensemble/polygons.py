@@ -1,0 +1,43 @@
+"""Cleaned objects -> valid polygons with the Level-1 attributes (CONTRACT.md section 5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from rasterio import features
+from scipy import ndimage
+from shapely.geometry import shape
+
+
+def polygonise(labels: np.ndarray, transform) -> dict[int, object]:
+    """One valid geometry per object: a Polygon (holes kept), or a MultiPolygon where
+    the 8-connected object's parts touch at corners only."""
+    parts: dict[int, list] = {}
+    for geometry, value in features.shapes(labels, mask=labels > 0, connectivity=4, transform=transform):
+        parts.setdefault(int(value), []).append(shape(geometry))
+    result = {}
+    for label, pieces in parts.items():
+        geometry = pieces[0] if len(pieces) == 1 else shapely.MultiPolygon(pieces)
+        if not geometry.is_valid:
+            geometry = shapely.make_valid(geometry)
+            if geometry.geom_type == "GeometryCollection":
+                geometry = shapely.union_all([g for g in geometry.geoms if g.area > 0])
+        result[label] = geometry
+    return result
+
+
+def object_statistics(labels: np.ndarray, probability: np.ndarray, count: int) -> dict[str, np.ndarray]:
+    index = np.arange(1, count + 1)
+    return {"n_pixels": ndimage.sum_labels(np.ones_like(labels, np.int32), labels, index).astype(np.int64),
+            "prob_mean": ndimage.mean(probability, labels, index).astype(np.float64),
+            "prob_max": ndimage.maximum(probability, labels, index).astype(np.float64)}
+
+
+def extent_polygon(valid: np.ndarray, transform):
+    """The valid-data footprint, simplified to within a pixel."""
+    pieces = [shape(g) for g, v in features.shapes(valid.astype(np.uint8), mask=valid, connectivity=4,
+                                                    transform=transform) if v == 1]
+    if not pieces:
+        return shapely.Polygon()
+    footprint = shapely.union_all(pieces)
+    return shapely.make_valid(footprint.simplify(abs(transform.a), preserve_topology=True))

@@ -1,0 +1,109 @@
+"""One scene: its models' probability rasters -> ensemble probability, cleaned mask,
+Level-1 polygons and valid extent."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas
+import rasterio
+
+from rts_core import contract, raster, vector
+from rts_core.raster import SceneInfo
+from rts_core.runner import InputError
+
+from .cleanup import CleanupOptions, clean, weighted_mean
+from .polygons import extent_polygon, object_statistics, polygonise
+from .water import WaterSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Member:
+    path: Path
+    model: str
+
+
+def read_members(members: list[Member]):
+    """Probabilities (float32, 0-1) and validity of each model, on one shared grid."""
+    probabilities, valids, grid = [], [], None
+    for member in members:
+        try:
+            with rasterio.open(member.path) as dataset:
+                this = (dataset.crs, dataset.transform, dataset.shape)
+                if grid is None:
+                    grid = this
+                elif this != grid:
+                    raise InputError(f"{member.path.name} is not on the grid of {members[0].path.name}")
+                stored = dataset.read(1)
+                valid = dataset.dataset_mask() > 0
+                scale, offset = dataset.scales[0], dataset.offsets[0]
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"cannot read {member.path}: {exc}") from None
+        probabilities.append(stored.astype(np.float32) * np.float32(scale) + np.float32(offset))
+        valids.append(valid)
+    return probabilities, valids, grid
+
+
+def level1_frame(scene: SceneInfo, geometries: dict, statistics: dict, crs, models: str):
+    import geopandas
+
+    labels = sorted(geometries)
+    acquired = pandas.Timestamp(scene.acquired)
+    frame = geopandas.GeoDataFrame({
+        "scene_id": pandas.Series([scene.scene_id] * len(labels), dtype="string"),
+        "acquired": pandas.Series([acquired] * len(labels), dtype="datetime64[us, UTC]"),
+        "year": pandas.Series([acquired.year] * len(labels), dtype="int32"),
+        "month": pandas.Series([acquired.month] * len(labels), dtype="int32"),
+        "area_m2": 0.0, "area_ha": 0.0,
+        "n_pixels": statistics["n_pixels"][np.array(labels, int) - 1] if labels else np.array([], np.int64),
+        "prob_mean": statistics["prob_mean"][np.array(labels, int) - 1] if labels else np.array([]),
+        "prob_max": statistics["prob_max"][np.array(labels, int) - 1] if labels else np.array([]),
+        "models": pandas.Series([models] * len(labels), dtype="string"),
+        "sensor": pandas.Series([scene.sensor] * len(labels), dtype="string"),
+    }, geometry=[geometries[k] for k in labels], crs=crs)
+    frame["area_m2"] = frame.geometry.area.astype(float)
+    frame["area_ha"] = frame["area_m2"] / 10_000
+    return frame[list(contract.L1_COLUMNS)]
+
+
+def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: CleanupOptions,
+                   weights: dict[str, float], water: WaterSource | None, tool_version: str) -> int:
+    """Write the four outputs of one scene; returns the number of Level-1 objects."""
+    scene = raster.read_scene_info(members[0].path)
+    if len(members) == 1:
+        log.warning("%s: only one model (%s); no ensemble", scene.scene_id, members[0].model)
+    probabilities, valids, (crs, transform, shape) = read_members(members)
+    if crs is None or not crs.is_projected:
+        raise InputError("probability rasters must be in a projected (metric) CRS")
+    mean, valid = weighted_mean(probabilities, valids, [weights.get(m.model, 1.0) for m in members])
+    del probabilities, valids
+    water_mask = water.mask(shape, transform, crs) if water is not None else None
+    labels, count = clean(mean, valid, options, water_mask)
+    models = ",".join(m.model for m in members)
+    tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=models,
+                             RTS_THRESHOLD=f"{options.threshold:g}", RTS_EDGE_PX=str(options.edge_px),
+                             RTS_MIN_PX=str(options.min_px), RTS_MAX_WATER=f"{options.max_water:g}")
+    stored = np.round(mean / contract.PROB_SCALE).astype(np.uint8)
+    stored[~valid] = contract.PROB_NODATA
+    raster.write_cog(outputs["prob"], stored, crs=crs, transform=transform, nodata=contract.PROB_NODATA,
+                     tags=tags, band_descriptions=("rts_probability",), scales=[contract.PROB_SCALE], offsets=[0.0])
+    mask = (labels > 0).astype(np.uint8)
+    mask[~valid] = contract.MASK_NODATA
+    raster.write_cog(outputs["mask"], mask, crs=crs, transform=transform, nodata=contract.MASK_NODATA, tags=tags,
+                     band_descriptions=("rts",), overview_resampling="nearest")
+    geometries = polygonise(labels, transform)
+    statistics = object_statistics(labels, mean, count)
+    vector.write_geoparquet(level1_frame(scene, geometries, statistics, crs, models), outputs["l1"])
+    import geopandas
+
+    acquired = pandas.Timestamp(scene.acquired)
+    extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
+                                    geometry=[extent_polygon(valid, transform)], crs=crs)
+    extent["year"] = extent["year"].astype("int32")
+    vector.write_geoparquet(extent, outputs["extent"])
+    return count

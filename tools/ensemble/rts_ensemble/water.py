@@ -1,0 +1,50 @@
+"""A water mask on a scene's grid, from a land-cover raster in any CRS (class codes;
+its no-data and anything outside it count as water, as in DARTS) or from water
+polygons in any vector format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio import features, warp
+from rasterio.enums import Resampling
+
+from rts_core.runner import InputError
+
+VECTOR_SUFFIXES = {".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"}
+
+
+class WaterSource:
+    def __init__(self, path: Path, classes: tuple[int, ...]):
+        self.path, self.classes = Path(path), classes
+        self.is_vector = self.path.suffix.lower() in VECTOR_SUFFIXES
+        if self.is_vector:
+            import geopandas
+
+            frame = geopandas.read_parquet(path) if self.path.suffix == ".parquet" else geopandas.read_file(path)
+            if frame.crs is None:
+                raise ValueError(f"water polygons {path} have no CRS")
+            self.frame = frame
+        else:
+            with rasterio.open(path) as dataset:
+                if dataset.crs is None:
+                    raise ValueError(f"land cover {path} has no CRS")
+
+    def mask(self, shape, transform, crs) -> np.ndarray:
+        if self.is_vector:
+            frame = self.frame.to_crs(crs)
+            geometries = [g for g in frame.geometry if g is not None and not g.is_empty]
+            if not geometries:
+                return np.zeros(shape, bool)
+            return features.rasterize(geometries, out_shape=shape, transform=transform, fill=0, dtype="uint8") > 0
+        classes = np.full(shape, np.nan, np.float32)
+        try:
+            with rasterio.open(self.path) as dataset:
+                nodata = dataset.nodata
+                warp.reproject(rasterio.band(dataset, 1), classes, dst_transform=transform, dst_crs=crs,
+                               dst_nodata=np.nan, src_nodata=nodata, resampling=Resampling.nearest)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"cannot read land cover {self.path}: {exc}") from None
+        return np.isnan(classes) | np.isin(classes, self.classes)
