@@ -24,7 +24,7 @@ def test_version(tool):
     assert done.stdout.strip() == f"{tool} 0.1.0"
 
 
-@pytest.mark.parametrize("tool", ["rts-infer", "rts-ensemble", "rts-aggregate"])
+@pytest.mark.parametrize("tool", ["rts-aggregate"])
 def test_tools_not_built_yet_say_so_and_fail(tool, tmp_path):
     done = run_script(tool, tmp_path / "x.tif", "-o", tmp_path / "out")
     assert done.returncode == 1
