@@ -24,23 +24,13 @@ class CleanupOptions:
     max_water: float = 0.2
 
 
-def weighted_mean(probabilities: list[np.ndarray], valids: list[np.ndarray], weights: list[float]):
-    """Mean probability (float32) and validity: valid where every model is valid."""
-    total = np.zeros(probabilities[0].shape, np.float32)
-    for probability, weight in zip(probabilities, weights, strict=True):
-        total += probability * np.float32(weight)
-    total /= np.float32(sum(weights))
-    valid = np.logical_and.reduce(valids)
-    return total, valid
-
-
 def forbidden_zone(valid: np.ndarray, edge_px: int) -> np.ndarray:
     """Pixels within ``edge_px`` of invalid data or of the image border."""
     zone = ~valid
     if edge_px > 0:
-        padded = np.pad(zone, edge_px, constant_values=True)  # the border counts as invalid
-        grown = ndimage.binary_dilation(padded, structure=EIGHT, iterations=edge_px)
-        zone = grown[edge_px:-edge_px, edge_px:-edge_px]
+        # growing by edge_px steps of 8-connectivity = a (2 edge_px + 1) square maximum
+        # filter; the border counts as invalid ("constant" mode with cval 1)
+        zone = ndimage.maximum_filter(zone, size=2 * edge_px + 1, mode="constant", cval=True)
     return zone
 
 
@@ -51,13 +41,18 @@ def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
     labels, count = ndimage.label(binary, structure=EIGHT)
     if count == 0:
         return labels, 0
-    index = np.arange(1, count + 1)
-    sizes = ndimage.sum_labels(binary, labels, index)
-    touching = ndimage.maximum(forbidden_zone(valid, options.edge_px), labels, index).astype(bool)
-    keep = (sizes >= options.min_px) & ~touching
+    # per-object counts by bincount over the labelled pixels only: no scene-sized
+    # temporaries beyond the labels themselves
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    zone = forbidden_zone(valid, options.edge_px)
+    touching = np.zeros(count + 1, bool)
+    touching[labels[zone]] = True
+    del zone
+    keep = (sizes >= options.min_px) & ~touching[1:]
     if water is not None:
-        wet = ndimage.sum_labels(water, labels, index) / np.maximum(sizes, 1)
+        wet = np.bincount(labels[water], minlength=count + 1)[1:] / np.maximum(sizes, 1)
         keep &= wet <= options.max_water
     remap = np.zeros(count + 1, np.int32)
     remap[1:][keep] = np.arange(1, int(keep.sum()) + 1)
-    return remap[labels], int(keep.sum())
+    np.take(remap, labels, out=labels)  # in place: a scene-sized int32 array less
+    return labels, int(keep.sum())

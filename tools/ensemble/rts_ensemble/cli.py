@@ -48,7 +48,7 @@ the .l1.parquet paths.""")
 @click.option("--edge-px", default=10, type=click.IntRange(0),
               help="Drop objects within this many pixels of the image border or of no-data.")
 @click.option("--min-px", default=32, type=click.IntRange(1), help="Drop objects smaller than this (pixels).")
-@click.option("--water", type=click.Path(exists=True, path_type=Path),
+@click.option("--water", type=click.Path(dir_okay=False, path_type=Path),
               help="Land-cover raster (any CRS) or water polygons (any vector format).")
 @click.option("--water-classes", default="1", help="Land-cover classes that are water (ESRI: 1).")
 @click.option("--max-water", default=0.2, type=click.FloatRange(0, 1),
@@ -58,6 +58,9 @@ the .l1.parquet paths.""")
 @cli.run_options(TOOL)
 def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water, weights, run):
     """Average model probabilities, clean up as DARTS does, and polygonise Level-1 footprints."""
+    inputs = cli.expand_paths(paths)  # first: in a pipeline, upstream may still be writing --water
+    if water is not None and not water.exists():
+        raise click.BadParameter(f"{water} does not exist", param_hint="--water")
     try:
         classes = tuple(int(c) for c in water_classes.split(",") if c.strip())
         water_source = WaterSource(water, classes) if water else None
@@ -67,7 +70,7 @@ def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water
     version = f"{TOOL} {cli.tool_version(TOOL)}"
     groups: dict[str, list[Member]] = {}
     failed = False
-    for path in cli.expand_paths(paths):
+    for path in inputs:
         try:
             info = read_scene_info(path)
             if not info.model:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from rasterio import features
-from scipy import ndimage
 from shapely.geometry import shape
 
 
@@ -27,10 +26,15 @@ def polygonise(labels: np.ndarray, transform) -> dict[int, object]:
 
 
 def object_statistics(labels: np.ndarray, probability: np.ndarray, count: int) -> dict[str, np.ndarray]:
-    index = np.arange(1, count + 1)
-    return {"n_pixels": ndimage.sum_labels(np.ones_like(labels, np.int32), labels, index).astype(np.int64),
-            "prob_mean": ndimage.mean(probability, labels, index).astype(np.float64),
-            "prob_max": ndimage.maximum(probability, labels, index).astype(np.float64)}
+    """Pixel count, mean and maximum probability per object (labels 1..count)."""
+    inside = labels > 0
+    ids, values = labels[inside], probability[inside].astype(np.float64)
+    n_pixels = np.bincount(ids, minlength=count + 1)[1:]
+    sums = np.bincount(ids, weights=values, minlength=count + 1)[1:]
+    maxima = np.full(count + 1, -np.inf)
+    np.maximum.at(maxima, ids, values)
+    return {"n_pixels": n_pixels.astype(np.int64), "prob_mean": sums / np.maximum(n_pixels, 1),
+            "prob_max": maxima[1:]}
 
 
 def extent_polygon(valid: np.ndarray, transform):

@@ -15,7 +15,7 @@ from rts_core import contract, raster, vector
 from rts_core.raster import SceneInfo
 from rts_core.runner import InputError
 
-from .cleanup import CleanupOptions, clean, weighted_mean
+from .cleanup import CleanupOptions, clean
 from .polygons import extent_polygon, object_statistics, polygonise
 from .water import WaterSource
 
@@ -28,10 +28,14 @@ class Member:
     model: str
 
 
-def read_members(members: list[Member]):
-    """Probabilities (float32, 0-1) and validity of each model, on one shared grid."""
-    probabilities, valids, grid = [], [], None
+def mean_of_members(members: list[Member], weights: dict[str, float]):
+    """Weighted mean probability (float32, 0-1) and validity (valid where every model
+    is valid), accumulated one model at a time so that memory holds one raster more
+    than the result, whatever the number of models. All must share one grid."""
+    total = valid = grid = None
+    weight_sum = 0.0
     for member in members:
+        weight = float(weights.get(member.model, 1.0))
         try:
             with rasterio.open(member.path) as dataset:
                 this = (dataset.crs, dataset.transform, dataset.shape)
@@ -39,14 +43,20 @@ def read_members(members: list[Member]):
                     grid = this
                 elif this != grid:
                     raise InputError(f"{member.path.name} is not on the grid of {members[0].path.name}")
-                stored = dataset.read(1)
-                valid = dataset.dataset_mask() > 0
-                scale, offset = dataset.scales[0], dataset.offsets[0]
+                probability = dataset.read(1, out_dtype=np.float32)
+                probability *= np.float32(dataset.scales[0] * weight)
+                probability += np.float32(dataset.offsets[0] * weight)
+                member_valid = dataset.dataset_mask() > 0
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(f"cannot read {member.path}: {exc}") from None
-        probabilities.append(stored.astype(np.float32) * np.float32(scale) + np.float32(offset))
-        valids.append(valid)
-    return probabilities, valids, grid
+        if total is None:
+            total, valid = probability, member_valid
+        else:
+            total += probability
+            valid &= member_valid
+        weight_sum += weight
+    total /= np.float32(weight_sum)
+    return total, valid, grid
 
 
 def level1_frame(scene: SceneInfo, geometries: dict, statistics: dict, crs, models: str):
@@ -77,11 +87,10 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     scene = raster.read_scene_info(members[0].path)
     if len(members) == 1:
         log.warning("%s: only one model (%s); no ensemble", scene.scene_id, members[0].model)
-    probabilities, valids, (crs, transform, shape) = read_members(members)
+    mean, valid, (crs, transform, shape) = mean_of_members(members, weights)
     if crs is None or not crs.is_projected:
         raise InputError("probability rasters must be in a projected (metric) CRS")
-    mean, valid = weighted_mean(probabilities, valids, [weights.get(m.model, 1.0) for m in members])
-    del probabilities, valids
+    footprint = extent_polygon(valid, transform)  # first, while memory holds least
     water_mask = water.mask(shape, transform, crs) if water is not None else None
     labels, count = clean(mean, valid, options, water_mask)
     models = ",".join(m.model for m in members)
@@ -103,7 +112,7 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
 
     acquired = pandas.Timestamp(scene.acquired)
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
-                                    geometry=[extent_polygon(valid, transform)], crs=crs)
+                                    geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")
     vector.write_geoparquet(extent, outputs["extent"])
     return count

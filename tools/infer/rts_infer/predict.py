@@ -40,28 +40,30 @@ def stack_bands(dataset, bands) -> tuple[list[int], np.ndarray, np.ndarray]:
 
 
 def tile_input(dataset, tile: Tile, context: int, shape, indexes, stored_scale, stored_offset, model: Model,
-               size: int) -> np.ndarray:
-    """A tile's model input: physical values normalised per the metadata, 0 where
-    invalid. ``tile`` is in the coordinates of the scene padded by ``context`` px on
-    every side; the part outside the scene is its mirror image (reflection), so pixels
-    at the scene's edge see the same context whatever the tiling."""
+               out: np.ndarray) -> None:
+    """Fill ``out`` (bands, size, size) with a tile's model input: physical values
+    normalised per the metadata, 0 where invalid. ``tile`` is in the coordinates of the
+    scene padded by ``context`` px on every side; the part outside the scene is its
+    mirror image (reflection), so pixels at the scene's edge see the same context
+    whatever the tiling. Works in place to keep memory bounded."""
     info = model.info
     height, width = shape
     top, left = tile.row - context, tile.col - context
     bottom, right = top + tile.height, left + tile.width
     r0, r1, c0, c1 = max(top, 0), min(bottom, height), max(left, 0), min(right, width)
     window = Window(c0, r0, c1 - c0, r1 - r0)
-    stored = dataset.read(indexes, window=window).astype(np.float32)
+    x = dataset.read(indexes, window=window, out_dtype=np.float32)
     valid = dataset.dataset_mask(window=window) > 0
-    x = (stored * stored_scale[:, None, None] + stored_offset[:, None, None]) * info.scale[:, None, None] \
-        + info.offset[:, None, None]
+    x *= (stored_scale * info.scale)[:, None, None]
+    x += (stored_offset * info.scale + info.offset)[:, None, None]
     if info.clip is not None:
         np.clip(x, info.clip[0], info.clip[1], out=x)
     x[:, ~valid] = 0.0
     pads = ((0, 0), (r0 - top, bottom - r1), (c0 - left, right - c1))
     if any(p for pair in pads for p in pair):
         x = np.pad(x, pads, mode="reflect")
-    return pad_to(x, size, size)
+    size = out.shape[1]
+    out[:] = pad_to(x, size, size)
 
 
 def padded_size(tile: int, multiple: int) -> int:
@@ -94,14 +96,18 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
 
     def prepare(batch):
         dataset = readers.get()
-        return batch, np.stack([tile_input(dataset, t, context, (height, width), indexes, stored_scale,
-                                           stored_offset, model, size) for t in batch])
+        x = np.empty((len(batch), len(indexes), size, size), np.float32)
+        for slot, t in zip(x, batch, strict=True):
+            tile_input(dataset, t, context, (height, width), indexes, stored_scale, stored_offset, model, slot)
+        return batch, x
 
     # the blending buffer covers padded rows [top, top + len(acc)); a tile row is
     # flushed once complete, up to where the next tile row starts
-    top = 0
-    acc = np.zeros((0, padded_width), np.float32)
-    weight = np.zeros((0, padded_width), np.float32)
+    top, filled = 0, 0  # buffer row 0 is padded row ``top``; rows below ``filled`` hold sums
+    capacity = max(t.height for t in tiles) + max(
+        [b[0].row - a[0].row for a, b in zip(rows, rows[1:], strict=False)] or [0])
+    acc = np.zeros((capacity, padded_width), np.float32)
+    weight = np.zeros((capacity, padded_width), np.float32)
     flush_until = {line[0].row: (rows[i + 1][0].row if i + 1 < len(rows) else padded_height)
                    for i, line in enumerate(rows)}
     done_in_row: dict[int, int] = {}
@@ -110,14 +116,10 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
         with raster.CogWriter(out_path, width=width, height=height, count=1, dtype=contract.PROB_DTYPE,
                               nodata=contract.PROB_NODATA, scales=[contract.PROB_SCALE], offsets=[0.0], tags=tags,
                               band_descriptions=("rts_probability",), **profile) as out:
-            for batch, x in ordered_map(prepare, batches, workers=options.readers, ahead=options.readers + 1):
+            for batch, x in ordered_map(prepare, batches, workers=options.readers, ahead=options.readers):
                 probabilities = model(x)
                 for t, p in zip(batch, probabilities, strict=True):
-                    end = t.row + t.height
-                    if end > top + acc.shape[0]:  # grow the buffer downwards
-                        grow = end - top - acc.shape[0]
-                        acc = np.vstack([acc, np.zeros((grow, padded_width), np.float32)])
-                        weight = np.vstack([weight, np.zeros((grow, padded_width), np.float32)])
+                    filled = max(filled, t.row + t.height - top)
                     rs = slice(t.row - top, t.row - top + t.height)
                     cs = slice(t.col, t.col + t.width)
                     acc[rs, cs] += p[: t.height, : t.width] * t.weights
@@ -127,7 +129,10 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
                         n = flush_until[t.row] - top
                         if n > 0:
                             _write_rows(out, readers.get(), acc[:n], weight[:n], top, context, height, width)
-                            acc, weight, top = acc[n:], weight[n:], top + n
+                            keep = filled - n  # shift the unfinished rows up, in place
+                            acc[:keep], weight[:keep] = acc[n:filled], weight[n:filled]
+                            acc[keep:filled], weight[keep:filled] = 0, 0
+                            top, filled = top + n, keep
     finally:
         readers.close()
 

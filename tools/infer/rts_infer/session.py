@@ -110,6 +110,7 @@ class Model:
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # return activations after each batch: bounded peak memory
         try:
             source = to_fp16(self.path) if precision == "fp16" else str(self.path)
             self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
