@@ -51,12 +51,14 @@ def compare(tiles: int, size: int, folder: Path):
     rng = np.random.default_rng(0)
     batches = [rng.standard_normal((1, 10, size, size)).astype(np.float32) for _ in range(tiles)]
     rows = []
-    torch.set_num_threads(torch.get_num_threads())
-    with torch.inference_mode():
-        t_torch = time_runs(lambda b: model(torch.from_numpy(b)), batches)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    t_ort = time_runs(lambda b: session.run(None, {name: b}), batches)
+    torch_times, ort_times = [], []
+    for _ in range(3):  # interleaved rounds, median: CPU clocks drift between runs
+        with torch.inference_mode():
+            torch_times.append(time_runs(lambda b: model(torch.from_numpy(b)), batches))
+        ort_times.append(time_runs(lambda b: session.run(None, {name: b}), batches))
+    t_torch, t_ort = float(np.median(torch_times)), float(np.median(ort_times))
     rows.append(("cpu fp32", tiles / t_torch, tiles / t_ort))
     if torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers():
         gpu = model.cuda()
