@@ -53,14 +53,12 @@ def band_names(with_water: bool) -> tuple[str, ...]:
     return contract.STACK_BANDS + ((contract.WATER_BAND,) if with_water else ())
 
 
-def encode(bands: np.ndarray, names, valid: np.ndarray) -> np.ndarray:
-    """Physical values -> int16 storage, NODATA where invalid."""
-    scales = np.array([SCALE[n] for n in names], np.float64)[:, None, None]
-    stored = np.round(bands / scales)
+def encode_into(out: np.ndarray, values: np.ndarray, scale: float) -> None:
+    """Physical values -> int16 storage (rounded, clipped; NaN -> NODATA), in place."""
+    stored = np.round(values / scale)
     stored[~np.isfinite(stored)] = NODATA
-    stored = np.clip(stored, NODATA, 32767).astype(np.int16)
-    stored[:, ~valid] = NODATA
-    return stored
+    np.clip(stored, NODATA, 32767, out=stored)
+    out[:] = stored
 
 
 def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOptions) -> np.ndarray:
@@ -81,18 +79,21 @@ def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOp
 
 def prep_block(scene: Scene, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None,
                window: Window, options: PrepOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Physical band values (n, rows, cols) and validity of one block."""
+    """Stored int16 band values (n, rows, cols; NODATA where invalid) and validity of
+    one block, each layer encoded as soon as it is computed."""
     shape = (int(window.height), int(window.width))
     transform = window_transform(window, sr.transform)
     bounds = window_bounds(window, sr.transform)
     crs = sr.crs
-    dn = sr.read(scene.bands, window=window).astype(np.float32)
-    reflectance = dn / np.float32(10000)
+    names = band_names(landcover is not None)
+    stored = np.empty((len(names), *shape), np.int16)
+    dn = sr.read(scene.bands, window=window)
+    stored[:4] = np.minimum(dn, 32767)  # reflectance = DN / 10000: the DN is the stored value
     valid = sr.dataset_mask(window=window) > 0
     red, nir = dn[2].astype(np.float64), dn[3].astype(np.float64)  # float64: NDVI rounds exactly
     total = nir + red
     with np.errstate(invalid="ignore", divide="ignore"):
-        ndvi = (nir - red) / total
+        encode_into(stored[4], (nir - red) / total, SCALE["ndvi"])
     valid &= total > 0
     if udm2 is not None:
         valid &= valid_from_udm2(udm2.read(window=window), options.keep_light_haze)
@@ -100,14 +101,15 @@ def prep_block(scene: Scene, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, landcov
     trend = resample(tcvis.read(bounds, crs, margin_px=2, indexes=[1, 2, 3]), 3, shape, transform, crs,
                      Resampling.nearest)
     valid &= np.isfinite(terrain).all(axis=0) & np.isfinite(trend).all(axis=0)
-    layers = [reflectance, ndvi[None], terrain, trend]
+    for i, values in enumerate((*terrain, *trend), start=5):
+        encode_into(stored[i], values, SCALE[names[i]])
     if landcover is not None:
         classes = resample(landcover.read(bounds, crs, margin_px=2, indexes=1), 1, shape, transform, crs,
                            Resampling.nearest)[0]
         # no-data or outside the land cover counts as water, as in DARTS
-        water = np.isnan(classes) | np.isin(classes, options.water_classes)
-        layers.append(water.astype(np.float32)[None])
-    return np.concatenate(layers, dtype=np.float64), valid  # float64 so that encoding rounds exactly
+        stored[10] = np.isnan(classes) | np.isin(classes, options.water_classes)
+    stored[:, ~valid] = NODATA
+    return stored, valid
 
 
 def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None, out_path,
@@ -149,7 +151,7 @@ def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxili
                                            landcover, window, options)
             except rasterio.errors.RasterioIOError as exc:
                 raise InputError(f"cannot read: {exc}") from None
-            return window, encode(values, names, valid), int(valid.sum())
+            return window, values, int(valid.sum())
 
         windows = raster.block_windows(sr.height, sr.width, options.block_px)
         with writer as out:
