@@ -217,3 +217,31 @@ def test_piping_from_rts_synth(tmp_path):
     bands, valid = physical(Path(stacks[0]))
     assert 0.5 < valid.mean() <= 1.0
     assert np.nanmedian(np.where(valid, bands["ndvi"], np.nan)) > 0.4
+
+
+def test_stdin_paths_are_processed_as_they_arrive(tmp_path):
+    """A scene read from a pipe is prepped before the next path arrives (streaming)."""
+    import subprocess
+    import sys
+    import time
+
+    plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    first = write_scene(tmp_path / "a" / SCENE_ID)
+    second = write_scene(tmp_path / "b", scene_id="20220715_201530_42_24a3")
+    out = tmp_path / "out"
+    child = subprocess.Popen([str(Path(sys.executable).parent / "rts-prep"), "-", "--dem", str(plane), "--tcvis",
+                              str(tcvis), "-o", str(out), "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    child.stdin.write(f"{first}\n")
+    child.stdin.flush()
+    produced = out / f"{SCENE_ID}.stack.tif"
+    deadline = time.monotonic() + 120
+    while not produced.exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.1)
+    assert produced.exists()  # written while standard input is still open
+    assert child.stdout.readline().strip() == str(produced)  # and already printed for the next stage
+    child.stdin.write(f"{second}\n")
+    child.stdin.close()
+    assert child.wait(timeout=120) == 0
+    assert (out / "20220715_201530_42_24a3.stack.tif").exists()

@@ -18,9 +18,10 @@ Every option can also be set through ``RTS_<TOOL>_<OPTION>`` (Click's
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -90,6 +91,30 @@ def expand_paths(paths: Sequence[str], stdin=None) -> list[str]:
     if not expanded:
         raise click.UsageError("no input paths (none given, and none on standard input)")
     return expanded
+
+
+def stream_paths(paths: Sequence[str], stdin=None) -> Iterator[str]:
+    """Like :func:`expand_paths`, but lazily: each path read from standard input is
+    handed on as soon as its line arrives, so a tool downstream in a pipe starts on the
+    first scene while the tool upstream is still on the next ones. The first path is
+    read before this returns (no path at all is a usage error, raised here)."""
+
+    def generate():
+        for path in paths:
+            if path == STDIN:
+                stream = stdin if stdin is not None else sys.stdin
+                for line in iter(stream.readline, ""):
+                    if line.strip():
+                        yield line.strip()
+            else:
+                yield path
+
+    lines = generate()
+    try:
+        first = next(lines)
+    except StopIteration:
+        raise click.UsageError("no input paths (none given, and none on standard input)") from None
+    return itertools.chain([first], lines)
 
 
 def out_dir_option(required: bool = True, help: str = "Output folder (created if missing)."):

@@ -89,8 +89,7 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[
     """
     for folder in out_dirs:
         atomic.cleanup_stale_temporaries(Path(folder))
-    items = list(items)
-    result = RunResult()
+    result = RunResult()  # items may be a lazy stream (paths arriving through a pipe)
     for item in progress(items, label=label):
         item_plan: Plan | None = None
         try:
@@ -111,7 +110,7 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[
             result.failed.append(item)
             continue
         emit(item_plan.printed)
-    if items:
+    if result.done or result.skipped or result.failed:
         log.info("%d done, %d already complete, %d failed", len(result.done),
                  len(result.skipped), len(result.failed))
     return result

@@ -43,7 +43,7 @@ once per run; tiles are read and normalised on other threads while the model run
 @cli.run_options(TOOL)
 def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size, overlap, blending, threads, run):
     """Run ONNX models tile by tile over whole stacks and write probability rasters."""
-    stacks = cli.expand_paths(paths)
+    stacks = cli.stream_paths(paths)  # stacks are processed as they arrive through a pipe
     try:
         providers = providers_for(device, tensorrt)
     except DeviceError as exc:
@@ -89,6 +89,6 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
         stack, model = item
         predict_stack(stack, model, item_plan.outputs[0], options, version)
 
-    items = [(stack, model) for stack in stacks for model in loaded]
+    items = ((stack, model) for stack in stacks for model in loaded)
     result = run.items(items, plan, process, label="infer", source=lambda item: item[0], out_dirs=[out])
     sys.exit(1 if failed or result.failed else 0)

@@ -64,7 +64,8 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_diameter, keep_light_h
     options = PrepOptions(tpi_diameter_m=tpi_diameter, keep_light_haze=keep_light_haze,
                           water_classes=water_classes, block_px=block_px, threads=threads)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
-    inputs = cli.expand_paths(paths)  # first: upstream may still be writing the auxiliary rasters
+    # the first path first: upstream (rts-synth) writes the auxiliary rasters before any scene
+    inputs = cli.stream_paths(paths)
     with contextlib.ExitStack() as stack:
         try:
             dem_source = stack.enter_context(opened(dem, "DEM", metric=True))
