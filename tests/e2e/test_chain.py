@@ -3,14 +3,14 @@ rts-synth | rts-prep - | rts-infer - | rts-ensemble -, with a hand-made model th
 calls bare ground (low NDVI) a slump: it must find the true slumps (and, being naive,
 the confounders too)."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import geopandas
-import onnx
 from onnx import TensorProto, helper
+
+from tests.infer.models import save_model
 
 BIN = Path(sys.executable).parent
 
@@ -24,17 +24,9 @@ def bare_ground_model(path: Path) -> Path:
     init = [helper.make_tensor("high", TensorProto.FLOAT, [1], [0.35]),
             helper.make_tensor("low", TensorProto.FLOAT, [1], [0.02]),
             helper.make_tensor("gain", TensorProto.FLOAT, [1], [60.0])]
-    graph = helper.make_graph(
-        nodes, "bare", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, "H", "W"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, "H", "W"])], init)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"name": "bare", "bands": ["ndvi"], "scale": [1.0], "offset": [0.0], "clip": None, "output": "probability",
-            "tile_size": 256, "overlap": 64, "threshold": 0.5, "architecture": "rule", "encoder": "none",
-            "encoder_depth": 0}
-    helper.set_model_props(model, {"rts": json.dumps(meta)})
-    onnx.save(model, str(path))
-    return path
+    meta = {"name": "bare", "bands": ["ndvi"], "scale": [1.0], "offset": [0.0], "output": "probability",
+            "tile_size": 256, "overlap": 64}
+    return save_model(path, nodes, init, 1, meta)
 
 
 def test_pipeline_finds_the_slumps(tmp_path):

@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2
+EXIT_SOME_FAILED = 1  # usage errors exit with 2, through Click
 
 
 class InputError(Exception):

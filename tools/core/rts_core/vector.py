@@ -37,8 +37,3 @@ def write_geopackage(layers: Mapping[str, object], path: Path | str,
             frame.to_file(temporary, layer=name, driver="GPKG", engine="pyogrio")
     return Path(path)
 
-
-def read_geoparquet(path: Path | str):
-    import geopandas
-
-    return geopandas.read_parquet(path)

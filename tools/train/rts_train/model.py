@@ -35,6 +35,3 @@ def build(config: ModelConfig) -> torch.nn.Module:
         kwargs["decoder_channels"] = list(config.decoder_channels or decoder_channels(config.encoder_depth))
     return smp.create_model(architecture, **kwargs)
 
-
-def parameter_count(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
