@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas
 import numpy as np
 import pandas
 import rasterio
@@ -60,8 +61,6 @@ def mean_of_members(members: list[Member], weights: dict[str, float]):
 
 
 def level1_frame(scene: SceneInfo, geometries: dict, statistics: dict, crs, models: str):
-    import geopandas
-
     labels = sorted(geometries)
     acquired = pandas.Timestamp(scene.acquired)
     frame = geopandas.GeoDataFrame({
@@ -108,7 +107,6 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     geometries = polygonise(labels, transform)
     statistics = object_statistics(labels, mean, count)
     vector.write_geoparquet(level1_frame(scene, geometries, statistics, crs, models), outputs["l1"])
-    import geopandas
 
     acquired = pandas.Timestamp(scene.acquired)
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},

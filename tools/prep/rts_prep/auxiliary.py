@@ -28,10 +28,6 @@ class Patch:
     transform: object
     crs: object
 
-    @property
-    def pixel_m(self) -> float:
-        return float(abs(self.transform.a))
-
 
 class Auxiliary:
     """An auxiliary raster opened once per run and read by windows.
@@ -66,6 +62,10 @@ class Auxiliary:
             self._views[key] = PerThreadDataset(
                 key, lambda: WarpedVRT(rasterio.open(self.path), crs=scene_crs, resampling=Resampling.bilinear))
         return self._views[key].get()
+
+    def pixel_m(self, crs) -> float:
+        """Pixel size of the raster as seen for a scene in ``crs`` (metres for the DEM)."""
+        return float(abs(self.view(crs).transform.a))
 
     def check_overlap(self, bounds, crs) -> None:
         """An input error unless the raster overlaps the scene ``bounds`` (in ``crs``)."""
@@ -108,7 +108,7 @@ def resample(patch: Patch | None, count: int, shape, transform, crs, resampling:
     # each other (UTM vs EPSG:3413) varies with the block and shows as seams.
     scale = abs(patch.transform.a) / abs(transform.a) if patch.crs.is_projected == crs.is_projected else None
     options = {"XSCALE": f"{scale:.9g}", "YSCALE": f"{scale:.9g}"} if scale else {}
-    warp.reproject(source=patch.data.astype(np.float32), destination=out, src_transform=patch.transform,
+    warp.reproject(source=patch.data.astype(np.float32, copy=False), destination=out, src_transform=patch.transform,
                    src_crs=patch.crs, src_nodata=np.nan, dst_transform=transform, dst_crs=crs,
                    dst_nodata=np.nan, resampling=resampling, num_threads=threads, **options)
     return out

@@ -14,7 +14,7 @@ is exact; NDVI is kept to 1e-4, relative elevation and slope to 0.01 m and 0.01Â
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
@@ -46,7 +46,6 @@ class PrepOptions:
     water_classes: tuple[int, ...] = (1,)
     block_px: int = 1024
     threads: int = 2
-    extra_tags: dict = field(default_factory=dict)
 
 
 def band_names(with_water: bool) -> tuple[str, ...]:
@@ -63,15 +62,14 @@ def encode_into(out: np.ndarray, values: np.ndarray, scale: float) -> None:
 
 def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOptions) -> np.ndarray:
     """Relative elevation and slope (2, rows, cols) of one block, NaN where undefined."""
-    probe = dem.read(bounds, crs, margin_px=0)
-    if probe is None:
-        return np.full((2, *shape), np.nan, np.float32)
-    pixel = probe.pixel_m
+    pixel = dem.pixel_m(crs)
     margin = int(np.ceil(options.tpi_diameter_m / 2 / pixel)) + 2 + CUBIC_REACH_PX
     patch = dem.read(bounds, crs, margin_px=margin, indexes=1)
+    if patch is None:
+        return np.full((2, *shape), np.nan, np.float32)
     elevation = patch.data[0]
     patch.data = np.stack([relative_elevation(elevation, pixel, options.tpi_diameter_m),
-                           slope_degrees(elevation, pixel)]).astype(np.float64)
+                           slope_degrees(elevation, pixel)])
     terrain = resample(patch, 2, shape, transform, crs, Resampling.cubic)
     np.maximum(terrain[1], 0, out=terrain[1])  # cubic overshoot must not make slopes negative
     return terrain
@@ -135,8 +133,7 @@ def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxili
         tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version,
                                  RTS_PREP_TPI_DIAMETER_M=f"{options.tpi_diameter_m:g}",
                                  RTS_PREP_UDM2=("none" if udm2 is None else
-                                                "darts_v1+light_haze" if options.keep_light_haze else "darts_v1"),
-                                 **options.extra_tags)
+                                                "darts_v1+light_haze" if options.keep_light_haze else "darts_v1"))
         n_valid = 0
         writer = raster.CogWriter(out_path, width=sr.width, height=sr.height, count=len(names), dtype="int16",
                                   crs=sr.crs, transform=sr.transform, nodata=NODATA, tags=tags,
