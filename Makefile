@@ -71,6 +71,8 @@ demo: demo-stacks
 	@echo "== rts-ensemble: mean, DARTS clean-up, water filter, Level-1 polygons -> $(DEMO_DIR)/level1" >&2
 	rts-ensemble - --water $(WORLD)/aux/landcover.tif -o $(DEMO_DIR)/level1 < $(DEMO_DIR)/probs.txt \
 	  > $(DEMO_DIR)/level1.txt
+	@echo "== rts-aggregate: Level 2, tracks, coverage, H3 (EPSG:4326) -> $(DEMO_DIR)/products" >&2
+	rts-aggregate - --gpkg -o $(DEMO_DIR)/products < $(DEMO_DIR)/level1.txt > $(DEMO_DIR)/products.txt
 	@echo "" >&2
 	@echo "Demo results under $(DEMO_DIR)/:" >&2
 	@echo "  world/scenes/<scene_id>/  $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes (SR, udm2, metadata, quicklook PNG)" >&2
@@ -80,7 +82,8 @@ demo: demo-stacks
 	@echo "  models                    $(DEMO_MODELS)/tcvis.onnx, notcvis.onnx (+ metrics.csv, training.png)" >&2
 	@echo "  probs/                    $$(wc -l < $(DEMO_DIR)/probs.txt) probability rasters (<scene_id>.<model>.prob.tif)" >&2
 	@echo "  level1/                   $$(wc -l < $(DEMO_DIR)/level1.txt) scenes of Level-1 polygons (.l1.parquet, .mask.tif, ...)" >&2
-	@echo "Not built yet: aggregate, validate." >&2
+	@echo "  products/                 level1, level2, tracks, coverage_*, h3 (.parquet) and rts.gpkg (all layers)" >&2
+	@echo "Not built yet: validate." >&2
 
 lint: install
 	$(BIN)/ruff check tools tests bench

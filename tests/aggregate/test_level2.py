@@ -95,5 +95,22 @@ def test_real_labels_match_an_independent_dissolve():
     assert result.area_m2.sum() == pytest.approx(reference.area.sum(), rel=1e-3)
     for year in (2018, 2019):
         assert (result.year == year).sum() == (reference.year == year).sum()
-    assert result.n_observations.sum() >= len(l1)  # every Level-1 feature lands in a part
+    assert result.n_observations.sum() == len(l1)  # every Level-1 feature lands in exactly one part
     assert (result.n_scenes >= 1).all() and (result.n_acquisitions >= result.n_scenes).all()
+
+
+def test_corner_touching_parts_stay_one_level2_feature():
+    """Objects are 8-connected: two squares meeting at a corner are one Level-2 feature
+    and the Level-1 feature holding both is counted once."""
+    from shapely.geometry import MultiPolygon
+
+    corner = MultiPolygon([box(0, 0, 10, 10), box(10, 10, 20, 20)])
+    l1 = frame([
+        {"scene_id": "s1", "acquired": when("2021-07-01"), "year": 2021, "geometry": corner},
+        {"scene_id": "s2", "acquired": when("2021-07-02"), "year": 2021, "geometry": box(100, 0, 110, 10)},
+    ])
+    no_extents = geopandas.GeoDataFrame({"scene_id": [], "year": []}, geometry=[], crs=WORK_CRS)
+    result = level2(l1, no_extents).sort_values("area_m2", ascending=False)
+    assert len(result) == 2
+    assert result.iloc[0].geometry.geom_type == "MultiPolygon" and result.iloc[0].area_m2 == pytest.approx(200)
+    assert list(result.n_observations) == [1, 1]

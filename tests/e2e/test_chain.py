@@ -1,5 +1,5 @@
 """The chain as one Unix pipeline on a small synthetic world:
-rts-synth | rts-prep - | rts-infer - | rts-ensemble -, with a hand-made model that
+rts-synth | rts-prep - | rts-infer - | rts-ensemble - | rts-aggregate -, with a hand-made model that
 calls bare ground (low NDVI) a slump: it must find the true slumps (and, being naive,
 the confounders too)."""
 
@@ -36,10 +36,12 @@ def test_pipeline_finds_the_slumps(tmp_path):
         f"{BIN}/rts-synth -q -o {world} --scenes 2 --size 384 --years 2023 --seed 2"
         f" | {BIN}/rts-prep -q - --dem {world}/aux/dem.tif --tcvis {world}/aux/tcvis.tif -o {tmp_path}/stacks"
         f" | {BIN}/rts-infer -q - --model {model} -o {tmp_path}/probs"
-        f" | {BIN}/rts-ensemble -q - --water {world}/aux/landcover.tif -o {tmp_path}/level1")
+        f" | {BIN}/rts-ensemble -q - --water {world}/aux/landcover.tif -o {tmp_path}/level1"
+        f" | tee {tmp_path}/level1.txt | {BIN}/rts-aggregate -q - -o {tmp_path}/products")
     done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    l1_paths = done.stdout.split()
+    assert done.stdout.split()[1] == f"{tmp_path}/products/level2.parquet"
+    l1_paths = (tmp_path / "level1.txt").read_text().split()
     assert len(l1_paths) == 2 and all(p.endswith(".l1.parquet") for p in l1_paths)
     found = geopandas.pd.concat([geopandas.read_parquet(p).to_crs(4326) for p in l1_paths])
     truth = geopandas.read_parquet(world / "truth" / "rts.parquet")
@@ -47,3 +49,6 @@ def test_pipeline_finds_the_slumps(tmp_path):
     hit = truth.geometry.apply(lambda g: found.geometry.intersects(g).any())
     assert hit.mean() >= 0.6  # most true slumps are bare ground the rule finds
     assert (found.models == "bare").all()
+    level2 = geopandas.read_parquet(tmp_path / "products" / "level2.parquet")
+    assert len(level2) and (level2.year == 2023).all()
+    assert level2.n_observations.sum() == len(found)

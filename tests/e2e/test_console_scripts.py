@@ -22,12 +22,3 @@ def test_version(tool):
     done = run_script(tool, "--version")
     assert done.returncode == 0
     assert done.stdout.strip() == f"{tool} 0.1.0"
-
-
-@pytest.mark.parametrize("tool", ["rts-aggregate"])
-def test_tools_not_built_yet_say_so_and_fail(tool, tmp_path):
-    done = run_script(tool, tmp_path / "x.tif", "-o", tmp_path / "out")
-    assert done.returncode == 1
-    assert "not built yet" in done.stderr
-    assert done.stdout == ""
-    assert not (tmp_path / "out").exists()

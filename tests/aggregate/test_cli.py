@@ -1,0 +1,155 @@
+"""rts-aggregate end to end: Level-1 files in two UTM zones -> every product, skips,
+bad inputs and the year range."""
+
+import geopandas
+import pandas
+import pyogrio
+import pytest
+from shapely.geometry import box
+
+from rts_core import contract
+from rts_core.vector import write_geoparquet
+from tests.conftest import run_script
+
+PRODUCTS = ["level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
+            "coverage_intersect", "h3"]
+EXPECTED_COLUMNS = {"level1": contract.L1_COLUMNS, "level2": contract.LEVEL2_COLUMNS,
+                    "tracks": contract.TRACK_COLUMNS, "h3": contract.H3_COLUMNS}
+# Tuktoyaktuk straddles UTM zones 8 (EPSG:32608) and 7 (EPSG:32607); the same ground in both
+ORIGIN = geopandas.GeoSeries.from_xy([-133.0], [69.45], crs="EPSG:4326")
+
+
+def level1_rows(scene_id, acquired, boxes):
+    stamp = pandas.Timestamp(acquired, tz="UTC")
+    return [{"scene_id": scene_id, "acquired": stamp, "year": stamp.year, "month": stamp.month,
+             "area_m2": b.area, "area_ha": b.area / 1e4, "n_pixels": int(b.area / 9), "prob_mean": 0.8,
+             "prob_max": 0.95, "models": "tcvis,notcvis", "sensor": "PlanetScope", "geometry": b} for b in boxes]
+
+
+def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000, 5000, 5000)):
+    """Boxes and footprint in metres around ORIGIN in UTM zone 8, written in ``epsg``."""
+    x0, y0 = ORIGIN.to_crs(32608).iloc[0].coords[0]
+    shifted = list(geopandas.GeoSeries([box(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0) for b in boxes],
+                                       crs=32608).to_crs(epsg))
+    rows = level1_rows(scene_id, acquired, shifted)
+    columns = list(contract.L1_COLUMNS)
+    l1 = geopandas.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=epsg) if rows else \
+        geopandas.GeoDataFrame({c: [] for c in columns[:-1]}, geometry=[], crs=epsg)
+    write_geoparquet(l1, folder / contract.l1_name(scene_id))
+    stamp = pandas.Timestamp(acquired, tz="UTC")
+    f = footprint
+    extent = geopandas.GeoDataFrame({"scene_id": [scene_id], "acquired": [stamp], "year": [stamp.year]},
+                                    geometry=[box(f[0] + x0, f[1] + y0, f[2] + x0, f[3] + y0)], crs=32608)
+    extent = extent.to_crs(epsg)
+    write_geoparquet(extent, folder / contract.extent_name(scene_id))
+    return folder / contract.l1_name(scene_id)
+
+
+@pytest.fixture
+def level1_files(tmp_path):
+    folder = tmp_path / "level1"
+    folder.mkdir()
+    slump_2021, slump_2022 = (0, 0, 100, 100), (0, 0, 100, 160)  # grows upslope
+    return [
+        write_scene(folder, "20210701_200000_00_2416", "2021-07-01T20:00:00", [slump_2021], 32608),
+        write_scene(folder, "20210720_200000_00_2416", "2021-07-20T20:00:00", [slump_2021, (900, 900, 950, 950)],
+                    32607),  # another zone: reprojected on reading
+        write_scene(folder, "20210801_200000_00_2416", "2021-08-01T20:00:00", [], 32608),  # clear, saw nothing
+        write_scene(folder, "20220710_200000_00_2416", "2022-07-10T20:00:00", [slump_2022], 32608),
+    ]
+
+
+def test_all_products_with_contract_columns_in_epsg4326(level1_files, tmp_path):
+    out = tmp_path / "products"
+    result = run_script("rts-aggregate", *level1_files, "-o", out, "--gpkg", "--quiet")
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.split()
+    assert printed == [str(out / f"{name}.parquet") for name in PRODUCTS] + [str(out / "rts.gpkg")]
+    products = {name: geopandas.read_parquet(out / f"{name}.parquet") for name in PRODUCTS}
+    for name, frame in products.items():
+        assert frame.crs.to_epsg() == 4326, name
+        assert frame.geometry.is_valid.all(), name
+    for name, columns in EXPECTED_COLUMNS.items():
+        assert list(products[name].columns) == list(columns), name
+    assert len(products["level1"]) == 4
+    level2 = products["level2"].sort_values(["year", "area_m2"], ascending=[True, False])
+    assert list(level2.year) == [2021, 2021, 2022]
+    big = level2.iloc[0]
+    assert big.area_m2 == pytest.approx(100 * 100, rel=2e-3)  # UTM scale factor vs true area
+    assert (big.n_observations, big.n_scenes, big.n_acquisitions) == (2, 2, 3)
+    assert big.detection_ratio == pytest.approx(2 / 3)
+    assert str(big.first_observed) == "2021-07-01" and str(big.last_observed) == "2021-07-20"
+    assert level2.iloc[2].track_id == big.track_id != level2.iloc[1].track_id
+    tracks = products["tracks"].set_index("track_id")
+    assert tracks.loc[big.track_id, ["first_year", "last_year", "n_years"]].tolist() == [2021, 2022, 2]
+    assert list(products["coverage_level2"].year) == [2021, 2022]
+    assert products["coverage_level2"].area_km2.tolist() == pytest.approx([100, 100], rel=5e-3)
+    assert products["coverage_intersect"].area_km2.iloc[0] == pytest.approx(100, rel=5e-3)
+    h3 = products["h3"]
+    assert h3.groupby("year").rts_area_m2.sum().tolist() == pytest.approx(
+        level2.groupby("year").area_m2.sum().tolist(), rel=1e-9)
+    layers = dict(pyogrio.list_layers(out / "rts.gpkg"))
+    assert sorted(layers) == sorted(PRODUCTS)
+    assert geopandas.read_file(out / "rts.gpkg", layer="level2").shape[0] == 3
+
+
+def test_rerun_skips_and_overwrite_recomputes(level1_files, tmp_path):
+    out = tmp_path / "products"
+    assert run_script("rts-aggregate", *level1_files, "-o", out, "-q").returncode == 0
+    before = (out / "level2.parquet").stat().st_mtime_ns
+    again = run_script("rts-aggregate", *level1_files, "-o", out, "-q")
+    assert again.returncode == 0 and len(again.stdout.split()) == len(PRODUCTS)
+    assert (out / "level2.parquet").stat().st_mtime_ns == before
+    fewer = run_script("rts-aggregate", *level1_files[:2], "-o", out, "-q")  # other inputs: recomputed
+    assert fewer.returncode == 0 and (out / "level2.parquet").stat().st_mtime_ns != before
+    assert len(geopandas.read_parquet(out / "level1.parquet")) == 3
+    forced = run_script("rts-aggregate", *level1_files[:2], "-o", out, "-q", "--overwrite")
+    assert forced.returncode == 0
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+def test_stdin_and_years(level1_files, tmp_path):
+    out = tmp_path / "products"
+    listing = "\n".join(map(str, level1_files)) + "\n"
+    result = run_script("rts-aggregate", "-", "-o", out, "--years", "2022", "-q", input=listing)
+    assert result.returncode == 0, result.stderr
+    level2 = geopandas.read_parquet(out / "level2.parquet")
+    assert list(level2.year) == [2022]
+    assert geopandas.read_parquet(out / "coverage_intersect.parquet").years.iloc[0] == "2022"
+    missing_year = run_script("rts-aggregate", *level1_files, "-o", tmp_path / "p2", "--years", "2021-2023")
+    assert missing_year.returncode == 0 and "coverage_intersect is empty" in missing_year.stderr
+    assert geopandas.read_parquet(tmp_path / "p2" / "coverage_intersect.parquet").area_km2.iloc[0] == 0
+
+
+def test_bad_inputs_one_line_each_and_nothing_written(level1_files, tmp_path):
+    no_column = tmp_path / "bad" / "20210705_200000_00_2416.l1.parquet"
+    no_column.parent.mkdir()
+    frame = geopandas.read_parquet(level1_files[0]).drop(columns=["prob_max"])
+    write_geoparquet(frame, no_column)
+    no_crs = tmp_path / "bad" / "20210706_200000_00_2416.l1.parquet"
+    frame = geopandas.read_parquet(level1_files[0]).set_crs(None, allow_override=True)
+    frame.to_parquet(no_crs)
+    (tmp_path / "bad" / "20210706_200000_00_2416.extent.parquet").write_bytes(b"")
+    lonely = tmp_path / "bad" / "somewhere.parquet"
+    write_geoparquet(geopandas.read_parquet(level1_files[0]), lonely)
+    out = tmp_path / "products"
+    result = run_script("rts-aggregate", *level1_files, no_column, no_crs, lonely, "-o", out)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 3
+    assert errors[0].startswith(f"error: {no_column}: ") and "prob_max" in errors[0]
+    assert errors[1].startswith(f"error: {no_crs}: ") and "CRS" in errors[1]
+    assert errors[2].startswith(f"error: {lonely}: ") and "--extents" in errors[2]
+    assert result.stdout == "" and not out.exists()
+    partial = run_script("rts-aggregate", *level1_files, no_column, "-o", out, "--partial", "-q")
+    assert partial.returncode == 1 and len(partial.stdout.split()) == len(PRODUCTS)
+    assert len(geopandas.read_parquet(out / "level1.parquet")) == 4
+    # the lonely file aggregates once given its extents
+    given = run_script("rts-aggregate", lonely, "--extents", level1_files[0].parent, "-o", tmp_path / "p3", "-q")
+    assert given.returncode == 0, given.stderr
+
+
+def test_no_inputs_is_a_usage_error(tmp_path):
+    result = run_script("rts-aggregate", "-", "-o", tmp_path / "out", input="\n")
+    assert result.returncode == 2 and "no input paths" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,116 @@
+"""Reading Level-1 and extent files into the work CRS, with one clear reason per bad file.
+
+Level-1 files come in their scenes' CRSs (UTM zones differ from scene to scene); each
+file is reprojected to the work CRS on reading, so mixed CRSs across files are normal.
+A file without CRS information, or with one that cannot be interpreted, is an error.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pandas
+
+from rts_core import contract
+from rts_core.runner import InputError
+
+from .level2 import WORK_CRS
+
+LEVEL1_REQUIRED = tuple(c for c in contract.L1_COLUMNS if c != "geometry")
+EXTENT_REQUIRED = ("scene_id", "year")
+
+
+@functools.lru_cache(maxsize=256)
+def _crs(projjson: str):
+    """A pyproj CRS per distinct PROJJSON text: parsing one costs milliseconds, and
+    thousands of Level-1 files share a few dozen UTM zones."""
+    from pyproj import CRS
+
+    return CRS.from_user_input(json.loads(projjson))
+
+
+def read_geoparquet(path: Path):
+    """A GeoParquet file with WKB geometries as a GeoDataFrame, reading the CRS once per
+    distinct CRS (geopandas.read_parquet would parse it again for every file); other
+    encodings go through geopandas."""
+    import geopandas
+    import pyarrow.parquet as parquet
+    import shapely
+
+    table = parquet.read_table(path)
+    geo = json.loads((table.schema.metadata or {}).get(b"geo", b"null") or "null")
+    if not geo:
+        raise InputError("a Parquet file without GeoParquet metadata")
+    name = geo["primary_column"]
+    column = geo["columns"][name]
+    if column.get("encoding", "").upper() != "WKB":
+        return geopandas.read_parquet(path)
+    # GeoParquet: an absent "crs" means OGC:CRS84 (longitude, latitude); null means unknown
+    crs = _crs(json.dumps(column["crs"], sort_keys=True)) if column.get("crs") is not None else (
+        None if "crs" in column else "OGC:CRS84")
+    covering = column.get("covering", {}).get("bbox", {}).get("xmin", [None])[0]
+    attributes = table.drop_columns([c for c in (name, covering) if c in table.column_names]).to_pandas()
+    geometry = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False))
+    frame = geopandas.GeoDataFrame(attributes, geometry=geometry, crs=crs)
+    return frame.rename_geometry(name) if name != "geometry" else frame
+
+
+def read_vector(path: Path):
+    """Any vector file as a GeoDataFrame (GeoParquet through pyarrow, others through
+    pyogrio), with a reason the user can act on when it cannot be read."""
+    import geopandas
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file")
+    try:
+        if path.suffix.lower() in (".parquet", ".geoparquet"):
+            return read_geoparquet(path)
+        return geopandas.read_file(path, engine="pyogrio")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow, GDAL and shapely raise many kinds
+        raise InputError(f"not a readable vector file ({' '.join(str(exc).split())[:200]})") from None
+
+
+def to_work_crs(frame, required: tuple[str, ...]):
+    """Check the columns and the CRS, then reproject to the work CRS."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(f"missing required column(s): {', '.join(missing)}")
+    if frame.crs is None:
+        if len(frame) == 0:
+            return frame.set_crs(WORK_CRS)  # nothing to place: an empty file carries no risk
+        raise InputError("no CRS information: cannot place its geometries")
+    try:
+        frame = frame.to_crs(WORK_CRS)
+    except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds
+        raise InputError(f"cannot reproject from its CRS {frame.crs.to_string()!r}: {exc}") from None
+    frame = frame.copy()
+    if "acquired" in frame.columns:
+        frame["acquired"] = pandas.to_datetime(frame["acquired"], utc=True)
+    frame["year"] = frame["year"].astype("int64")
+    return frame
+
+
+def read_level1(path: Path):
+    return to_work_crs(read_vector(path), LEVEL1_REQUIRED)
+
+
+def read_extents(path: Path):
+    return to_work_crs(read_vector(path), EXTENT_REQUIRED)
+
+
+def extent_beside(level1_path: Path) -> Path:
+    """The ``<scene_id>.extent.parquet`` that rts-ensemble writes next to the Level-1
+    file; an error if the name does not follow the contract or the file is missing."""
+    level1_path = Path(level1_path)
+    name = level1_path.name
+    if not name.endswith(contract.L1_SUFFIX):
+        raise InputError(f"not named <scene_id>{contract.L1_SUFFIX}, so no extent beside it: give --extents")
+    extent = level1_path.with_name(name[: -len(contract.L1_SUFFIX)] + contract.EXTENT_SUFFIX)
+    if not extent.exists():
+        raise InputError(f"no extent file beside it ({extent.name}): give --extents")
+    return extent

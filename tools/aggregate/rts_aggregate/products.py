@@ -1,0 +1,77 @@
+"""All aggregated products from Level-1 features and scene extents (no file I/O).
+
+Inputs arrive in the work CRS (EPSG:6931); products are returned in EPSG:4326, split at
+the antimeridian, with every area computed before that in the equal-area work CRS.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from rts_core import contract
+
+from . import hexagons
+from .geographic import to_geographic
+from .level2 import coverage, level2, repaired, tracks
+
+log = logging.getLogger(__name__)
+
+PRODUCTS = ("level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
+            "coverage_intersect", "h3")
+
+
+@dataclass(frozen=True)
+class AggregateOptions:
+    """``years``: the years kept and the range over which ``coverage_intersect`` is
+    taken (None: the years present); ``h3_resolution``: H3 grid resolution."""
+
+    years: tuple[int, ...] | None = None
+    h3_resolution: int = 4
+
+
+def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -> dict[str, object]:
+    """Every product of CONTRACT.md section 5, keyed by name, in EPSG:4326."""
+    if options.years is not None:
+        level1 = level1[level1["year"].isin(options.years)]
+        extents = extents[extents["year"].isin(options.years)]
+    level1 = repaired(level1.reset_index(drop=True), "Level-1")
+    extents = repaired(extents.reset_index(drop=True), "extent")
+    log.info("%d Level-1 features, %d scene extents, years %s", len(level1), len(extents),
+             ",".join(map(str, sorted(set(extents["year"]) | set(level1["year"])))) or "none")
+    level2_frame = level2(level1, extents)
+    track_id, tracks_frame = tracks(level2_frame)
+    level2_frame["track_id"] = track_id
+    annual, union, intersect = coverage(extents, list(options.years) if options.years else None)
+    if options.years:
+        missing = sorted(set(options.years) - set(annual["year"]))
+        if missing:
+            log.warning("no scene covers year(s) %s: coverage_intersect is empty", ",".join(map(str, missing)))
+    h3_frame = hexagons.density(level2_frame, annual, options.h3_resolution)
+    log.info("%d Level-2 features in %d tracks, %d H3 rows (cell x year)", len(level2_frame), len(tracks_frame),
+             len(h3_frame))
+    coverage_level1 = extents.copy()
+    coverage_level1["area_km2"] = coverage_level1.geometry.area / 1e6
+    products = {
+        "level1": level1[[*contract.L1_COLUMNS]],
+        "level2": level2_frame[[*contract.LEVEL2_COLUMNS]],
+        "tracks": tracks_frame[[*contract.TRACK_COLUMNS]],
+        "coverage_level1": coverage_level1,
+        "coverage_level2": annual,
+        "coverage_union": union,
+        "coverage_intersect": intersect,
+        "h3": h3_frame[[*contract.H3_COLUMNS]],
+    }
+    return {name: to_geographic(frame.reset_index(drop=True)) for name, frame in products.items()}
+
+
+def summary_line(products) -> str:
+    """One line for people: how much was found, where and when."""
+    level2_frame = products["level2"]
+    years = sorted(np.unique(level2_frame["year"]).tolist()) if len(level2_frame) else []
+    return (f"{len(products['level1'])} Level-1 features -> {len(level2_frame)} Level-2 features "
+            f"({level2_frame['area_ha'].sum():.1f} ha) in {len(products['tracks'])} tracks, "
+            f"years {','.join(map(str, years)) or 'none'}; "
+            f"covered {products['coverage_union']['area_km2'].sum():.1f} km2")
