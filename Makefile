@@ -73,6 +73,11 @@ demo: demo-stacks
 	  > $(DEMO_DIR)/level1.txt
 	@echo "== rts-aggregate: Level 2, tracks, coverage, H3 (EPSG:4326) -> $(DEMO_DIR)/products" >&2
 	rts-aggregate - --gpkg -o $(DEMO_DIR)/products < $(DEMO_DIR)/level1.txt > $(DEMO_DIR)/products.txt
+	@echo "== rts-validate: Level 1 of the held-apart test scenes against the synth truth -> $(DEMO_DIR)/validation" >&2
+	sed 's#.*/\(.*\)\.stack\.tif#$(DEMO_DIR)/level1/\1.l1.parquet#' $(DEMO_DIR)/test_stacks.txt \
+	  | rts-validate objects - $(WORLD)/truth/rts.parquet --group-by year -o $(DEMO_DIR)/validation \
+	    $$(sed 's#.*/\(.*\)\.stack\.tif#--coverage $(DEMO_DIR)/level1/\1.extent.parquet#' $(DEMO_DIR)/test_stacks.txt) \
+	  > $(DEMO_DIR)/validation.txt
 	@echo "" >&2
 	@echo "Demo results under $(DEMO_DIR)/:" >&2
 	@echo "  world/scenes/<scene_id>/  $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes (SR, udm2, metadata, quicklook PNG)" >&2
@@ -83,7 +88,12 @@ demo: demo-stacks
 	@echo "  probs/                    $$(wc -l < $(DEMO_DIR)/probs.txt) probability rasters (<scene_id>.<model>.prob.tif)" >&2
 	@echo "  level1/                   $$(wc -l < $(DEMO_DIR)/level1.txt) scenes of Level-1 polygons (.l1.parquet, .mask.tif, ...)" >&2
 	@echo "  products/                 level1, level2, tracks, coverage_*, h3 (.parquet) and rts.gpkg (all layers)" >&2
-	@echo "Not built yet: validate." >&2
+	@echo "  validation/               metrics.json, metrics.csv, report.md (+ scores.png, map.png), matches.parquet" >&2
+	@echo "" >&2
+	@$(BIN)/python -c "import json, sys; m = json.load(open(sys.argv[1])); o = m['overall']; \
+	  print('Held-apart test scenes, object level ({}): precision {:.2f}, recall {:.2f}, F1 {:.2f} ' \
+	        '({} predictions, {} true slumps)'.format(m['mode'], o['precision'], o['recall'], o['f1'], \
+	        o['n_pred'], o['n_ref']))" $(DEMO_DIR)/validation/metrics.json
 
 lint: install
 	$(BIN)/ruff check tools tests bench

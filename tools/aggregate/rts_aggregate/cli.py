@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -12,7 +11,7 @@ import click
 import pandas
 
 from rts_core import atomic, cli, contract
-from rts_core.runner import InputError, emit, report_error
+from rts_core.runner import InputError, emit, fingerprint, report_error
 from rts_core.vector import write_geopackage, write_geoparquet
 
 from .inputs import extent_beside, read_extents, read_level1
@@ -57,17 +56,6 @@ def extent_files(given: tuple[Path, ...]) -> list[Path]:
         else:
             raise click.BadParameter(f"{path} does not exist", param_hint="--extents")
     return files
-
-
-def fingerprint(inputs: list[Path], options: AggregateOptions) -> str:
-    """What the products were made from: input paths, sizes and change times, the
-    options and the tool version. A rerun with the same fingerprint skips the work."""
-    digest = hashlib.sha256()
-    for path in sorted(set(inputs)):
-        stat = path.stat()
-        digest.update(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    digest.update(repr((options, cli.tool_version(TOOL))).encode())
-    return digest.hexdigest()
 
 
 def load(level1_paths: list[str], extents_given: list[Path], debug: bool):
@@ -156,7 +144,7 @@ def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
         sys.exit(1)
     out.mkdir(parents=True, exist_ok=True)
     atomic.cleanup_stale_temporaries(out)
-    stamp = fingerprint(read, options)
+    stamp = fingerprint(read, options, cli.tool_version(TOOL))
     if not run.overwrite and all(p.exists() for p in outputs) and manifest.exists():
         try:
             done = json.loads(manifest.read_text()).get("fingerprint") == stamp

@@ -174,10 +174,3 @@ def run_options(tool: str, overwrite: bool = True):
 def exit_with(result: RunResult) -> None:
     """End the command with the contract's exit status (0 all done, 1 some failed)."""
     sys.exit(result.exit_code)
-
-
-def not_built(tool: str, issue: int) -> None:
-    """What a stub command does: say so and fail, never pretend to work."""
-    click.echo(f"{tool}: not built yet (planned in issue #{issue}); nothing was done.",
-               err=True)
-    sys.exit(1)

@@ -10,6 +10,7 @@ are printed on stdout as soon as each input is done, so pipelines stream.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 import traceback
@@ -75,6 +76,18 @@ def report_error(source: object, exc: BaseException, *, debug: bool = False) -> 
 def emit(paths: Iterable[Path]) -> None:
     for path in paths:
         print(path, flush=True)
+
+
+def fingerprint(inputs: Iterable[Path | str], *settings: object) -> str:
+    """What a many-to-one product was made from: each input's resolved path, size and
+    change time, plus the settings. Tools that reduce many inputs to one set of outputs
+    (aggregate, validate) store it and skip a rerun only when it matches."""
+    digest = hashlib.sha256()
+    for path in sorted({Path(p).resolve() for p in inputs}):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()
 
 
 def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[T, Plan], None],

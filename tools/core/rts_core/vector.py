@@ -1,4 +1,5 @@
-"""GeoParquet 1.1 and GeoPackage output, atomically (CONTRACT.md section 5).
+"""GeoParquet 1.1 and GeoPackage output, atomically (CONTRACT.md section 5), and
+reading any vector file with a one-line reason when it cannot be read.
 
 GeoParquet files carry the 1.1 metadata and a ``bbox`` covering column, so readers
 can filter row groups spatially; GeoPackages hold one layer per product.
@@ -6,10 +7,13 @@ can filter row groups spatially; GeoPackages hold one layer per product.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from . import atomic
+from .runner import InputError
 
 
 def write_geoparquet(frame, path: Path | str) -> Path:
@@ -37,3 +41,55 @@ def write_geopackage(layers: Mapping[str, object], path: Path | str,
             frame.to_file(temporary, layer=name, driver="GPKG", engine="pyogrio")
     return Path(path)
 
+
+@functools.lru_cache(maxsize=256)
+def _crs(projjson: str):
+    """A pyproj CRS per distinct PROJJSON text: parsing one costs milliseconds, and
+    thousands of Level-1 files share a few dozen UTM zones."""
+    from pyproj import CRS
+
+    return CRS.from_user_input(json.loads(projjson))
+
+
+def read_geoparquet(path: Path):
+    """A GeoParquet file with WKB geometries as a GeoDataFrame, reading the CRS once per
+    distinct CRS (geopandas.read_parquet would parse it again for every file); other
+    encodings go through geopandas."""
+    import geopandas
+    import pyarrow.parquet as parquet
+    import shapely
+
+    table = parquet.read_table(path)
+    geo = json.loads((table.schema.metadata or {}).get(b"geo", b"null") or "null")
+    if not geo:
+        raise InputError("a Parquet file without GeoParquet metadata")
+    name = geo["primary_column"]
+    column = geo["columns"][name]
+    if column.get("encoding", "").upper() != "WKB":
+        return geopandas.read_parquet(path)
+    # GeoParquet: an absent "crs" means OGC:CRS84 (longitude, latitude); null means unknown
+    crs = _crs(json.dumps(column["crs"], sort_keys=True)) if column.get("crs") is not None else (
+        None if "crs" in column else "OGC:CRS84")
+    covering = column.get("covering", {}).get("bbox", {}).get("xmin", [None])[0]
+    attributes = table.drop_columns([c for c in (name, covering) if c in table.column_names]).to_pandas()
+    geometry = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False))
+    frame = geopandas.GeoDataFrame(attributes, geometry=geometry, crs=crs)
+    return frame.rename_geometry(name) if name != "geometry" else frame
+
+
+def read_vector(path: Path):
+    """Any vector file as a GeoDataFrame (GeoParquet through pyarrow, others through
+    pyogrio), with a reason the user can act on when it cannot be read."""
+    import geopandas
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file")
+    try:
+        if path.suffix.lower() in (".parquet", ".geoparquet"):
+            return read_geoparquet(path)
+        return geopandas.read_file(path, engine="pyogrio")
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pyarrow, GDAL and shapely raise many kinds
+        raise InputError(f"not a readable vector file ({' '.join(str(exc).split())[:200]})") from None

@@ -1,16 +1,173 @@
-"""Command line of rts-validate (not built yet: issue #9)."""
+"""Command line of rts-validate: object- and pixel-level accuracy with reports."""
 
-from rts_core import cli
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from rts_core import atomic, cli
+from rts_core.runner import InputError, emit, fingerprint, report_error
+
+from .assess import ObjectOptions, assess_objects
+from .pixels import assess_pixels
+from .report import write_all
+
+log = logging.getLogger(__name__)
+TOOL = "rts-validate"
 
 
-@cli.command("rts-validate", "rts-validate", epilog="""Example:
+def parse_columns(_ctx, _param, value: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in (value or "").split(",") if c.strip())
+
+
+def up_to_date(out: Path, stamp: str) -> list[Path] | None:
+    """The outputs of an earlier run with the same fingerprint, if all still exist."""
+    try:
+        earlier = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    outputs = [Path(p) for p in earlier.get("outputs", [])]
+    if earlier.get("fingerprint") == stamp and outputs and all(p.exists() for p in outputs):
+        return outputs
+    return None
+
+
+def read_frames(paths: list[str], what: str):
+    """One GeoDataFrame from one or more vector files (each in its own CRS)."""
+    import geopandas
+    import pandas
+
+    from rts_core.vector import read_vector
+
+    frames = []
+    for path in paths:
+        frame = read_vector(Path(path))
+        if len(frame) and frame.crs is None:
+            raise InputError(f"{path}: no CRS information in the {what}")
+        frames.append(frame)
+    if len(frames) == 1:
+        return frames[0]
+    frames = [f.to_crs("EPSG:4326") for f in frames if len(f)]
+    if not frames:
+        return geopandas.GeoDataFrame(geometry=[], crs="EPSG:4326")
+    return geopandas.GeoDataFrame(pandas.concat(frames, ignore_index=True), crs="EPSG:4326")
+
+
+def finish(out: Path, metrics: dict, inputs: dict, stamp: str, matches=None) -> None:
+    written = write_all(out, {**metrics, "inputs": inputs, "fingerprint": stamp}, inputs, matches)
+    overall = metrics["overall"]
+    log.info("%s: precision %.3f, recall %.3f, F1 %.3f%s", metrics["mode"], overall["precision"],
+             overall["recall"], overall["f1"],
+             f" ({overall['n_pred']} predictions, {overall['n_ref']} references)" if "n_pred" in overall else "")
+    emit(written)
+
+
+@cli.group(TOOL, TOOL, epilog="""Examples:
 
 \b
-  rts-validate objects products/level1.parquet truth/rts.parquet -o validation
+  rts-validate objects products/level1.parquet truth/rts.parquet --group-by region,year -o validation
+  rts-validate objects level1.parquet inventory_points.gpkg --buffer-m 500 --coverage cover.parquet -o v
+  rts-validate objects pred.gpkg ref.shp --mode iou --iou 0.5 -o v
+  rts-validate pixels scene.prob.tif truth.gpkg -o v_pixels
 
-Not built yet (issue #9): the command says so and exits with status 1.""")
-@cli.out_dir_option(required=False)
-@cli.run_options("rts-validate")
-def main(out, run):
+Writes metrics.json, metrics.csv and report.md (with PNG charts) under -o; objects also
+matches.parquet, every prediction and reference with its status.""")
+def main():
     """Score predictions against reference footprints, object by object or pixel by pixel."""
-    cli.not_built("rts-validate", 9)
+
+
+@main.command("objects", epilog="""Matching: in intersect mode (DARTS) a prediction is true if it
+intersects a (buffered) reference and a reference is found if any prediction intersects
+it; in iou mode predictions and references are matched one to one at IoU >= --iou,
+with as many matches as possible (Hungarian method). Items only match across sides when
+their values agree on every --group-by column both sides have. A side lacking a group
+column takes it from its partner, else from the --coverage polygon it lies in, else from
+the nearest item of the other side. The summary gives mean and sample standard
+deviation across groups. PRED may be - (Level-1 file paths on standard input).""")
+@click.argument("pred", metavar="PRED")
+@click.argument("ref", metavar="REF", type=click.Path(dir_okay=False, path_type=Path))
+@cli.out_dir_option()
+@click.option("--mode", type=click.Choice(["intersect", "iou"]), default="intersect", show_default=True,
+              help="Matching rule (see below).")
+@click.option("--iou", "iou_threshold", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
+              help="IoU threshold of --mode iou.")
+@click.option("--buffer-m", type=click.FloatRange(0), help="Buffer references by this many metres (points need "
+              "one; DARTS used 5 m for polygons, 500 m for point inventories).")
+@click.option("--coverage", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Only count predictions and references that intersect these polygons (repeatable: "
+                   "e.g. the .extent.parquet of each scene).")
+@click.option("--group-by", callback=parse_columns, default="", help="Columns to score by, e.g. region,year.")
+@click.option("--min-area-m2", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Do not count predictions smaller than this.")
+@cli.run_options(TOOL)
+def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, min_area_m2, run):
+    """Object-level precision, recall and F1 of predicted polygons against references."""
+    pred_paths = cli.expand_paths([pred])
+    options = ObjectOptions(mode=mode, iou=iou_threshold, buffer_m=buffer_m, group_by=group_by,
+                            min_area_m2=min_area_m2)
+    sources = [*pred_paths, str(ref), *map(str, coverage)]
+    for path in sources:
+        if not Path(path).exists():
+            report_error(path, InputError("no such file"), debug=run.debug)
+            sys.exit(1)
+    stamp = fingerprint(sources, options, "objects", cli.tool_version(TOOL))
+    if not run.overwrite and (done := up_to_date(out, stamp)):
+        log.info("validation is up to date with these inputs: skipped (--overwrite recomputes)")
+        emit(done)
+        return
+    current = None
+    try:
+        current = pred_paths[0] if len(pred_paths) == 1 else pred
+        predictions = read_frames(pred_paths, "predictions")
+        current = ref
+        references = read_frames([str(ref)], "references")
+        current = coverage[0] if len(coverage) == 1 else "--coverage"
+        cover = read_frames(list(map(str, coverage)), "coverage") if coverage else None
+        current = out
+        body, matches = assess_objects(predictions, references, options, cover)
+        atomic.cleanup_stale_temporaries(out) if out.exists() else None
+        covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
+        inputs = {"pred": pred_paths[0] if len(pred_paths) == 1 else f"{len(pred_paths)} files from {pred}",
+                  "ref": str(ref), **({"coverage": covered} if coverage else {})}
+        finish(out, {"mode": mode, "params": options.params(covered), **body},
+               inputs, stamp, matches)
+    except Exception as exc:  # noqa: BLE001 - one line naming the input at fault
+        report_error(current, exc, debug=run.debug)
+        sys.exit(1)
+
+
+@main.command("pixels", epilog="""The prediction is positive above --threshold (a probability raster of
+rts-infer or rts-ensemble) or where it is 1 (a mask). A reference raster is resampled
+(nearest) to the prediction's grid; reference polygons are rasterised on it. Only pixels
+valid in both count.""")
+@click.argument("pred", metavar="PRED_RASTER", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ref", metavar="REF", type=click.Path(dir_okay=False, path_type=Path))
+@cli.out_dir_option()
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
+              help="Probability above which a pixel is predicted RTS.")
+@cli.run_options(TOOL)
+def pixels(pred, ref, out, threshold, run):
+    """Pixel-level confusion matrix, F1, IoU and Cohen's kappa of a prediction raster."""
+    for path in (pred, ref):
+        if not path.exists():
+            report_error(path, InputError("no such file"), debug=run.debug)
+            sys.exit(1)
+    stamp = fingerprint([pred, ref], threshold, "pixels", cli.tool_version(TOOL))
+    if not run.overwrite and (done := up_to_date(out, stamp)):
+        log.info("validation is up to date with these inputs: skipped (--overwrite recomputes)")
+        emit(done)
+        return
+    try:
+        overall = assess_pixels(pred, ref, threshold)
+    except InputError as exc:  # the message names the file at fault
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001
+        report_error(pred, exc, debug=run.debug)
+        sys.exit(1)
+    finish(out, {"mode": "pixels", "params": {"threshold": threshold}, "overall": overall, "groups": [],
+                 "summary": {}}, {"pred": str(pred), "ref": str(ref)}, stamp)

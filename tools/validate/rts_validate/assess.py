@@ -1,0 +1,213 @@
+"""Object validation from two GeoDataFrames: CRS, buffers, coverage, groups, matching.
+
+How an item gets its group value for a ``--group-by`` column:
+1. from its own row, when its side has the column (then items only match partners
+   with the same value when both sides have it);
+2. otherwise from its partner (for a prediction: the reference it overlaps most, or its
+   IoU match; for a reference: likewise the prediction);
+3. otherwise from the coverage polygon it lies in, when ``--coverage`` has the column;
+4. otherwise from the nearest item of the other side (a false positive takes the
+   region of the nearest reference).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas
+import shapely
+
+from rts_core.runner import InputError
+
+from .objects import grouped_scores, match_intersect, match_iou, summary
+
+log = logging.getLogger(__name__)
+POLAR_NORTH, POLAR_SOUTH = "EPSG:6931", "EPSG:6932"
+
+
+@dataclass(frozen=True)
+class ObjectOptions:
+    mode: str = "intersect"  # or "iou"
+    iou: float = 0.5
+    buffer_m: float | None = None  # around references (points need one)
+    group_by: tuple[str, ...] = ()
+    min_area_m2: float = 0.0  # smaller predictions are not counted
+
+    def params(self, coverage: str | None = None) -> dict:
+        return {"mode": self.mode, "iou": self.iou if self.mode == "iou" else None, "buffer_m": self.buffer_m,
+                "group_by": list(self.group_by), "min_area_m2": self.min_area_m2, "coverage": coverage,
+                "std": "sample (ddof 1) across groups"}
+
+
+def work_crs(*frames):
+    """A projected CRS in metres for buffers and areas: the UTM zone of the data when it
+    spans at most 12° of longitude, else the polar equal-area EASE-Grid 2.0 of its
+    hemisphere."""
+    from pyproj import Transformer
+
+    bounds = [Transformer.from_crs(f.crs, "EPSG:4326", always_xy=True).transform_bounds(*f.total_bounds, densify_pts=21)
+              for f in frames if len(f)]
+    if not bounds:
+        return POLAR_NORTH
+    b = np.array(bounds)
+    west, south, east, north = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
+    if east - west <= 12 and north < 84 and south > -80:
+        from pyproj.aoi import AreaOfInterest
+        from pyproj.database import query_utm_crs_info
+
+        found = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(west, south, east, north))
+        if found:
+            centre = (west + east) / 2
+            zone = int((centre + 180) // 6) % 60 + 1
+            hemisphere = 326 if (south + north) / 2 >= 0 else 327
+            return f"EPSG:{hemisphere}{zone:02d}"
+    return POLAR_NORTH if (south + north) / 2 >= 0 else POLAR_SOUTH
+
+
+def polygonal(frame, what: str, buffer_m: float | None):
+    """Valid polygons: invalid ones repaired (with a warning), the buffer applied."""
+    geometry = frame.geometry.values
+    invalid = ~shapely.is_valid(geometry) & ~shapely.is_empty(geometry)
+    if invalid.any():
+        log.warning("%d invalid %s geometr%s repaired", int(invalid.sum()), what,
+                    "y" if invalid.sum() == 1 else "ies")
+        geometry = geometry.copy()
+        geometry[invalid] = shapely.make_valid(geometry[invalid])
+    if buffer_m:
+        geometry = shapely.buffer(geometry, buffer_m)
+    return np.asarray(geometry, dtype=object)
+
+
+def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
+    """Scores (the metrics.json body without ``mode``/``params``) and the matches table
+    (every prediction and reference with its status) for two GeoDataFrames."""
+    import geopandas
+
+    for frame, name in ((pred, "predictions"), (ref, "references")):
+        if len(frame) and frame.crs is None:
+            raise InputError(f"the {name} have no CRS")
+    missing = [c for c in options.group_by if c not in pred.columns and c not in ref.columns]
+    if missing:
+        raise InputError(f"--group-by column(s) in neither input: {', '.join(missing)}")
+    kinds = set(shapely.get_type_id(ref.geometry.values[~ref.geometry.is_empty]).tolist())
+    if kinds & {0, 1, 4, 5} and not options.buffer_m:  # points and lines
+        raise InputError("point or line references need --buffer-m (DARTS buffered point inventories by 500 m)")
+    if options.mode == "iou" and set(shapely.get_type_id(pred.geometry.values).tolist()) & {0, 4}:
+        raise InputError("iou mode needs polygon predictions, got points")
+    crs = work_crs(pred, ref)
+    pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
+    ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
+    pred_geometry = polygonal(pred_work, "prediction", None)
+    ref_geometry = polygonal(ref_work, "reference", options.buffer_m)
+
+    pred_status = np.full(len(pred), "", dtype=object)
+    ref_status = np.full(len(ref), "", dtype=object)
+    if options.min_area_m2 > 0:
+        small = shapely.area(pred_geometry) < options.min_area_m2
+        small &= shapely.get_type_id(pred_geometry) != 0  # points have no area to test
+        pred_status[small] = "below_min_area"
+    coverage_work = None
+    if coverage is not None:
+        coverage_work = coverage.to_crs(crs)
+        area = shapely.union_all(polygonal(coverage_work, "coverage", None))
+        shapely.prepare(area)
+        pred_status[(pred_status == "") & ~shapely.intersects(area, pred_geometry)] = "outside_coverage"
+        ref_status[~shapely.intersects(area, ref_geometry)] = "outside_coverage"
+    pred_in = np.flatnonzero(pred_status == "")
+    ref_in = np.flatnonzero(ref_status == "")
+
+    shared = [c for c in options.group_by if c in pred.columns and c in ref.columns]
+    same_group = None
+    if shared:
+        pred_keys = _keys(pred.iloc[pred_in], shared)
+        ref_keys = _keys(ref.iloc[ref_in], shared)
+        def same_group(i, j):
+            return pred_keys[i] == ref_keys[j]
+
+    if options.mode == "iou":
+        matching = match_iou(pred_geometry[pred_in], ref_geometry[ref_in], options.iou, same_group)
+    else:
+        matching = match_intersect(pred_geometry[pred_in], ref_geometry[ref_in], same_group)
+    pred_status[pred_in] = np.where(matching.pred_true, "tp", "fp")
+    ref_status[ref_in] = np.where(matching.ref_detected, "tp_ref", "fn")
+    pred_partner = np.full(len(pred), -1, np.int64)
+    ref_partner = np.full(len(ref), -1, np.int64)
+    has = matching.pred_partner >= 0
+    pred_partner[pred_in[has]] = ref_in[matching.pred_partner[has]]
+    has = matching.ref_partner >= 0
+    ref_partner[ref_in[has]] = pred_in[matching.ref_partner[has]]
+    pred_iou = _pair_iou(pred_geometry, ref_geometry, pred_partner)
+    ref_iou = _pair_iou(ref_geometry, pred_geometry, ref_partner)
+
+    pred_groups = _group_values(pred, ref, pred_partner, pred_geometry, ref_geometry, options.group_by,
+                                coverage_work)
+    ref_groups = _group_values(ref, pred, ref_partner, ref_geometry, pred_geometry, options.group_by,
+                               coverage_work)
+    counted_pred = pandas.DataFrame({"hit": pred_status[pred_in] == "tp"}).join(
+        pred_groups.iloc[pred_in].reset_index(drop=True))
+    counted_ref = pandas.DataFrame({"hit": ref_status[ref_in] == "tp_ref"}).join(
+        ref_groups.iloc[ref_in].reset_index(drop=True))
+    overall, groups = grouped_scores(counted_pred, counted_ref, list(options.group_by))
+    body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
+
+    matches = pandas.concat([
+        pandas.DataFrame({"side": "pred", "index": np.arange(len(pred)), "status": pred_status,
+                          "partner": pred_partner, "iou": pred_iou}).join(pred_groups),
+        pandas.DataFrame({"side": "ref", "index": np.arange(len(ref)), "status": ref_status,
+                          "partner": ref_partner, "iou": ref_iou}).join(ref_groups),
+    ], ignore_index=True)
+    geometry = np.concatenate([pred.geometry.values, ref.geometry.values]) if len(matches) else []
+    crs_out = pred.crs or ref.crs or crs
+    table = geopandas.GeoDataFrame(matches, geometry=list(geometry), crs=crs_out)
+    if len(table) and table.crs is not None:
+        table = table.to_crs("EPSG:4326")
+    return body, table
+
+
+def _pair_iou(own, other, partner) -> np.ndarray:
+    """IoU of each item with its partner (NaN without one; 0 for points)."""
+    result = np.full(len(own), np.nan)
+    has = partner >= 0
+    if has.any():
+        a, b = own[has], other[partner[has]]
+        inter = shapely.area(shapely.intersection(a, b))
+        union = shapely.area(a) + shapely.area(b) - inter
+        result[has] = np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+    return result
+
+
+def _keys(frame, columns) -> np.ndarray:
+    """One hashable key per row for the given columns."""
+    if len(frame) == 0:
+        return np.empty(0, dtype=object)
+    return np.asarray(list(zip(*(frame[c].astype(object).to_numpy() for c in columns), strict=True)) + [None],
+                      dtype=object)[:-1]
+
+
+def _group_values(own, other, partner, own_geometry, other_geometry, group_by, coverage) -> pandas.DataFrame:
+    """The group columns for every row of ``own`` (see the module docstring)."""
+    values = pandas.DataFrame(index=pandas.RangeIndex(len(own)))
+    for column in group_by:
+        if column in own.columns:
+            values[column] = own[column].to_numpy()
+            continue
+        result = np.full(len(own), None, dtype=object)
+        source = other[column].to_numpy() if column in other.columns else None
+        has = partner >= 0
+        if source is not None:
+            result[has] = source[partner[has]]
+        todo = np.flatnonzero(pandas.isna(pandas.Series(result)).to_numpy())
+        if todo.size and coverage is not None and column in coverage.columns:
+            tree = shapely.STRtree(np.asarray(coverage.geometry.values))
+            i, j = tree.query(own_geometry[todo], predicate="intersects")
+            first = np.unique(i, return_index=True)[1]
+            result[todo[i[first]]] = coverage[column].to_numpy()[j[first]]
+            todo = np.flatnonzero(pandas.isna(pandas.Series(result)).to_numpy())
+        if todo.size and source is not None and len(other_geometry):
+            tree = shapely.STRtree(other_geometry)
+            i, j = tree.query_nearest(own_geometry[todo], all_matches=False)
+            result[todo[i]] = source[j]
+        values[column] = pandas.Series(result).infer_objects().to_numpy()
+    return values

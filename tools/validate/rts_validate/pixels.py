@@ -1,0 +1,117 @@
+"""Pixel-level accuracy of a prediction raster against a reference raster or polygons,
+window by window (a scene is never held whole).
+
+The prediction is a probability raster (positive above ``threshold``, as rts-ensemble
+binarises) or a 0/1 mask. A reference raster is resampled (nearest) onto the
+prediction's grid and is positive where its value exceeds 0.5; reference polygons are
+rasterised on that grid (pixel centres inside). Only pixels valid in both count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from rts_core.runner import InputError
+
+PIXEL_KEYS = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "iou", "accuracy", "kappa")
+
+
+def confusion(pred_positive, ref_positive, valid) -> np.ndarray:
+    """Counts [tp, fp, fn, tn] over the valid pixels."""
+    pred_positive, ref_positive = pred_positive[valid], ref_positive[valid]
+    code = pred_positive.astype(np.int64) * 2 + ref_positive.astype(np.int64)  # 3 tp, 2 fp, 1 fn, 0 tn
+    counts = np.bincount(code, minlength=4)
+    return np.array([counts[3], counts[2], counts[1], counts[0]], np.int64)
+
+
+def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict:
+    """Precision, recall, F1 and IoU of the positive class, accuracy and Cohen's kappa."""
+    tp, fp, fn, tn = (int(v) for v in (tp, fp, fn, tn))
+    n = tp + fp + fn + tn
+
+    def ratio(a, b):
+        return a / b if b else 0.0
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    observed = ratio(tp + tn, n)
+    expected = ratio((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn), n * n)
+    kappa = (observed - expected) / (1 - expected) if expected < 1 else (1.0 if observed == 1 else 0.0)
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall,
+            "f1": ratio(2 * precision * recall, precision + recall), "iou": ratio(tp, tp + fp + fn),
+            "accuracy": observed, "kappa": kappa}
+
+
+def _is_raster(path: Path) -> bool:
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    if Path(path).suffix.lower() in (".parquet", ".gpkg", ".shp", ".geojson", ".fgb", ".json"):
+        return False
+    try:
+        with rasterio.open(path) as dataset:
+            return dataset.count > 0
+    except RasterioIOError:
+        return False
+
+
+def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, window_rows: int = 1024) -> dict:
+    """The overall pixel scores of one prediction raster against its reference."""
+    import rasterio
+    import shapely
+    from rasterio.enums import Resampling
+    from rasterio.features import rasterize
+    from rasterio.vrt import WarpedVRT
+    from rasterio.windows import transform as window_transform
+
+    from rts_core.raster import row_windows
+    from rts_core.vector import read_vector
+
+    try:
+        prediction = rasterio.open(pred_path)
+    except rasterio.errors.RasterioIOError:
+        raise InputError(f"{pred_path}: not a readable raster") from None
+    totals = np.zeros(4, np.int64)
+    with prediction:
+        if prediction.crs is None:
+            raise InputError(f"{pred_path}: the prediction raster has no CRS")
+        scale, offset = (prediction.scales or (1.0,))[0], (prediction.offsets or (0.0,))[0]
+        reference, polygons, tree = None, None, None
+        if _is_raster(ref_path):
+            source = rasterio.open(ref_path)
+            if source.crs is None:
+                raise InputError(f"{ref_path}: the reference raster has no CRS")
+            reference = WarpedVRT(source, crs=prediction.crs, transform=prediction.transform,
+                                  width=prediction.width, height=prediction.height, resampling=Resampling.nearest)
+            ref_scale, ref_offset = (source.scales or (1.0,))[0], (source.offsets or (0.0,))[0]
+        else:
+            frame = read_vector(ref_path)
+            if frame.crs is None and len(frame):
+                raise InputError(f"{ref_path}: the reference polygons have no CRS")
+            polygons = np.asarray(frame.to_crs(prediction.crs).geometry.values if len(frame) else [], dtype=object)
+            invalid = ~shapely.is_valid(polygons)
+            polygons[invalid] = shapely.make_valid(polygons[invalid])
+            tree = shapely.STRtree(polygons)
+        try:
+            for window in row_windows(prediction.height, prediction.width, window_rows):
+                values = prediction.read(1, window=window, masked=True)
+                valid = ~np.ma.getmaskarray(values)
+                pred_positive = values.filled(0).astype(np.float64) * scale + offset > threshold
+                if reference is not None:
+                    ref_values = reference.read(1, window=window, masked=True)
+                    valid &= ~np.ma.getmaskarray(ref_values)
+                    ref_positive = ref_values.filled(0).astype(np.float64) * ref_scale + ref_offset > 0.5
+                else:
+                    bounds = rasterio.windows.bounds(window, prediction.transform)
+                    hits = tree.query(shapely.box(*bounds)) if len(polygons) else []
+                    ref_positive = rasterize(polygons[hits], out_shape=(window.height, window.width),
+                                             transform=window_transform(window, prediction.transform),
+                                             fill=0, default_value=1, dtype="uint8").astype(bool) \
+                        if len(hits) else np.zeros((window.height, window.width), bool)
+                totals += confusion(pred_positive, ref_positive, valid)
+        finally:
+            if reference is not None:
+                reference.close()
+                source.close()
+    return pixel_scores(*totals)

@@ -1,0 +1,176 @@
+"""metrics.json, metrics.csv, report.md and its charts (CONTRACT.md section 6).
+
+Each file is written atomically; report.md links the PNGs written beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+from rts_core import atomic
+
+from .objects import OBJECT_KEYS
+from .pixels import PIXEL_KEYS
+
+MAP_MAX_FEATURES = 5000  # above this a map of every polygon is unreadable and slow
+COLOURS = {"tp": "#1a9850", "fp": "#d73027", "tp_ref": "#91bfdb", "fn": "#fc8d59"}
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic.atomic_path(path) as temporary:
+        Path(temporary).write_text(text)
+
+
+def _number(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def metrics_rows(metrics: dict) -> tuple[list[str], list[dict]]:
+    """The CSV rows: ``overall`` first, then one row per group."""
+    keys = PIXEL_KEYS if metrics["mode"] == "pixels" else OBJECT_KEYS
+    group_columns: list[str] = []
+    for group in metrics["groups"]:
+        group_columns += [c for c in group["group"] if c not in group_columns]
+    rows = [{"scope": "overall", **{c: "" for c in group_columns}, **{k: metrics["overall"][k] for k in keys}}]
+    for group in metrics["groups"]:
+        rows.append({"scope": "group", **{c: group["group"].get(c, "") for c in group_columns},
+                     **{k: group[k] for k in keys}})
+    return ["scope", *group_columns, *keys], rows
+
+
+def write_json(path: Path, metrics: dict) -> None:
+    _write_text(path, json.dumps(metrics, indent=1, allow_nan=False, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def write_csv(path: Path, metrics: dict) -> None:
+    columns, rows = metrics_rows(metrics)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    _write_text(path, buffer.getvalue())
+
+
+def _table(columns: list[str], rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_number(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_chart(path: Path, metrics: dict) -> None:
+    """Precision, recall and F1 per group as grouped bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    groups = metrics["groups"]
+    labels = [", ".join(f"{v}" for v in g["group"].values()) for g in groups]
+    figure, axes = pyplot.subplots(figsize=(max(5, 0.9 * len(groups) + 2), 3.6), dpi=110)
+    width = 0.27
+    for offset, key, colour in ((-width, "precision", "#4575b4"), (0, "recall", "#fdae61"), (width, "f1", "#1a9850")):
+        axes.bar([i + offset for i in range(len(groups))], [g[key] for g in groups], width, label=key, color=colour)
+    axes.set_xticks(range(len(groups)), labels, rotation=30 if len(groups) > 6 else 0, ha="right" if len(groups) > 6
+                    else "center")
+    axes.set_ylim(0, 1.15)
+    axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    axes.set_ylabel("score")
+    axes.set_title(f"{metrics['mode']} validation per {', '.join(groups[0]['group'])}")
+    axes.legend(loc="upper center", fontsize="small", ncols=3, frameon=False)
+    figure.tight_layout()
+    with atomic.atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    pyplot.close(figure)
+
+
+def write_map(path: Path, matches) -> None:
+    """True positives, false positives, detected and missed references on one map."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+    from matplotlib.patches import Patch
+
+    counted = matches[matches["status"].isin(list(COLOURS))]
+    if counted.crs is not None and counted.crs.is_geographic and len(counted):
+        counted = counted.to_crs(counted.estimate_utm_crs())
+    figure, axes = pyplot.subplots(figsize=(7, 7), dpi=110)
+    labels = {"tp": "true prediction", "fp": "false prediction", "tp_ref": "reference found", "fn": "reference missed"}
+    for status in ("tp_ref", "fn", "tp", "fp"):  # references under predictions
+        part = counted[counted["status"] == status]
+        if len(part):
+            filled = status in ("tp_ref", "fn")
+            part.plot(ax=axes, facecolor=COLOURS[status] if filled else "none", edgecolor=COLOURS[status],
+                      linewidth=0.8, alpha=0.7 if filled else 1.0)
+    axes.legend(handles=[Patch(facecolor=COLOURS[s], label=labels[s]) for s in labels], loc="best", fontsize="small")
+    axes.set_axis_off()
+    figure.tight_layout()
+    with atomic.atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png")
+    pyplot.close(figure)
+
+
+def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -> None:
+    columns, rows = metrics_rows(metrics)
+    keys = PIXEL_KEYS if metrics["mode"] == "pixels" else OBJECT_KEYS
+    text = [f"# Validation ({metrics['mode']})", ""]
+    text += [f"- {name}: `{value}`" for name, value in inputs.items()]
+    text += [f"- {name}: `{value}`" for name, value in metrics["params"].items() if value not in (None, [], "")]
+    text += ["", "## Overall", "", _table(list(keys), [metrics["overall"]]), ""]
+    if metrics["groups"]:
+        group_columns = [c for c in columns if c not in keys and c != "scope"]
+        text += [f"## Per group ({', '.join(group_columns)})", "",
+                 _table([*group_columns, *keys], [r for r in rows if r["scope"] == "group"]), ""]
+    if metrics.get("summary") and metrics["mode"] != "pixels":
+        s = metrics["summary"]
+        text += ["## Across groups (mean ± standard deviation)", "",
+                 "| groups | precision | recall | f1 |", "|---|---|---|---|",
+                 f"| {s['n_groups']} | " + " | ".join(
+                     f"{_number(s[k + '_mean'])} ± {_number(s[k + '_std'])}" for k in ("precision", "recall", "f1"))
+                 + " |", ""]
+    for image in images:
+        text += [f"![{Path(image).stem}]({Path(image).name})", ""]
+    if metrics["mode"] != "pixels":
+        text += ["Statuses in matches.parquet: `tp` true prediction, `fp` false prediction, `tp_ref` reference "
+                 "found, `fn` reference missed; `outside_coverage` and `below_min_area` were not counted.", ""]
+    _write_text(path, "\n".join(text))
+
+
+def write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path]:
+    """Every output of one validation; returns their paths (metrics.json first)."""
+    from rts_core.vector import write_geoparquet
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "metrics.json", out / "metrics.csv", out / "report.md"]
+    images = []
+    if metrics["groups"]:
+        write_chart(out / "scores.png", metrics)
+        images.append("scores.png")
+    if matches is not None:
+        counted = matches[matches["status"].isin(list(COLOURS))]
+        if 0 < len(counted) <= MAP_MAX_FEATURES:
+            write_map(out / "map.png", matches)
+            images.append("map.png")
+        write_geoparquet(matches if matches.crs is not None else matches.set_crs("EPSG:4326"),
+                         out / "matches.parquet")
+        written.append(out / "matches.parquet")
+    written += [out / image for image in images]
+    write_csv(out / "metrics.csv", metrics)
+    write_markdown(out / "report.md", metrics, inputs, images)
+    # last: metrics.json lists every output and its presence vouches for them
+    write_json(out / "metrics.json", {**metrics, "outputs": [str(p) for p in written]})
+    return written
