@@ -28,58 +28,79 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 test: install
 	$(BIN)/python -m pytest tests
 
-WORLD := $(DEMO_DIR)/world
+WORLD = $(DEMO_DIR)/world
 DEMO_MODELS ?= models/demo
+SYNTH_ARGS ?=
 # Small demo models: ResNet18 encoder, depth 3, narrow decoder; 256 px training tiles.
 DEMO_FIT := --encoder resnet18 --encoder-depth 3 --decoder-channels 64,32,16 --tile-size 256 --batch-size 8 \
   --epochs 8 --steps 30 --val-fraction 0.2 --infer-tile-size 512 --infer-overlap 128 --seed 0
 
-.PHONY: demo-world demo-stacks demo-models
+# Containers: ENGINE builds and runs the images (podman stands in on machines without a
+# Docker engine: see docker/README.md). With DOCKER=1 the demo and pipeline recipes run
+# every stage in its image, data through DATA mounted at /data (paths relative to it).
+ENGINE ?= docker
+IMAGE_PREFIX ?= rtsmap
+BASE_IMAGE ?=
+INFER_BASE_IMAGE ?=
+DATA ?= $(CURDIR)
+DOCKER_DEMO_DIR ?= demo-docker
+IMAGES := $(TOOLS)
+DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v "$(abspath $(DATA)):/data" -w /data
+# $(call tool,prep): the command that runs rts-prep, locally or in its image
+tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
+SETUP = $(if $(DOCKER),,install)
 
-demo-world: install
+.PHONY: demo-world demo-stacks demo-models demo-chain docker-demo images test-images pipeline docker-pipeline
+
+demo-world: $(SETUP)
 	@mkdir -p $(DEMO_DIR)
 	@echo "== rts-synth: the demo world (24 scenes, 4 regions, 2021-2023) -> $(WORLD)" >&2
-	rts-synth -o $(WORLD) --labels data/rts_labels_sample.gpkg --quicklook > $(DEMO_DIR)/scenes.txt
+	$(call tool,synth) -o $(WORLD) --labels data/rts_labels_sample.gpkg --quicklook $(SYNTH_ARGS) > $(DEMO_DIR)/scenes.txt
 
 demo-stacks: demo-world
 	@echo "== rts-prep: input stacks -> $(DEMO_DIR)/stacks" >&2
-	rts-prep - --dem $(WORLD)/aux/dem.tif --tcvis $(WORLD)/aux/tcvis.tif --landcover $(WORLD)/aux/landcover.tif \
-	  -o $(DEMO_DIR)/stacks < $(DEMO_DIR)/scenes.txt > $(DEMO_DIR)/stacks.txt
+	$(call tool,prep) - --dem $(WORLD)/aux/dem.tif --tcvis $(WORLD)/aux/tcvis.tif \
+	  --landcover $(WORLD)/aux/landcover.tif -o $(DEMO_DIR)/stacks < $(DEMO_DIR)/scenes.txt > $(DEMO_DIR)/stacks.txt
 	awk -F, 'NR > 1 && $$5 == "train" {print "$(DEMO_DIR)/stacks/" $$1 ".stack.tif"}' $(WORLD)/scenes.csv \
 	  > $(DEMO_DIR)/train_stacks.txt
 	awk -F, 'NR > 1 && $$5 == "test" {print "$(DEMO_DIR)/stacks/" $$1 ".stack.tif"}' $(WORLD)/scenes.csv \
 	  > $(DEMO_DIR)/test_stacks.txt
 
-# Retrains the committed demo models (about 10 minutes on 2 cores) from the demo world's
+# Retrains the committed demo models (about 15 minutes on 2 cores) from the demo world's
 # training scenes (regions 1-3); the test region is never seen.
 demo-models: demo-stacks
 	@mkdir -p $(DEMO_MODELS)
 	for bands in tcvis notcvis; do \
-	  rts-train fit - --labels $(WORLD)/truth/rts.parquet --footprints $(WORLD)/truth/extent.parquet \
+	  $(call tool,train) fit - --labels $(WORLD)/truth/rts.parquet --footprints $(WORLD)/truth/extent.parquet \
 	    --bands $$bands $(DEMO_FIT) --overwrite -o $(DEMO_DIR)/models/$$bands < $(DEMO_DIR)/train_stacks.txt; \
 	  cp $(DEMO_DIR)/models/$$bands/$$bands.onnx $(DEMO_MODELS)/$$bands.onnx; \
 	  cp $(DEMO_DIR)/models/$$bands/metrics.csv $(DEMO_MODELS)/$$bands.metrics.csv; \
 	  cp $(DEMO_DIR)/models/$$bands/training.png $(DEMO_MODELS)/$$bands.training.png; \
 	done
 
-demo: demo-stacks
+demo: demo-chain
+
+docker-demo:
+	@$(MAKE) --no-print-directory demo-chain DOCKER=1 DEMO_DIR=$(DOCKER_DEMO_DIR)
+
+demo-chain: demo-stacks
 	@echo "== models: the committed demo models in $(DEMO_MODELS) (make demo-models retrains them)" >&2
-	@for model in $(DEMO_MODELS)/tcvis.onnx $(DEMO_MODELS)/notcvis.onnx; do rts-train inspect $$model | sed -n 5,6p >&2; done
 	@echo "== rts-infer: probabilities of both models -> $(DEMO_DIR)/probs" >&2
-	rts-infer - --model $(DEMO_MODELS)/tcvis.onnx --model $(DEMO_MODELS)/notcvis.onnx -o $(DEMO_DIR)/probs \
+	$(call tool,infer) - --model $(DEMO_MODELS)/tcvis.onnx --model $(DEMO_MODELS)/notcvis.onnx -o $(DEMO_DIR)/probs \
 	  < $(DEMO_DIR)/stacks.txt > $(DEMO_DIR)/probs.txt
 	@echo "== rts-ensemble: mean, DARTS clean-up, water filter, Level-1 polygons -> $(DEMO_DIR)/level1" >&2
-	rts-ensemble - --water $(WORLD)/aux/landcover.tif -o $(DEMO_DIR)/level1 < $(DEMO_DIR)/probs.txt \
+	$(call tool,ensemble) - --water $(WORLD)/aux/landcover.tif -o $(DEMO_DIR)/level1 < $(DEMO_DIR)/probs.txt \
 	  > $(DEMO_DIR)/level1.txt
 	@echo "== rts-aggregate: Level 2, tracks, coverage, H3 (EPSG:4326) -> $(DEMO_DIR)/products" >&2
-	rts-aggregate - --gpkg -o $(DEMO_DIR)/products < $(DEMO_DIR)/level1.txt > $(DEMO_DIR)/products.txt
+	$(call tool,aggregate) - --gpkg -o $(DEMO_DIR)/products < $(DEMO_DIR)/level1.txt > $(DEMO_DIR)/products.txt
 	@echo "== rts-validate: Level 1 of the held-apart test scenes against the synth truth -> $(DEMO_DIR)/validation" >&2
+	@test -s $(DEMO_DIR)/test_stacks.txt || { echo "no held-apart test scenes in this world" >&2; exit 1; }
 	sed 's#.*/\(.*\)\.stack\.tif#$(DEMO_DIR)/level1/\1.l1.parquet#' $(DEMO_DIR)/test_stacks.txt \
-	  | rts-validate objects - $(WORLD)/truth/rts.parquet --group-by year -o $(DEMO_DIR)/validation \
+	  | $(call tool,validate) objects - $(WORLD)/truth/rts.parquet --group-by year -o $(DEMO_DIR)/validation \
 	    $$(sed 's#.*/\(.*\)\.stack\.tif#--coverage $(DEMO_DIR)/level1/\1.extent.parquet#' $(DEMO_DIR)/test_stacks.txt) \
 	  > $(DEMO_DIR)/validation.txt
 	@echo "" >&2
-	@echo "Demo results under $(DEMO_DIR)/:" >&2
+	@echo "Demo results under $(DEMO_DIR)/$(if $(DOCKER), (every stage in its container image)):" >&2
 	@echo "  world/scenes/<scene_id>/  $$(wc -l < $(DEMO_DIR)/scenes.txt) scenes (SR, udm2, metadata, quicklook PNG)" >&2
 	@echo "  world/aux/                dem.tif, tcvis.tif, landcover.tif" >&2
 	@echo "  world/truth/rts.parquet   true slumps (+ rts.gpkg); train/test split in world/scenes.csv" >&2
@@ -90,10 +111,49 @@ demo: demo-stacks
 	@echo "  products/                 level1, level2, tracks, coverage_*, h3 (.parquet) and rts.gpkg (all layers)" >&2
 	@echo "  validation/               metrics.json, metrics.csv, report.md (+ scores.png, map.png), matches.parquet" >&2
 	@echo "" >&2
-	@$(BIN)/python -c "import json, sys; m = json.load(open(sys.argv[1])); o = m['overall']; \
+	@$(PYTHON) -c "import json, sys; m = json.load(open(sys.argv[1])); o = m['overall']; \
 	  print('Held-apart test scenes, object level ({}): precision {:.2f}, recall {:.2f}, F1 {:.2f} ' \
 	        '({} predictions, {} true slumps)'.format(m['mode'], o['precision'], o['recall'], o['f1'], \
 	        o['n_pred'], o['n_ref']))" $(DEMO_DIR)/validation/metrics.json
+
+# Your own data, local install or one container per stage (DOCKER=1, or docker-pipeline):
+#   make pipeline SCENES="scenes/*/" DEM=dem.vrt TCVIS=tcvis.tif MODELS="a.onnx b.onnx" [WATER=lc.tif] [OUT=run]
+SCENES ?=
+DEM ?=
+TCVIS ?=
+MODELS ?=
+WATER ?=
+LANDCOVER ?=
+OUT ?= run
+
+pipeline: $(SETUP)
+	@test -n "$(SCENES)" -a -n "$(DEM)" -a -n "$(TCVIS)" -a -n "$(MODELS)" || \
+	  { echo "usage: make $@ SCENES=... DEM=... TCVIS=... MODELS=... [WATER=...] [LANDCOVER=...] [OUT=run]" >&2; exit 2; }
+	$(call tool,prep) $(SCENES) --dem $(DEM) --tcvis $(TCVIS) $(if $(LANDCOVER),--landcover $(LANDCOVER)) \
+	    -o $(OUT)/stacks \
+	  | $(call tool,infer) - $(foreach model,$(MODELS),--model $(model)) -o $(OUT)/probs \
+	  | $(call tool,ensemble) - $(if $(WATER),--water $(WATER)) -o $(OUT)/level1 \
+	  | $(call tool,aggregate) - --gpkg -o $(OUT)/products
+	@echo "Products in $(OUT)/products (stacks, probs and level1 beside it)." >&2
+
+docker-pipeline:
+	@$(MAKE) --no-print-directory pipeline DOCKER=1
+
+images:
+	@for name in $(IMAGES); do \
+	  base="$(BASE_IMAGE)"; [ "$$name" = infer ] && base="$(INFER_BASE_IMAGE)"; \
+	  echo "== $(ENGINE) build $(IMAGE_PREFIX)/$$name" >&2; \
+	  $(ENGINE) build -f docker/$$name.Dockerfile -t $(IMAGE_PREFIX)/$$name \
+	    $${base:+--build-arg BASE_IMAGE=$$base} . || exit 1; \
+	done
+
+# Builds every image, runs the demo through them and checks its products against the
+# local demo's; prints the image sizes.
+test-images: images install
+	@$(MAKE) --no-print-directory demo
+	@$(MAKE) --no-print-directory docker-demo
+	$(BIN)/python -m tests.e2e.compare_products $(DEMO_DIR) $(DOCKER_DEMO_DIR)
+	@$(ENGINE) images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '$(IMAGE_PREFIX)/' >&2
 
 lint: install
 	$(BIN)/ruff check tools tests bench
@@ -103,5 +163,5 @@ bench: install
 	  echo "== $$script" >&2; $(BIN)/python "$$script"; done
 
 clean:
-	rm -rf build $(DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

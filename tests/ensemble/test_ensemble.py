@@ -87,7 +87,7 @@ def test_exactly_the_expected_objects_survive(inputs):
     assert len(diagonal) == 1 and diagonal.n_pixels.iloc[0] == 32 and len(diagonal.geometry.iloc[0].geoms) == 2
     holed = frame[frame.n_pixels == 128].geometry.iloc[0]
     assert holed.geom_type == "Polygon" and len(holed.interiors) == 1 and holed.area == 128 * 9
-    assert (frame.scene_id == SCENE).all() and (frame.models == "tcvis,notcvis").all()
+    assert (frame.scene_id == SCENE).all() and (frame.models == "notcvis,tcvis").all()  # sorted names
     assert (frame.year == 2022).all() and (frame.month == 8).all() and (frame.sensor == "PlanetScope").all()
     assert str(frame.acquired.dt.tz) == "UTC"
     np.testing.assert_allclose(frame.prob_mean, 0.9, atol=1e-6)
@@ -98,7 +98,7 @@ def test_exactly_the_expected_objects_survive(inputs):
         assert mask.nodata == 255 and (values[60:70, 75:80] == 255).all()
         assert int((values == 1).sum()) == 32 + 32 + 100 + 128
     with rasterio.open(out / contract.prob_name(SCENE)) as prob:
-        assert prob.tags()["RTS_MODEL"] == "tcvis,notcvis" and prob.scales == (0.01,)
+        assert prob.tags()["RTS_MODEL"] == "notcvis,tcvis" and prob.scales == (0.01,)
     extent = geopandas.read_parquet(out / contract.extent_name(SCENE))
     assert list(extent.columns) == list(contract.EXTENT_COLUMNS)
     assert abs(extent.area.iloc[0] - (200 * 200 - 50) * 9) < 200 * 3 * 4  # within a pixel along the outline

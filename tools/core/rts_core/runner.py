@@ -122,6 +122,8 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[
             result.failed.append(item)
             continue
         emit(item_plan.printed)
+    for folder in out_dirs:  # again: a writer killed just before this run may only now be gone
+        atomic.cleanup_stale_temporaries(Path(folder))
     if result.done or result.skipped or result.failed:
         log.info("%d done, %d already complete, %d failed", len(result.done),
                  len(result.skipped), len(result.failed))

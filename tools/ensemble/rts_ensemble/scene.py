@@ -83,6 +83,9 @@ def level1_frame(scene: SceneInfo, geometries: dict, statistics: dict, crs, mode
 def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: CleanupOptions,
                    weights: dict[str, float], water: WaterSource | None, tool_version: str) -> int:
     """Write the four outputs of one scene; returns the number of Level-1 objects."""
+    # in model-name order, so the result and its "models" label do not depend on the order
+    # the inputs arrived in (a pipe, a workflow engine)
+    members = sorted(members, key=lambda m: (m.model, str(m.path)))
     scene = raster.read_scene_info(members[0].path)
     if len(members) == 1:
         log.warning("%s: only one model (%s); no ensemble", scene.scene_id, members[0].model)

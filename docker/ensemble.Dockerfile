@@ -1,0 +1,21 @@
+# rts-ensemble: mean probability, DARTS clean-up -> Level-1 polygons.
+#   docker build -f docker/ensemble.Dockerfile -t rtsmap/ensemble .
+#   docker run --rm -v "$PWD:/data" rtsmap/ensemble --help
+# BASE_IMAGE: any Debian-like image with Python >= 3.11 and its venv module.
+ARG BASE_IMAGE=python:3.11.11-slim-bookworm
+FROM ${BASE_IMAGE}
+
+ENV VIRTUAL_ENV=/opt/rtsmap PATH=/opt/rtsmap/bin:$PATH \
+    PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+RUN python3 -m venv $VIRTUAL_ENV
+COPY docker/constraints.txt /tmp/constraints.txt
+COPY tools/core /src/core
+COPY tools/ensemble /src/ensemble
+RUN pip install --constraint /tmp/constraints.txt /src/core /src/ensemble \
+    && rm -rf /src /tmp/constraints.txt
+
+RUN useradd --create-home --uid 1000 rts
+USER rts
+WORKDIR /data
+ENTRYPOINT ["rts-ensemble"]
+CMD ["--help"]

@@ -1,0 +1,29 @@
+"""One small run of `make demo` shared by the end-to-end tests that compare against it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(sys.prefix)
+SMALL_WORLD = "--scenes 8 --size 320 --years 2022,2023"
+
+
+def make(*args, cwd=ROOT, check=True, **kwargs):
+    """Run a Makefile target with this test environment's tools (no reinstall)."""
+    done = subprocess.run(["make", "--no-print-directory", f"VENV={VENV}", "SETUP=", *args], cwd=cwd,
+                          capture_output=True, text=True, **kwargs)
+    if check and done.returncode != 0:
+        raise AssertionError(f"make {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """`make demo` on an 8-scene world (two regions; the second held apart)."""
+    folder = tmp_path_factory.mktemp("make") / "demo"
+    done = make("demo", f"DEMO_DIR={folder}", f"SYNTH_ARGS={SMALL_WORLD}")
+    assert "Held-apart test scenes, object level" in done.stdout
+    return folder
