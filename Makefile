@@ -159,7 +159,7 @@ lint: install
 	$(BIN)/ruff check tools tests bench
 
 bench: install
-	@for script in bench/*.py; do [ -e "$$script" ] || continue; \
+	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; \
 	  echo "== $$script" >&2; $(BIN)/python "$$script"; done
 
 clean:

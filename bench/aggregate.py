@@ -12,17 +12,15 @@ Level-1 file in its own UTM zone with its extent beside it, as rts-ensemble writ
 """
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import geopandas
 import numpy as np
 import pandas
 import shapely
+from _child import measured
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,17 +84,6 @@ def write_world(folder: Path, sites: int) -> int:
                     folder / f"{scene_id}.extent.parquet", write_covering_bbox=True)
                 count += len(level1)
     return count
-
-
-def measured(command: list[str]) -> tuple[float, float, str]:
-    """Seconds, peak RSS (MB) of the child itself, and its standard output."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{command[0]} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, output
 
 
 def main():

@@ -9,16 +9,14 @@ References are real label shapes (data/rts_labels_sample.gpkg) scattered over a
     python bench/validate.py
 """
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import geopandas
 import numpy as np
 import shapely
+from _child import measured
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,16 +42,6 @@ def shapes(count: int, rng) -> np.ndarray:
 
 def place(geometries, xy) -> np.ndarray:
     return np.array([shapely.affinity.translate(g, x, y) for g, (x, y) in zip(geometries, xy, strict=True)])
-
-
-def measured(command):
-    start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{command[:3]} failed with status {status}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024, output
 
 
 def main():

@@ -3,7 +3,6 @@
 import geopandas
 import h3
 import numpy as np
-import pandas
 import pytest
 import shapely
 from shapely.geometry import Polygon, box
@@ -11,14 +10,11 @@ from shapely.geometry import Polygon, box
 from rts_aggregate.geographic import to_geographic
 from rts_aggregate.hexagons import cell_polygons, density, overlay
 from rts_aggregate.level2 import WORK_CRS, coverage, level2
-from tests.conftest import DATA
+from tests.aggregate.test_level2 import real_level1
 
 
 def real_level2():
-    labels = geopandas.read_file(DATA / "rts_labels_lena_herschel.gpkg")
-    l1 = labels.rename(columns={"image_id": "scene_id"}).to_crs(WORK_CRS)
-    l1["acquired"] = pandas.to_datetime(l1["image_date"], utc=True)
-    l1["year"] = l1["acquired"].dt.year
+    l1 = real_level1()
     no_extents = geopandas.GeoDataFrame({"scene_id": [], "year": []}, geometry=[], crs=WORK_CRS)
     return level2(l1, no_extents)
 

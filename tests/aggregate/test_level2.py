@@ -81,11 +81,17 @@ def test_coverage_products():
     assert union.area_km2.iloc[0] == pytest.approx(annual.geometry.union_all().area / 1e6)
 
 
-def test_real_labels_match_an_independent_dissolve():
+def real_level1():
+    """The real Lena/Herschel labels as Level 1: image_id as scene, image_date as acquisition."""
     labels = geopandas.read_file(DATA / "rts_labels_lena_herschel.gpkg")
     l1 = labels.rename(columns={"image_id": "scene_id"}).to_crs(WORK_CRS)
     l1["acquired"] = pandas.to_datetime(l1["image_date"], utc=True)
     l1["year"] = l1["acquired"].dt.year
+    return l1
+
+
+def test_real_labels_match_an_independent_dissolve():
+    l1 = real_level1()
     extents = geopandas.GeoDataFrame({"scene_id": [], "year": []}, geometry=[], crs=WORK_CRS)
     assert not l1.geometry.is_valid.all()  # the real data has a few invalid polygons: repaired
     result = level2(l1, extents)
