@@ -57,6 +57,12 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
             report_error(path, exc, debug=run.debug)
             failed = True
             continue
+        if model.cuda_unavailable:
+            reason = "the CUDA execution provider could not be loaded (CUDA/cuDNN libraries or GPU missing)"
+            if device != "auto":
+                report_error(f"--device {device}", DeviceError(reason))
+                sys.exit(1)
+            log.warning("%s: running on the CPU", reason)
         log.info("model %s (%s): %d bands, provider %s, %s", model.info.name, path, len(model.info.bands),
                  model.provider, precision)
         loaded.append(model)

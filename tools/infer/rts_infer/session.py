@@ -111,13 +111,20 @@ class Model:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
         options.enable_cpu_mem_arena = False  # return activations after each batch: bounded peak memory
+        wants_cuda = any((p[0] if isinstance(p, tuple) else p) == "CUDAExecutionProvider" for p in providers)
         try:
             source = to_fp16(self.path) if precision == "fp16" else str(self.path)
+            if wants_cuda:  # a CUDA provider that cannot load (no libraries, no GPU) is reported below, once
+                ort.set_default_logger_severity(4)
             self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
         except ModelError:
             raise
         except Exception as exc:  # noqa: BLE001 - ORT raises several types for unreadable models
             raise ModelError(f"cannot load the model: {' '.join(str(exc).split())}") from None
+        finally:
+            ort.set_default_logger_severity(2)
+        #: CUDA was asked for but ONNX Runtime fell back to the CPU (missing CUDA/cuDNN libraries or GPU)
+        self.cuda_unavailable = wants_cuda and "CUDAExecutionProvider" not in self.session.get_providers()
         self.info = read_info(self.session.get_modelmeta().custom_metadata_map, self.session.get_inputs())
         self.input_name = self.session.get_inputs()[0].name
         self.provider = self.session.get_providers()[0]
