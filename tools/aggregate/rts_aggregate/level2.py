@@ -17,6 +17,8 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from rts_core.vector import repair_geometries
+
 WORK_CRS = "EPSG:6931"
 log = logging.getLogger(__name__)
 
@@ -32,15 +34,9 @@ def _pairs(left, right, predicate: str) -> tuple[np.ndarray, np.ndarray]:
 
 def repaired(frame, what: str):
     """The frame with invalid geometries made valid (a warning says how many)."""
-    invalid = ~shapely.is_valid(frame.geometry.values)
-    if invalid.any():
-        log.warning("%d invalid %s geometr%s repaired", int(invalid.sum()), what, "y" if invalid.sum() == 1 else "ies")
-        frame = frame.copy()
-        fixed = shapely.make_valid(frame.geometry.values[invalid])
-        # keep only the areal part of what make_valid returns
-        frame.loc[invalid, frame.geometry.name] = [shapely.union_all(
-            [g for g in shapely.get_parts(f) if g.geom_type in ("Polygon", "MultiPolygon")]) for f in fixed]
-    return frame
+    if shapely.is_valid(frame.geometry.values).all():
+        return frame
+    return frame.set_geometry(repair_geometries(frame.geometry.values, what), crs=frame.crs)
 
 
 def _components(geometries) -> tuple[int, np.ndarray]:

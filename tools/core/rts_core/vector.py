@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 from . import atomic
 from .runner import InputError
+
+log = logging.getLogger(__name__)
 
 
 def write_geoparquet(frame, path: Path | str) -> Path:
@@ -93,3 +96,21 @@ def read_vector(path: Path):
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow, GDAL and shapely raise many kinds
         raise InputError(f"not a readable vector file ({' '.join(str(exc).split())[:200]})") from None
+
+
+def repair_geometries(geometries, what: str):
+    """The geometries with invalid ones made valid, keeping only the areal part of what
+    GEOS makes of a broken polygon (a bow-tie becomes two triangles, a spike is dropped).
+    A warning says how many ``what`` geometries were repaired. Returns a new array."""
+    import numpy as np
+    import shapely
+
+    geometries = np.array(geometries, dtype=object)
+    invalid = ~shapely.is_valid(geometries) & ~shapely.is_empty(geometries)
+    count = int(invalid.sum())
+    if count:
+        log.warning("%d invalid %s geometr%s repaired", count, what, "y" if count == 1 else "ies")
+        fixed = shapely.make_valid(geometries[invalid])
+        geometries[invalid] = [shapely.union_all([part for part in shapely.get_parts(g)
+                                                  if part.geom_type in ("Polygon", "MultiPolygon")]) for g in fixed]
+    return geometries

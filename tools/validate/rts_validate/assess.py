@@ -20,6 +20,7 @@ import pandas
 import shapely
 
 from rts_core.runner import InputError
+from rts_core.vector import repair_geometries
 
 from .objects import grouped_scores, match_intersect, match_iou, summary
 
@@ -54,30 +55,15 @@ def work_crs(*frames):
     b = np.array(bounds)
     west, south, east, north = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
     if east - west <= 12 and north < 84 and south > -80:
-        from pyproj.aoi import AreaOfInterest
-        from pyproj.database import query_utm_crs_info
-
-        found = query_utm_crs_info(datum_name="WGS 84", area_of_interest=AreaOfInterest(west, south, east, north))
-        if found:
-            centre = (west + east) / 2
-            zone = int((centre + 180) // 6) % 60 + 1
-            hemisphere = 326 if (south + north) / 2 >= 0 else 327
-            return f"EPSG:{hemisphere}{zone:02d}"
+        zone = int(((west + east) / 2 + 180) // 6) % 60 + 1
+        return f"EPSG:{326 if (south + north) / 2 >= 0 else 327}{zone:02d}"
     return POLAR_NORTH if (south + north) / 2 >= 0 else POLAR_SOUTH
 
 
 def polygonal(frame, what: str, buffer_m: float | None):
     """Valid polygons: invalid ones repaired (with a warning), the buffer applied."""
-    geometry = frame.geometry.values
-    invalid = ~shapely.is_valid(geometry) & ~shapely.is_empty(geometry)
-    if invalid.any():
-        log.warning("%d invalid %s geometr%s repaired", int(invalid.sum()), what,
-                    "y" if invalid.sum() == 1 else "ies")
-        geometry = geometry.copy()
-        geometry[invalid] = shapely.make_valid(geometry[invalid])
-    if buffer_m:
-        geometry = shapely.buffer(geometry, buffer_m)
-    return np.asarray(geometry, dtype=object)
+    geometry = repair_geometries(frame.geometry.values, what)
+    return shapely.buffer(geometry, buffer_m) if buffer_m else geometry
 
 
 def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
@@ -179,11 +165,10 @@ def _pair_iou(own, other, partner) -> np.ndarray:
 
 
 def _keys(frame, columns) -> np.ndarray:
-    """One hashable key per row for the given columns."""
-    if len(frame) == 0:
-        return np.empty(0, dtype=object)
-    return np.asarray(list(zip(*(frame[c].astype(object).to_numpy() for c in columns), strict=True)) + [None],
-                      dtype=object)[:-1]
+    """One hashable key (a tuple) per row for the given columns."""
+    keys = np.empty(len(frame), dtype=object)
+    keys[:] = list(zip(*(frame[c].astype(object).to_numpy() for c in columns), strict=True))
+    return keys
 
 
 def _group_values(own, other, partner, own_geometry, other_geometry, group_by, coverage) -> pandas.DataFrame:

@@ -36,8 +36,9 @@ def up_to_date(out: Path, stamp: str) -> list[Path] | None:
     return None
 
 
-def read_frames(paths: list[str], what: str):
-    """One GeoDataFrame from one or more vector files (each in its own CRS)."""
+def read_frames(paths: list[str], what: str, debug: bool):
+    """One GeoDataFrame from one or more vector files (each in its own CRS); a file that
+    cannot be read ends the command with one error line naming it."""
     import geopandas
     import pandas
 
@@ -45,9 +46,13 @@ def read_frames(paths: list[str], what: str):
 
     frames = []
     for path in paths:
-        frame = read_vector(Path(path))
-        if len(frame) and frame.crs is None:
-            raise InputError(f"{path}: no CRS information in the {what}")
+        try:
+            frame = read_vector(Path(path))
+            if len(frame) and frame.crs is None:
+                raise InputError(f"no CRS information in the {what}")
+        except Exception as exc:  # noqa: BLE001 - one line per unreadable input
+            report_error(path, exc, debug=debug)
+            sys.exit(1)
         frames.append(frame)
     if len(frames) == 1:
         return frames[0]
@@ -119,24 +124,19 @@ def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, m
         log.info("validation is up to date with these inputs: skipped (--overwrite recomputes)")
         emit(done)
         return
-    current = None
+    predictions = read_frames(pred_paths, "predictions", run.debug)
+    references = read_frames([str(ref)], "references", run.debug)
+    cover = read_frames(list(map(str, coverage)), "coverage", run.debug) if coverage else None
     try:
-        current = pred_paths[0] if len(pred_paths) == 1 else pred
-        predictions = read_frames(pred_paths, "predictions")
-        current = ref
-        references = read_frames([str(ref)], "references")
-        current = coverage[0] if len(coverage) == 1 else "--coverage"
-        cover = read_frames(list(map(str, coverage)), "coverage") if coverage else None
-        current = out
         body, matches = assess_objects(predictions, references, options, cover)
-        atomic.cleanup_stale_temporaries(out) if out.exists() else None
+        atomic.cleanup_stale_temporaries(out)  # a no-op when the folder is new
         covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
         inputs = {"pred": pred_paths[0] if len(pred_paths) == 1 else f"{len(pred_paths)} files from {pred}",
                   "ref": str(ref), **({"coverage": covered} if coverage else {})}
         finish(out, {"mode": mode, "params": options.params(covered), **body},
                inputs, stamp, matches)
-    except Exception as exc:  # noqa: BLE001 - one line naming the input at fault
-        report_error(current, exc, debug=run.debug)
+    except Exception as exc:  # noqa: BLE001 - one line; the message says which side is at fault
+        report_error(ref, exc, debug=run.debug)
         sys.exit(1)
 
 
@@ -163,11 +163,11 @@ def pixels(pred, ref, out, threshold, run):
         return
     try:
         overall = assess_pixels(pred, ref, threshold)
+        finish(out, {"mode": "pixels", "params": {"threshold": threshold}, "overall": overall, "groups": [],
+                     "summary": {}}, {"pred": str(pred), "ref": str(ref)}, stamp)
     except InputError as exc:  # the message names the file at fault
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
     except Exception as exc:  # noqa: BLE001
         report_error(pred, exc, debug=run.debug)
         sys.exit(1)
-    finish(out, {"mode": "pixels", "params": {"threshold": threshold}, "overall": overall, "groups": [],
-                 "summary": {}}, {"pred": str(pred), "ref": str(ref)}, stamp)

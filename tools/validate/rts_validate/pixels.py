@@ -66,7 +66,7 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
     from rasterio.windows import transform as window_transform
 
     from rts_core.raster import row_windows
-    from rts_core.vector import read_vector
+    from rts_core.vector import read_vector, repair_geometries
 
     try:
         prediction = rasterio.open(pred_path)
@@ -89,9 +89,8 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
             frame = read_vector(ref_path)
             if frame.crs is None and len(frame):
                 raise InputError(f"{ref_path}: the reference polygons have no CRS")
-            polygons = np.asarray(frame.to_crs(prediction.crs).geometry.values if len(frame) else [], dtype=object)
-            invalid = ~shapely.is_valid(polygons)
-            polygons[invalid] = shapely.make_valid(polygons[invalid])
+            polygons = repair_geometries(frame.to_crs(prediction.crs).geometry.values if len(frame) else [],
+                                         "reference")
             tree = shapely.STRtree(polygons)
         try:
             for window in row_windows(prediction.height, prediction.width, window_rows):

@@ -97,15 +97,15 @@ def write_chart(path: Path, metrics: dict) -> None:
     pyplot.close(figure)
 
 
-def write_map(path: Path, matches) -> None:
-    """True positives, false positives, detected and missed references on one map."""
+def write_map(path: Path, counted) -> None:
+    """True positives, false positives, detected and missed references (the counted
+    rows of matches.parquet) on one map."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
     from matplotlib.patches import Patch
 
-    counted = matches[matches["status"].isin(list(COLOURS))]
     if counted.crs is not None and counted.crs.is_geographic and len(counted):
         counted = counted.to_crs(counted.estimate_utm_crs())
     figure, axes = pyplot.subplots(figsize=(7, 7), dpi=110)
@@ -150,11 +150,24 @@ def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -
     _write_text(path, "\n".join(text))
 
 
+OUTPUT_NAMES = ("metrics.json", "metrics.csv", "report.md", "matches.parquet", "scores.png", "map.png")
+
+
 def write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path]:
-    """Every output of one validation; returns their paths (metrics.json first)."""
+    """Every output of one validation; returns their paths (metrics.json first). If any
+    write fails, none of the outputs is left behind."""
+    try:
+        return _write_all(out, metrics, inputs, matches)
+    except BaseException:
+        atomic.remove_quietly(*(out / name for name in OUTPUT_NAMES))
+        raise
+
+
+def _write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path]:
     from rts_core.vector import write_geoparquet
 
     out.mkdir(parents=True, exist_ok=True)
+    atomic.remove_quietly(*(out / name for name in OUTPUT_NAMES))  # no chart or map of an earlier run stays
     written = [out / "metrics.json", out / "metrics.csv", out / "report.md"]
     images = []
     if metrics["groups"]:
@@ -163,7 +176,7 @@ def write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path
     if matches is not None:
         counted = matches[matches["status"].isin(list(COLOURS))]
         if 0 < len(counted) <= MAP_MAX_FEATURES:
-            write_map(out / "map.png", matches)
+            write_map(out / "map.png", counted)
             images.append("map.png")
         write_geoparquet(matches if matches.crs is not None else matches.set_crs("EPSG:4326"),
                          out / "matches.parquet")
