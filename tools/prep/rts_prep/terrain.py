@@ -1,7 +1,7 @@
 """Terrain variables from a DEM window, on the DEM's own grid (pure numpy/scipy).
 
 Both functions take elevations in metres with NaN for no-data and the pixel size in
-metres, and return NaN wherever the result is undefined.
+metres, and return float32 with NaN wherever the result is undefined.
 """
 
 from __future__ import annotations
@@ -22,17 +22,40 @@ def disk_kernel(radius_px: float) -> np.ndarray:
 @functools.lru_cache(maxsize=8)
 def _kernel_spectrum(radius_px: float, shape: tuple[int, int]) -> np.ndarray:
     """The disk's real FFT at a padded shape, computed once per shape (blocks repeat)."""
-    return sp_fft.rfft2(disk_kernel(radius_px), shape)
+    return sp_fft.rfft2(disk_kernel(radius_px).astype(np.float32), shape)
 
 
 def _disk_sum(values: np.ndarray, radius_px: float) -> np.ndarray:
-    """Sum over the disk around each pixel ("same" size, zero outside the array)."""
+    """Sum over the disk around each pixel ("same" size, zero outside the array), by
+    a float32 FFT: callers centre the values, and the rounding error (about 1e-5 of
+    the largest centred value) is far below what the stack stores."""
     reach = int(np.floor(radius_px))
     shape = tuple(sp_fft.next_fast_len(n + 2 * reach, real=True) for n in values.shape)
-    spectrum = sp_fft.rfft2(values, shape)
+    spectrum = sp_fft.rfft2(values.astype(np.float32, copy=False), shape)
     spectrum *= _kernel_spectrum(radius_px, shape)
     full = sp_fft.irfft2(spectrum, shape)
     return full[reach:reach + values.shape[0], reach:reach + values.shape[1]]
+
+
+def _disk_count(shape: tuple[int, int], radius_px: float) -> np.ndarray:
+    """How many pixels of the disk around each pixel lie inside an array of ``shape``
+    (exact, without an FFT). The disk is a stack of row spans, so the count is a sum
+    over row offsets of (that row is inside) x (how much of its span is inside): the
+    same for every row whose whole disk is inside, a small integer product for the
+    rows near the top and bottom edges."""
+    reach = int(np.floor(radius_px))
+    offsets = np.arange(-reach, reach + 1)
+    half_spans = np.floor(np.sqrt(np.maximum(radius_px**2 + 1e-9 - offsets**2, 0.0))).astype(np.int64)
+    cols = np.arange(shape[1])
+    span_inside = (np.minimum(cols + half_spans[:, np.newaxis], shape[1] - 1)
+                   - np.maximum(cols - half_spans[:, np.newaxis], 0) + 1)  # (offsets, cols)
+    rows = np.arange(shape[0])[:, np.newaxis] + offsets
+    row_inside = (rows >= 0) & (rows < shape[0])
+    count = np.empty(shape, np.float32)
+    count[:] = span_inside.sum(axis=0)
+    edge = np.flatnonzero(~row_inside.all(axis=1))
+    count[edge] = row_inside[edge].astype(np.int64) @ span_inside  # integers: exact, and no BLAS threads
+    return count
 
 
 def relative_elevation(dem: np.ndarray, pixel_m: float, diameter_m: float = 100.0) -> np.ndarray:
@@ -47,30 +70,42 @@ def relative_elevation(dem: np.ndarray, pixel_m: float, diameter_m: float = 100.
     if not valid.any():
         return np.full(dem.shape, np.nan, np.float32)
     reference = float(dem[valid].mean())  # small numbers keep the FFT sums precise
-    filled = np.where(valid, dem - reference, 0.0)
+    filled = np.where(valid, dem.astype(np.float32, copy=False) - np.float32(reference), np.float32(0))
     total = _disk_sum(filled, radius)
     if valid.all():
-        count = _disk_sum(np.ones(dem.shape), radius)
+        count = _disk_count(dem.shape, radius)
     else:
-        count = _disk_sum(valid.astype(np.float64), radius)
+        count = _disk_sum(valid, radius)
     with np.errstate(invalid="ignore", divide="ignore"):
-        result = (filled - total / count).astype(np.float32)
+        total /= count
+    result = np.subtract(filled, total, out=filled)
     result[~valid | (count < 0.5)] = np.nan
     return result
 
 
 def slope_degrees(dem: np.ndarray, pixel_m: float) -> np.ndarray:
     """Slope in degrees by Horn's 3x3 method (as ``gdaldem slope``); NaN next to
-    no-data and on the outermost rows and columns."""
-    z = dem.astype(np.float64)
-    out = np.full(z.shape, np.nan, np.float32)
-    if min(z.shape) < 3:
+    no-data and on the outermost rows and columns.
+
+    Horn's gradient is a [1, 2, 1] smoothing across a central difference along each
+    axis, done as two passes of slices in float32 on elevations taken relative to
+    their mean (which keeps float32 exact to well under 0.001 degree)."""
+    out = np.full(dem.shape, np.nan, np.float32)
+    if min(dem.shape) < 3:
         return out
-    a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
-    d, f = z[1:-1, :-2], z[1:-1, 2:]
-    g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
-    dzdx = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * pixel_m)
-    dzdy = ((g + 2 * h + i) - (a + 2 * b + c)) / (8 * pixel_m)
-    out[1:-1, 1:-1] = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
-    out[np.isnan(z)] = np.nan  # Horn's stencil skips the centre pixel itself
+    finite = np.isfinite(dem)
+    if not finite.any():
+        return out
+    z = (dem - np.float32(dem[finite].mean())).astype(np.float32, copy=False)
+    across_rows = z[:-2] + z[2:]
+    across_rows += 2 * z[1:-1]  # (rows - 2, cols)
+    across_cols = z[:, :-2] + z[:, 2:]
+    across_cols += 2 * z[:, 1:-1]  # (rows, cols - 2)
+    dzdx = across_rows[:, 2:] - across_rows[:, :-2]
+    dzdy = across_cols[2:] - across_cols[:-2]
+    gradient = np.hypot(dzdx, dzdy, out=dzdx)
+    gradient /= np.float32(8 * pixel_m)
+    inner = out[1:-1, 1:-1]
+    np.degrees(np.arctan(gradient, out=gradient), out=inner)
+    out[~finite] = np.nan  # Horn's stencil skips the centre pixel itself
     return out
