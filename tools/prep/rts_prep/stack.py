@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+from rasterio import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
@@ -27,7 +28,7 @@ from rts_core import contract, raster
 from rts_core.parallel import PerThreadDataset, ordered_map
 from rts_core.runner import InputError
 
-from .auxiliary import Auxiliary, resample
+from .auxiliary import Auxiliary, Patch, kernel_reach_px, resample
 from .scene import Scene
 from .terrain import relative_elevation, slope_degrees
 from .udm2 import valid_from_udm2
@@ -36,7 +37,6 @@ NODATA = -32768
 SCALE = {"blue": 1e-4, "green": 1e-4, "red": 1e-4, "nir": 1e-4, "ndvi": 1e-4,
          "relative_elevation": 0.01, "slope": 0.01, "tc_brightness": 1.0, "tc_greenness": 1.0,
          "tc_wetness": 1.0, "water": 1.0}
-CUBIC_REACH_PX = 3  # DEM pixels beyond a block that cubic resampling touches
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,17 @@ def encode_into(out: np.ndarray, values: np.ndarray, scale: float) -> None:
 def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOptions) -> np.ndarray:
     """Relative elevation and slope (2, rows, cols) of one block, NaN where undefined."""
     pixel = dem.pixel_m(crs)
-    margin = int(np.ceil(options.tpi_diameter_m / 2 / pixel)) + 2 + CUBIC_REACH_PX
+    reach = kernel_reach_px(Resampling.cubic, pixel / abs(transform.a))
+    margin = int(np.ceil(options.tpi_diameter_m / 2 / pixel)) + 2 + reach
     patch = dem.read(bounds, crs, margin_px=margin, indexes=1)
     if patch is None:
         return np.full((2, *shape), np.nan, np.float32)
     elevation = patch.data[0]
-    patch.data = np.stack([relative_elevation(elevation, pixel, options.tpi_diameter_m),
-                           slope_degrees(elevation, pixel)])
+    terrain = np.stack([relative_elevation(elevation, pixel, options.tpi_diameter_m),
+                        slope_degrees(elevation, pixel)])
+    # Slope is undefined on the patch's outermost ring, which lies in the margin: drop
+    # it, so that a patch without DEM gaps has no NaN (resample's faster case).
+    patch = Patch(terrain[:, 1:-1, 1:-1], patch.transform @ Affine.translation(1, 1), patch.crs)
     terrain = resample(patch, 2, shape, transform, crs, Resampling.cubic)
     np.maximum(terrain[1], 0, out=terrain[1])  # cubic overshoot must not make slopes negative
     return terrain
