@@ -7,6 +7,7 @@ import pyogrio
 import pytest
 import rasterio
 from affine import Affine
+from rasterio.windows import Window
 from shapely.geometry import box
 
 from rts_core import atomic, contract, raster, vector
@@ -89,3 +90,57 @@ def test_stale_temporaries_of_live_processes_are_kept(tmp_path):
     removed = atomic.cleanup_stale_temporaries(tmp_path)
     assert removed == [dead]
     assert mine.exists() and atomic.is_temporary(mine)
+
+
+def write_in_windows(path, values, overview_resampling, windows, **extra):
+    count, height, width = values.shape
+    with raster.CogWriter(path, width=width, height=height, count=count, dtype=values.dtype.name,
+                          crs="EPSG:32608", transform=Affine(3, 0, 500000, 0, -3, 7700000),
+                          overview_resampling=overview_resampling, **extra) as out:
+        for window in windows:
+            rows, cols = window.toslices()
+            out.write(values[:, rows, cols], window=window)
+
+
+def overviews(path):
+    with rasterio.open(path) as dataset:
+        factors = dataset.overviews(1)
+        levels = [dataset.read(out_shape=(dataset.count, -(-dataset.height // f), -(-dataset.width // f)))
+                  for f in factors]
+        return factors, levels, dataset.tags(ns="IMAGE_STRUCTURE").get("LAYOUT")
+
+
+@pytest.mark.parametrize("height,width", [(768, 1280), (701, 1301)])
+def test_streamed_nearest_overviews_are_gdals(tmp_path, height, width):
+    values = np.random.default_rng(5).integers(-300, 300, (3, height, width)).astype("int16")
+    uneven = [Window(col, row, min(300, width - col), min(250, height - row))  # not aligned to any factor
+              for row in range(0, height, 250) for col in range(0, width, 300)]
+    tags = {"RTS_SCENE_ID": "x"}
+    write_in_windows(tmp_path / "streamed.tif", values, "nearest", uneven, nodata=-32768, tags=tags,
+                     band_descriptions=["a", "b", "c"], scales=[0.01, 0.1, 1])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["streamed.tif"]  # drafts and VRT are gone
+    factors, levels, layout = overviews(tmp_path / "streamed.tif")
+    assert layout == "COG" and factors == raster.overview_factors(width, height) == [2, 4]
+    with rasterio.open(tmp_path / "streamed.tif") as dataset:
+        assert dataset.descriptions == ("a", "b", "c") and dataset.scales == (0.01, 0.1, 1)
+        assert dataset.nodata == -32768 and dataset.tags()["RTS_SCENE_ID"] == "x"
+        np.testing.assert_array_equal(dataset.read(), values)
+    for factor, level in zip(factors, levels, strict=True):
+        np.testing.assert_array_equal(level, values[:, ::factor, ::factor])
+    if height % 4 == 0 and width % 4 == 0:  # where GDAL's own sampling is i x factor too
+        raster.to_cog(tmp_path / "streamed.tif", tmp_path / "gdal.tif", overview_resampling="nearest")
+        gdal_factors, gdal_levels, _ = overviews(tmp_path / "gdal.tif")
+        assert gdal_factors == factors
+        for ours, theirs in zip(levels, gdal_levels, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_failed_streamed_write_leaves_nothing(tmp_path):
+    values = np.zeros((1, 1100, 1100), "uint8")
+    with pytest.raises(RuntimeError), raster.CogWriter(
+            tmp_path / "a.tif", width=1100, height=1100, count=1, dtype="uint8", crs="EPSG:32608",
+            transform=Affine(3, 0, 0, 0, -3, 0), overview_resampling="nearest") as out:
+        out.write(values[0], window=Window(0, 0, 1100, 1100))
+        assert len(list(tmp_path.iterdir())) == 3  # the draft and two overview drafts (2 and 4)
+        raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []

@@ -3,12 +3,15 @@
 Rasters are streamed: :class:`CogWriter` takes windows one at a time into a tiled
 temporary GeoTIFF and, on success, converts it to a COG (tiled, compressed, with
 overviews) under another temporary name before the atomic rename. Tags, band
-descriptions, scale/offset and nodata travel with the copy.
+descriptions, scale/offset and nodata travel with the copy. Nearest-neighbour
+overviews are taken from each window as it is written (see :class:`CogWriter`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 import rasterio.shutil
+from rasterio import Affine
 from rasterio.windows import Window
 
 from . import atomic, contract
@@ -87,6 +91,27 @@ def block_windows(height: int, width: int, size: int) -> Iterator[Window]:
             yield Window(col, row, min(size, width - col), min(size, height - row))
 
 
+def overview_factors(width: int, height: int, block: int = COG_BLOCKSIZE) -> list[int]:
+    """The overview levels a COG gets (as GDAL's COG driver chooses them): halving
+    until the smallest level fits in one block."""
+    factors, factor = [], 2
+    while max(math.ceil(width * 2 / factor), math.ceil(height * 2 / factor)) > block:
+        factors.append(factor)
+        factor *= 2
+    return factors
+
+
+def nearest_overview(array: np.ndarray, window: Window, factor: int) -> tuple[np.ndarray, Window] | None:
+    """The part of the nearest-neighbour overview at ``factor`` that the pixels of
+    ``window`` give (overview pixel i is full-resolution pixel i x factor, as GDAL
+    samples it), and where it lies in the overview; None if the window holds none."""
+    row_off, col_off = int(window.row_off), int(window.col_off)
+    part = array[..., (-row_off) % factor::factor, (-col_off) % factor::factor]
+    if part.shape[-1] == 0 or part.shape[-2] == 0:
+        return None
+    return part, Window(-(-col_off // factor), -(-row_off // factor), part.shape[-1], part.shape[-2])
+
+
 class CogWriter:
     """Write a raster window by window; it appears as a COG under ``path`` only when
     the ``with`` block completes without error.
@@ -95,6 +120,11 @@ class CogWriter:
     ...                transform=transform, nodata=255, tags=tags) as out:
     ...     for window in row_windows(h, w, 512):
     ...         out.write(block, window=window)
+
+    With ``overview_resampling="nearest"`` (and no mask written) the overview levels
+    are sampled from each window as it arrives, into drafts of their own that the COG
+    takes as they are: GDAL would otherwise read the whole raster again per level,
+    which took most of the conversion time for multi-band stacks.
     """
 
     def __init__(self, path: Path | str, *, width: int, height: int, count: int, dtype: str,
@@ -110,7 +140,8 @@ class CogWriter:
         self.profile = dict(driver="GTiff", width=width, height=height, count=count,
                             dtype=dtype, crs=crs, transform=transform, nodata=nodata,
                             tiled=True, blockxsize=COG_BLOCKSIZE, blockysize=COG_BLOCKSIZE,
-                            BIGTIFF="IF_SAFER", compress="none")
+                            BIGTIFF="IF_SAFER", compress="none",
+                            interleave="band")  # plain copies in; the COG interleaves once
         self.tags = dict(tags or {})
         self.band_descriptions = band_descriptions
         self.scales, self.offsets = scales, offsets
@@ -119,20 +150,33 @@ class CogWriter:
         self.compress_level = compress_level
         self._dataset = None
         self._draft: Path | None = None
+        self._overviews: list[tuple[int, object, Path]] = []  # (factor, dataset, draft)
 
     def __enter__(self) -> CogWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._draft = atomic.temporary_path(self.path.with_suffix(".draft.tif"))
-        self._dataset = rasterio.open(self._draft, "w", **self.profile)
-        dataset = self._dataset
-        dataset.update_tags(**self.tags)
-        if self.band_descriptions:
-            for index, description in enumerate(self.band_descriptions, start=1):
-                dataset.set_band_description(index, description)
-        if self.scales is not None:
-            dataset.scales = tuple(self.scales)
-        if self.offsets is not None:
-            dataset.offsets = tuple(self.offsets)
+        try:
+            self._dataset = rasterio.open(self._draft, "w", **self.profile)
+            dataset = self._dataset
+            dataset.update_tags(**self.tags)
+            if self.band_descriptions:
+                for index, description in enumerate(self.band_descriptions, start=1):
+                    dataset.set_band_description(index, description)
+            if self.scales is not None:
+                dataset.scales = tuple(self.scales)
+            if self.offsets is not None:
+                dataset.offsets = tuple(self.offsets)
+            if self.overview_resampling == "nearest":
+                width, height = self.profile["width"], self.profile["height"]
+                for factor in overview_factors(width, height):
+                    draft = atomic.temporary_path(self.path.with_suffix(f".overview{factor}.tif"))
+                    profile = dict(self.profile, width=math.ceil(width / factor),
+                                   height=math.ceil(height / factor),
+                                   transform=self.profile["transform"] @ Affine.scale(factor))
+                    self._overviews.append((factor, rasterio.open(draft, "w", **profile), draft))
+        except BaseException as exc:
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self
 
     @property
@@ -144,21 +188,58 @@ class CogWriter:
         if array.ndim == 2 and indexes is None:
             indexes = 1
         self._dataset.write(array, indexes=indexes, window=window)
+        if window is None:
+            window = Window(0, 0, self.profile["width"], self.profile["height"])
+        for factor, overview, _ in self._overviews:
+            sampled = nearest_overview(array, window, factor)
+            if sampled is not None:
+                overview.write(sampled[0], indexes=indexes, window=sampled[1])
 
     def write_mask(self, valid: np.ndarray, window: Window | None = None) -> None:
-        """Write the per-dataset validity mask (True = valid)."""
+        """Write the per-dataset validity mask (True = valid). The mask needs overviews
+        too, so GDAL makes them all from the finished raster instead."""
+        self._drop_overviews()
         self._dataset.write_mask(np.where(valid, 255, 0).astype("uint8"), window=window)
+
+    def _drop_overviews(self) -> None:
+        for _, overview, draft in self._overviews:
+            overview.close()
+            atomic.remove_quietly(draft)
+        self._overviews = []
 
     def __exit__(self, exc_type, exc, tb) -> None:
         draft = self._draft
+        overview_drafts = [path for _, _, path in self._overviews]
+        temporaries = [draft, Path(f"{draft}.msk"), *overview_drafts]
         try:
-            self._dataset.close()
+            for dataset in [self._dataset, *(overview for _, overview, _ in self._overviews)]:
+                if dataset is not None:
+                    dataset.close()
             if exc_type is None:
+                source = draft
+                if overview_drafts:
+                    source = atomic.temporary_path(self.path.with_suffix(".vrt"))
+                    temporaries.append(source)
+                    with_overviews(draft, overview_drafts, source)
                 with atomic.atomic_path(self.path) as temporary:
-                    to_cog(draft, temporary, compress=self.compress, level=self.compress_level,
+                    to_cog(source, temporary, compress=self.compress, level=self.compress_level,
                            overview_resampling=self.overview_resampling)
         finally:
-            atomic.remove_quietly(draft, Path(f"{draft}.msk"))
+            self._overviews = []
+            atomic.remove_quietly(*temporaries)
+
+
+def with_overviews(raster: Path, overviews: Sequence[Path], vrt: Path) -> None:
+    """Write a VRT of ``raster`` (all its metadata) whose bands have ``overviews``
+    (same bands, coarsest last) as their overview levels."""
+    rasterio.shutil.copy(str(Path(raster).resolve()), str(vrt), driver="VRT")
+    tree = ET.parse(vrt)
+    for band in tree.getroot().iter("VRTRasterBand"):
+        for overview in overviews:
+            element = ET.SubElement(band, "Overview")
+            ET.SubElement(element, "SourceFilename", relativeToVRT="0").text = str(Path(overview).resolve())
+            ET.SubElement(element, "SourceBand").text = band.get("band")
+    tree.write(vrt)
 
 
 def to_cog(source: Path | str, destination: Path | str, *, compress: str = "deflate",
