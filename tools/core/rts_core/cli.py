@@ -17,6 +17,7 @@ Every option can also be set through ``RTS_<TOOL>_<OPTION>`` (Click's
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import itertools
 import os
@@ -147,6 +148,26 @@ def bound_gdal_cache() -> None:
     os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 
 
+_MALLOPT = {"MALLOC_TRIM_THRESHOLD_": (-1, 1 << 30), "MALLOC_MMAP_THRESHOLD_": (-3, 1 << 28),
+            "MALLOC_ARENA_MAX": (-8, 1)}  # glibc's mallopt parameter numbers and our values
+
+
+def reuse_freed_memory() -> None:
+    """Have glibc's malloc keep freed memory for reuse. Block-wise raster work frees and
+    allocates arrays of tens of MB per block; by default each comes back as fresh
+    pages the kernel must zero (a fifth of rts-prep's time went to the kernel). One
+    arena and no trimming keep them in the process; peak memory does not grow, as the
+    same sizes recur. Settings the user made in the environment win; no-op off glibc."""
+    if any(name in os.environ for name in _MALLOPT):
+        return
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return
+    for parameter, value in _MALLOPT.values():
+        mallopt(parameter, value)
+
+
 def run_options(tool: str, overwrite: bool = True):
     """Add ``--overwrite`` (optional), ``--quiet`` and ``--debug``, set up logging, and
     pass them to the command as one ``run`` argument (:class:`RunOptions`)."""
@@ -155,6 +176,7 @@ def run_options(tool: str, overwrite: bool = True):
         def wrapper(*args, quiet: bool, debug: bool, **kwargs):
             setup_logging(tool, quiet=quiet, debug=debug)
             bound_gdal_cache()
+            reuse_freed_memory()
             run = RunOptions(tool, kwargs.pop("overwrite", False), quiet, debug)
             return function(*args, run=run, **kwargs)
 
