@@ -1,9 +1,19 @@
 import itertools
 
 import numpy as np
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import reproject
+from rasterio.warp import transform as transform_coords
+from scipy.ndimage import distance_transform_cdt
 
+from rts_prep.auxiliary import Patch, resample
 from rts_prep.terrain import disk_kernel, relative_elevation, slope_degrees
 from rts_prep.udm2 import valid_from_udm2
+
+from . import builders
 
 
 def grid(n=201, pixel=2.0):
@@ -86,3 +96,48 @@ def test_udm2_rules_bit_by_bit():
     # unusable is a bit field (blackfill, cloud, ... bits): any non-zero value is unusable
     udm2 = np.array([1, 0, 0, 0, 0, 0, 90, 4], np.uint8).reshape(8, 1, 1)
     assert not valid_from_udm2(udm2)[0, 0]
+
+
+@pytest.mark.parametrize("resampling", [Resampling.cubic, Resampling.nearest])
+@pytest.mark.parametrize("clipped", [False, True])
+def test_resample_is_gdals_and_no_data_where_the_kernel_reads_a_gap(resampling, clipped):
+    """The fast path (no-data as a stand-in value, bands one by one) gives GDAL's values
+    with no-data wherever it gives a value, and no-data exactly where the kernel (3 DEM
+    pixels at 2 m -> 3 m) reaches a gap or past the patch (``clipped``: the patch ends
+    inside the block, as at a DEM edge); GDAL keeps a thin rim there, we do not."""
+    rng = np.random.default_rng(3)
+    x, y = grid(300)
+    values = np.stack([40 + 0.05 * x + np.sin(y / 17.0) * 3, rng.normal(5, 2, x.shape)]).astype(np.float32)
+    values[:, 120:135, 140:150] = np.nan  # a gap in both bands
+    values[1, 200:204, 60:63] = np.nan  # and one in the second band only
+    origin = transform_coords(builders.SCENE_CRS, "EPSG:3413", [builders.SCENE_ORIGIN[0] + 150],
+                              [builders.SCENE_ORIGIN[1] - 150])
+    patch_transform = Affine(2.0, 0, origin[0][0] - 300, 0, -2.0, origin[1][0] + 300)
+    if clipped:
+        values = values[:, :, :200]
+    patch = Patch(values, patch_transform, CRS.from_epsg(3413))
+    shape, block_transform = (100, 100), builders.scene_transform()
+    got = resample(patch, 2, shape, block_transform, CRS.from_user_input(builders.SCENE_CRS), resampling)
+    gdal = np.full((2, *shape), np.nan, np.float32)
+    reproject(values, gdal, src_transform=patch_transform, src_crs="EPSG:3413", src_nodata=np.nan,
+              dst_transform=block_transform, dst_crs=builders.SCENE_CRS, dst_nodata=np.nan,
+              resampling=resampling, XSCALE="0.666666667", YSCALE="0.666666667")
+    valid = np.isfinite(got)
+    assert (np.isfinite(gdal) | ~valid).all()  # a value only where GDAL gives one
+    np.testing.assert_array_equal(got[valid], gdal[valid])
+    # where each block pixel falls in the patch, and how far (in whole DEM pixels) the
+    # nearest gap or patch edge is from there
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]] + 0.5
+    xs, ys = transform_coords(builders.SCENE_CRS, "EPSG:3413", *(block_transform @ (cols.ravel(), rows.ravel())))
+    source_cols, source_rows = ~patch_transform @ (np.array(xs), np.array(ys))
+    framed = np.pad(np.isfinite(values), ((0, 0), (8, 8), (8, 8)))  # outside the patch counts as a gap
+    for band in range(2):
+        gap_distance = distance_transform_cdt(framed[band], metric="chessboard")
+        at_row = np.clip(np.floor(source_rows).astype(int) + 8, 0, framed.shape[1] - 1)
+        at_col = np.clip(np.floor(source_cols).astype(int) + 8, 0, framed.shape[2] - 1)
+        at = gap_distance[at_row, at_col].reshape(shape)
+        # the kernel's taps are the source pixels within its radius (0.5 px for nearest,
+        # 3 for cubic here) of that point: surely within 0 / 2 pixels, never beyond 0 / 3
+        sure, never = (0, 1) if resampling == Resampling.nearest else (2, 4)
+        assert not valid[band][at <= sure].any() and valid[band][at >= never].all()
+    assert valid.sum() > 10_000 and (~valid).sum() > 100

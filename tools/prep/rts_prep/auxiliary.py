@@ -108,13 +108,15 @@ NO_DATA_STAND_IN = np.float32(1e30)  # no-data inside GDAL's kernels: far beyond
 
 def resample(patch: Patch | None, count: int, shape, transform, crs, resampling: Resampling) -> np.ndarray:
     """Warp a patch onto a block of the scene grid; NaN where nothing maps or where
-    the kernel reads a no-data pixel (GDAL's own rule for no-data).
+    the kernel reads a no-data pixel or past the patch.
 
     GDAL's kernels run 2-3 times faster without no-data, and faster one band at a
     time than several together: so each band is warped alone, with no-data (and a
-    border of the kernel's reach around the patch) standing in as 1e30. Any pixel
-    whose kernel touches one comes out beyond 1e20 and becomes NaN; every other
-    pixel gets exactly the value GDAL gives with no-data."""
+    border of the kernel's reach around the patch) standing in as 1e30. A pixel whose
+    kernel touches one comes out beyond 1e20 and becomes NaN; every other pixel gets
+    exactly the value GDAL gives with no-data. (GDAL with no-data also keeps a rim,
+    under a pixel wide, where only low-weight taps are missing; that rim is no-data
+    here, in keeping with "invalid wherever an input is missing".)"""
     out = np.full((count, *shape), np.nan, np.float32)  # GDAL leaves what maps nowhere
     if patch is None:
         return out
