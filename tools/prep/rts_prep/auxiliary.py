@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -38,69 +39,79 @@ class Patch:
 class Auxiliary:
     """An auxiliary raster opened once per run and read by windows.
 
-    With ``metric=True`` (the DEM) a raster in geographic coordinates is seen through
-    a warped view in the scene's CRS, so that terrain is computed in metres."""
+    Threads share one handle and take turns to read, so that GDAL's block cache
+    decodes each compressed tile once: neighbouring blocks' windows overlap by their
+    margins (per-thread handles decoded those tiles twice). With ``metric=True`` (the
+    DEM) a raster in geographic coordinates is seen through a warped view in the
+    scene's CRS, so that terrain is computed in metres; warping is work, so each
+    thread has its own view."""
 
     def __init__(self, path, name: str, metric: bool = False):
         self.path, self.name, self.metric = str(path), name, metric
         try:
-            with rasterio.open(self.path) as dataset:
-                crs = dataset.crs
+            dataset = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as exc:
             raise ValueError(f"cannot open the {name} raster {path}: {exc}") from None
-        if crs is None:
+        if dataset.crs is None:
+            dataset.close()
             raise ValueError(f"the {name} raster {path} has no CRS")
-        self.geographic = crs.is_geographic
-        self._datasets = PerThreadDataset(self.path)
+        self.geographic = dataset.crs.is_geographic
+        self._dataset = dataset
+        self._lock = threading.Lock()
         self._views: dict = {}
 
     def close(self) -> None:
-        for view in self._views.values():
-            view.close()
-        self._datasets.close()
+        with self._lock:
+            for view in self._views.values():
+                view.close()
+            self._dataset.close()
 
+    @contextlib.contextmanager
     def view(self, scene_crs):
-        """The dataset to read from (this thread's) for a scene in ``scene_crs``."""
+        """The dataset to read from for a scene in ``scene_crs``, held for this thread."""
         if not (self.metric and self.geographic):
-            return self._datasets.get()
+            with self._lock:
+                yield self._dataset
+            return
         key = str(scene_crs)
-        if key not in self._views:
-            self._views[key] = PerThreadDataset(
-                key, lambda: WarpedVRT(rasterio.open(self.path), crs=scene_crs, resampling=Resampling.bilinear))
-        return self._views[key].get()
+        with self._lock:
+            if key not in self._views:
+                self._views[key] = PerThreadDataset(key, lambda: WarpedVRT(
+                    rasterio.open(self.path), crs=scene_crs, resampling=Resampling.bilinear))
+            views = self._views[key]
+        yield views.get()
 
     def pixel_m(self, crs) -> float:
         """Pixel size of the raster as seen for a scene in ``crs`` (metres for the DEM)."""
-        return float(abs(self.view(crs).transform.a))
+        with self.view(crs) as view:
+            return float(abs(view.transform.a))
 
     def check_overlap(self, bounds, crs) -> None:
         """An input error unless the raster overlaps the scene ``bounds`` (in ``crs``)."""
-        view = self.view(crs)
-        left, bottom, right, top = warp.transform_bounds(crs, view.crs, *bounds, densify_pts=21)
-        own = view.bounds
+        with self.view(crs) as view:
+            view_crs, own = view.crs, view.bounds
+        left, bottom, right, top = warp.transform_bounds(crs, view_crs, *bounds, densify_pts=21)
         if left >= own.right or right <= own.left or bottom >= own.top or top <= own.bottom:
             raise InputError(f"the {self.name} raster ({self.path}) does not overlap the scene")
 
     def read(self, bounds, crs, margin_px: int, indexes=None) -> Patch | None:
         """The window of the raster covering ``bounds`` (in ``crs``) plus ``margin_px``
         of its own pixels; None where the raster does not reach."""
-        view = self.view(crs)
-        left, bottom, right, top = warp.transform_bounds(crs, view.crs, *bounds, densify_pts=21)
-        window = from_bounds(left, bottom, right, top, transform=view.transform)
-        col0 = math.floor(window.col_off) - margin_px
-        row0 = math.floor(window.row_off) - margin_px
-        col1 = math.ceil(window.col_off + window.width) + margin_px
-        row1 = math.ceil(window.row_off + window.height) + margin_px
-        col0, row0 = max(col0, 0), max(row0, 0)
-        col1, row1 = min(col1, view.width), min(row1, view.height)
-        if col1 <= col0 or row1 <= row0:
-            return None
-        window = Window(col0, row0, col1 - col0, row1 - row0)
-        data = view.read(indexes, window=window, masked=True)
+        with self.view(crs) as view:
+            left, bottom, right, top = warp.transform_bounds(crs, view.crs, *bounds, densify_pts=21)
+            window = from_bounds(left, bottom, right, top, transform=view.transform)
+            col0 = max(math.floor(window.col_off) - margin_px, 0)
+            row0 = max(math.floor(window.row_off) - margin_px, 0)
+            col1 = min(math.ceil(window.col_off + window.width) + margin_px, view.width)
+            row1 = min(math.ceil(window.row_off + window.height) + margin_px, view.height)
+            if col1 <= col0 or row1 <= row0:
+                return None
+            window = Window(col0, row0, col1 - col0, row1 - row0)
+            data = view.read(indexes, window=window, masked=True)
+            where, view_crs = view.window_transform(window), view.crs
         if data.ndim == 2:
             data = data[np.newaxis]
-        values = data.astype(np.float32).filled(np.nan)
-        return Patch(values, view.window_transform(window), view.crs)
+        return Patch(data.astype(np.float32).filled(np.nan), where, view_crs)
 
 
 NO_DATA_STAND_IN = np.float32(1e30)  # no-data inside GDAL's kernels: far beyond any terrain or index value
@@ -110,8 +121,8 @@ def resample(patch: Patch | None, count: int, shape, transform, crs, resampling:
     """Warp a patch onto a block of the scene grid; NaN where nothing maps or where
     the kernel reads a no-data pixel or past the patch.
 
-    GDAL's kernels run 2-3 times faster without no-data, and faster one band at a
-    time than several together: so each band is warped alone, with no-data (and a
+    GDAL's kernels run 2-3 times faster without no-data, and (cubic) faster one band
+    at a time than several together: so bands are warped without no-data (and a
     border of the kernel's reach around the patch) standing in as 1e30. A pixel whose
     kernel touches one comes out beyond 1e20 and becomes NaN; every other pixel gets
     exactly the value GDAL gives with no-data. (GDAL with no-data also keeps a rim,
@@ -129,7 +140,10 @@ def resample(patch: Patch | None, count: int, shape, transform, crs, resampling:
     source = np.pad(patch.data.astype(np.float32, copy=False), ((0, 0), (reach, reach), (reach, reach)),
                     constant_values=np.nan)
     np.nan_to_num(source, copy=False, nan=NO_DATA_STAND_IN, posinf=NO_DATA_STAND_IN, neginf=NO_DATA_STAND_IN)
-    for band, destination in zip(source, out, strict=True):
+    # nearest reads one pixel per band: there, setting up the warp costs more than the
+    # kernel, and all bands go in one call
+    bands = [(source, out)] if resampling == Resampling.nearest else zip(source, out, strict=True)
+    for band, destination in bands:
         warp.reproject(source=band, destination=destination,
                        src_transform=patch.transform @ Affine.translation(-reach, -reach), src_crs=patch.crs,
                        src_nodata=None, dst_transform=transform, dst_crs=crs, dst_nodata=None,
