@@ -75,6 +75,26 @@ def write_dem(path: Path, function, nodata=-9999.0, holes=None) -> Path:
     return path
 
 
+def write_geographic_dem(path: Path, function) -> Path:
+    """DEM in EPSG:4326 at about 2 m around the scene: z = function(x, y) with x, y the
+    EPSG:3413 coordinates of each pixel centre (so the terrain is the same surface)."""
+    to_geo = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True)
+    lon0, lat0 = to_geo.transform(SCENE_ORIGIN[0] - 400, SCENE_ORIGIN[1] + 400)
+    lon1, lat1 = to_geo.transform(SCENE_ORIGIN[0] + 240 * 3 + 400, SCENE_ORIGIN[1] - 200 * 3 - 400)
+    dlat = 2.0 / 111_320
+    dlon = dlat / np.cos(np.radians(lat0))
+    transform = Affine(dlon, 0, min(lon0, lon1), 0, -dlat, max(lat0, lat1))
+    width, height = int(abs(lon1 - lon0) / dlon), int(abs(lat1 - lat0) / dlat)
+    lons = transform.c + (np.arange(width) + 0.5) * dlon
+    lats = transform.f - (np.arange(height) + 0.5) * dlat
+    lon_grid, lat_grid = np.meshgrid(lons, lats)
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3413", always_xy=True).transform(lon_grid, lat_grid)
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=1, dtype="float32",
+                       crs="EPSG:4326", transform=transform) as dst:
+        dst.write(function(x, y).astype(np.float32), 1)
+    return path
+
+
 def write_tcvis(path: Path, value=(128, 100, 160), shift_deg=0.0) -> Path:
     """A constant 3-band TCVIS in EPSG:4326, ~30 m, around the scene (or shifted away)."""
     to_geo = Transformer.from_crs(SCENE_CRS, "EPSG:4326", always_xy=True)

@@ -158,6 +158,25 @@ def test_block_seams_do_not_show(inputs):
         assert np.abs(a.read().astype(int) - b.read().astype(int)).max() <= 1  # one stored step
 
 
+def test_geographic_dem_is_seen_in_metres_on_two_threads(tmp_path):
+    """A DEM in EPSG:4326 is read through a warped view in the scene's CRS (one per
+    thread): the plane's slope and zero relative elevation come out as from EPSG:3413."""
+    scene = write_scene(tmp_path / SCENE_ID)
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    _, xs, ys = builders.dem_grid()
+    gx, gy = PLANE_GRADIENT
+    dem = builders.write_geographic_dem(tmp_path / "dem4326.tif",
+                                        lambda x, y: 200 + gx * (x - xs.mean()) + gy * (y - ys.mean()))
+    done = prep(scene, "--dem", dem, "--tcvis", tcvis, "--block", 64, "--threads", 2, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    bands, valid = physical(tmp_path / "out" / f"{SCENE_ID}.stack.tif")
+    inner = (slice(10, -10), slice(10, -10))
+    assert valid[inner].all()
+    expected_slope = np.degrees(np.arctan(np.hypot(gx, gy)))
+    assert np.abs(bands["slope"][inner] - expected_slope).max() < 0.5
+    assert np.abs(bands["relative_elevation"][inner]).max() < 0.2
+
+
 def test_bad_inputs_one_line_each_and_the_good_one_completes(tmp_path):
     tcvis = write_tcvis(tmp_path / "tcvis.tif")
     plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
