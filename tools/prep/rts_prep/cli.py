@@ -61,6 +61,7 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_diameter, keep_light_h
     blue green red nir ndvi relative_elevation slope tc_brightness tc_greenness tc_wetness
     (and water), invalid wherever udm2, the SR no-data, the DEM or TCVIS say so.
     """
+    cli.reuse_freed_memory()  # blocks on threads: keep freed arrays for the next block
     options = PrepOptions(tpi_diameter_m=tpi_diameter, keep_light_haze=keep_light_haze,
                           water_classes=water_classes, block_px=block_px, threads=threads)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
