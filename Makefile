@@ -10,7 +10,8 @@ VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
 TOOLS := synth prep train infer ensemble aggregate validate
 # The stamp lives in the environment and names this checkout, so a venv shared between
-# clones (CI's) is re-pointed at each new checkout's editable sources.
+# clones (CI's) is re-pointed at each new checkout's editable sources; installing
+# removes the other checkouts' stamps, whose sources the venv no longer points at.
 STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 DEMO_DIR ?= demo
 export PATH := $(BIN):$(PATH)
@@ -23,7 +24,7 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check \
 	  -e 'tools/core[vector]' $(foreach tool,$(TOOLS),-e tools/$(tool)) -r requirements-dev.txt
-	@touch $@
+	@rm -f $(VENV)/.installed-* && touch $@
 
 test: install
 	$(BIN)/python -m pytest tests
