@@ -264,3 +264,30 @@ def test_stdin_paths_are_processed_as_they_arrive(tmp_path):
     child.stdin.close()
     assert child.wait(timeout=120) == 0
     assert (out / "20220715_201530_42_24a3.stack.tif").exists()
+
+
+def test_warped_dem_views_are_released_with_each_scene(tmp_path):
+    """Each scene's worker threads open their own warped view of a geographic DEM;
+    releasing them after the scene closes both the view and the raster under it, so a
+    run over many scenes does not pile up open files."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rasterio.crs import CRS
+
+    from rts_prep.auxiliary import Auxiliary
+
+    dem = builders.write_geographic_dem(tmp_path / "dem4326.tif", lambda x, y: 0 * x + 10)
+    source = Auxiliary(dem, "DEM", metric=True)
+    scene_crs = CRS.from_user_input(builders.SCENE_CRS)
+
+    def view_of_this_thread(_):
+        with source.view(scene_crs) as view:
+            return view
+
+    with ThreadPoolExecutor(2) as pool:
+        views = set(pool.map(view_of_this_thread, range(8)))
+    assert views and all(not view.closed and not view.src_dataset.closed for view in views)
+    source.release_views()
+    assert all(view.closed and view.src_dataset.closed for view in views)
+    assert source.pixel_m(scene_crs) > 0  # a fresh view opens on demand after a release
+    source.close()

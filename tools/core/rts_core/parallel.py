@@ -44,11 +44,13 @@ def ordered_map(function: Callable[[T], R], items: Iterable[T], workers: int = 2
 
 class PerThreadDataset:
     """A raster opened once per thread (rasterio datasets must not be shared between
-    threads), closed together."""
+    threads), closed together. ``opener`` replaces ``rasterio.open(path)`` (for a
+    warped view, say); ``closer`` closes what it opened (by default ``.close()``)."""
 
-    def __init__(self, path, opener: Callable | None = None):
+    def __init__(self, path, opener: Callable | None = None, closer: Callable | None = None):
         self.path = str(path)
         self._opener = opener or (lambda: rasterio.open(self.path))
+        self._closer = closer or (lambda dataset: dataset.close())
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
@@ -65,6 +67,6 @@ class PerThreadDataset:
     def close(self) -> None:
         with self._lock:
             for dataset in self._opened:
-                dataset.close()
+                self._closer(dataset)
             self._opened.clear()
         self._local = threading.local()

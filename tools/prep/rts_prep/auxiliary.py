@@ -60,10 +60,18 @@ class Auxiliary:
         self._lock = threading.Lock()
         self._views: dict = {}
 
-    def close(self) -> None:
+    def release_views(self) -> None:
+        """Close the warped views (each thread's, with the raster under it): threads
+        live for one scene, so a run over many scenes would otherwise keep a view and
+        two open files per worker thread of every scene."""
         with self._lock:
-            for view in self._views.values():
-                view.close()
+            views, self._views = list(self._views.values()), {}
+        for view in views:
+            view.close()
+
+    def close(self) -> None:
+        self.release_views()
+        with self._lock:
             self._dataset.close()
 
     @contextlib.contextmanager
@@ -77,7 +85,8 @@ class Auxiliary:
         with self._lock:
             if key not in self._views:
                 self._views[key] = PerThreadDataset(key, lambda: WarpedVRT(
-                    rasterio.open(self.path), crs=scene_crs, resampling=Resampling.bilinear))
+                    rasterio.open(self.path), crs=scene_crs, resampling=Resampling.bilinear),
+                    closer=_close_view)
             views = self._views[key]
         yield views.get()
 
@@ -112,6 +121,13 @@ class Auxiliary:
         if data.ndim == 2:
             data = data[np.newaxis]
         return Patch(data.astype(np.float32).filled(np.nan), where, view_crs)
+
+
+def _close_view(view: WarpedVRT) -> None:
+    """Close a warped view and the raster under it (closing the view alone leaves it open)."""
+    source = view.src_dataset
+    view.close()
+    source.close()
 
 
 NO_DATA_STAND_IN = np.float32(1e30)  # no-data inside GDAL's kernels: far beyond any terrain or index value

@@ -122,6 +122,9 @@ def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxili
     srs = PerThreadDataset(scene.sr)
     udm2s = PerThreadDataset(scene.udm2) if scene.udm2 else None
     with contextlib.ExitStack() as stack:
+        for source in (dem, tcvis, landcover):
+            if source is not None:
+                stack.callback(source.release_views)  # this scene's threads end with it
         stack.callback(srs.close)
         if udm2s is not None:
             stack.callback(udm2s.close)
