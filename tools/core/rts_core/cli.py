@@ -82,16 +82,7 @@ def paths_argument(name: str = "paths", metavar: str = "PATH...", required: bool
 def expand_paths(paths: Sequence[str], stdin=None) -> list[str]:
     """Replace a ``-`` by the newline-separated paths on standard input (blank lines
     ignored). No path at all is a usage error."""
-    expanded: list[str] = []
-    for path in paths:
-        if path == STDIN:
-            stream = stdin if stdin is not None else sys.stdin
-            expanded.extend(line.strip() for line in stream if line.strip())
-        else:
-            expanded.append(path)
-    if not expanded:
-        raise click.UsageError("no input paths (none given, and none on standard input)")
-    return expanded
+    return list(stream_paths(paths, stdin))
 
 
 def stream_paths(paths: Sequence[str], stdin=None) -> Iterator[str]:

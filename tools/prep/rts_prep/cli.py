@@ -78,6 +78,7 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_diameter, keep_light_h
 
         def plan(path):
             scene = open_scene(path)
+            scenes.clear()  # a skipped scene's entry (process never ran) goes here
             scenes[path] = scene
             return Plan([out / contract.stack_name(scene.scene_id)])
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import rasterio
 
+from rts_core import contract
 from rts_core.runner import InputError
 from rts_core.sceneid import SceneIdError, acquired_from_scene_id, parse_acquired, parse_scene_id
 
 log = logging.getLogger(__name__)
 
-WANTED = ("blue", "green", "red", "nir")
 # Band order of Planet's SR products when the file carries no band descriptions
 # (8 bands: coastal_blue, blue, green_i, green, yellow, red, rededge, nir).
 DEFAULT_ORDER = {4: (1, 2, 3, 4), 8: (2, 4, 6, 8)}
@@ -27,7 +27,6 @@ class Scene:
     scene_id: str
     sr: Path
     udm2: Path | None
-    metadata: Path | None
     acquired: datetime
     bands: tuple[int, int, int, int]  # 1-based SR band indexes of blue, green, red, nir
 
@@ -54,8 +53,8 @@ def _beside(sr: Path, scene_id: str, pattern: str) -> Path | None:
 def band_indexes(descriptions: tuple, count: int) -> tuple[int, int, int, int]:
     """Blue, green, red and nir by band description, else by Planet's band order."""
     names = [str(d or "").strip().lower() for d in descriptions]
-    if all(name in names for name in WANTED):
-        return tuple(names.index(name) + 1 for name in WANTED)
+    if all(name in names for name in contract.SPECTRAL_BANDS):
+        return tuple(names.index(name) + 1 for name in contract.SPECTRAL_BANDS)
     if count not in DEFAULT_ORDER:
         raise InputError(f"wrong band count: {count} (a PlanetScope SR scene has 4 or 8 bands)")
     return DEFAULT_ORDER[count]
@@ -85,4 +84,4 @@ def open_scene(path: str | Path) -> Scene:
             acquired = parse_acquired(json.loads(metadata.read_text())["properties"]["acquired"])
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
-    return Scene(scene_id, sr, udm2, metadata, acquired, bands)
+    return Scene(scene_id, sr, udm2, acquired, bands)
