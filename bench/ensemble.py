@@ -4,14 +4,12 @@ a 1000 x 1000 scene in the same run: seconds, Mpx/s and peak RSS.
     python bench/ensemble.py
 """
 
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _child import measured
 from affine import Affine
 from scipy import ndimage
 
@@ -44,16 +42,11 @@ def main():
             folder = Path(tmp) / str(size)
             folder.mkdir()
             probs = write_probs(folder, size)
-            start = time.perf_counter()
-            child = subprocess.Popen([str(BIN / "rts-ensemble"), "-q", *map(str, probs), "-o", str(folder / "l1")],
-                                     stdout=subprocess.DEVNULL)
-            _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
-            seconds = time.perf_counter() - start
-            assert status == 0, status
+            seconds, peak, _ = measured([str(BIN / "rts-ensemble"), "-q", *map(str, probs), "-o", str(folder / "l1")])
             import geopandas
 
             objects = len(geopandas.read_parquet(folder / "l1" / f"{SCENE}.l1.parquet"))
-            rows.append((size, seconds, objects, usage.ru_maxrss / 1024))
+            rows.append((size, seconds, objects, peak))
     print(f"{'scene px':>9} {'seconds':>8} {'Mpx/s':>7} {'objects':>8} {'peak RSS MB':>12}")
     for size, seconds, objects, peak in rows:
         print(f"{size:>9} {seconds:>8.1f} {size * size / 1e6 / seconds:>7.2f} {objects:>8} {peak:>12.0f}")

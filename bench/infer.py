@@ -15,14 +15,13 @@ torch eager fp32; peak RSS under 2 GB for the 8000 px scene.
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _child import measured
 
 BIN = Path(sys.executable).parent
 
@@ -135,13 +134,8 @@ def main():
             model = tiny_model(folder / "tiny.onnx")
             for size in (2000, 8000):
                 stack = big_stack(folder / str(size) / "20230715_201234_12_24a3.stack.tif", size)
-                start = time.perf_counter()
-                child = subprocess.Popen([str(BIN / "rts-infer"), "-q", str(stack), "--model", str(model), "--device",
-                                          "cpu", "-o", str(folder / str(size) / "probs")], stdout=subprocess.DEVNULL)
-                _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS
-                seconds = time.perf_counter() - start
-                assert status == 0, status
-                peak = usage.ru_maxrss / 1024
+                seconds, peak, _ = measured([str(BIN / "rts-infer"), "-q", str(stack), "--model", str(model),
+                                             "--device", "cpu", "-o", str(folder / str(size) / "probs")])
                 print(f"{size} x {size} x 10 stack, small conv model, CPU: {seconds:.1f} s, peak RSS {peak:.0f} MB")
         print(f"UNet++ ResNet34 depth 5, 10 bands, {args.tiles} tiles of {args.tile_size} px")
         print(f"{'device':<26} {'torch tiles/s':>14} {'onnxruntime tiles/s':>20} {'ratio':>6}")

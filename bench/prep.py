@@ -7,13 +7,13 @@ the demo's 768 px scene in the same run. Prints Mpx/s and peak RSS of each: ever
 Targets (issue #4): at least 3 Mpx/s on 2 cores; peak RSS under 2 GB at 8000 px.
 """
 
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _child import measured
 
 BIN = Path(sys.executable).parent
 
@@ -26,13 +26,13 @@ def world(folder: Path, size: int) -> Path:
     return folder
 
 
-def prep(folder: Path, out: Path, *extra) -> float:
+def prep(folder: Path, out: Path, *extra) -> tuple[float, float]:
+    """Seconds and peak RSS (MB) of one rts-prep run."""
     scene = next((folder / "scenes").iterdir())
-    before = time.perf_counter()
-    subprocess.run([str(BIN / "rts-prep"), "-q", "--overwrite", str(scene), "--dem", str(folder / "aux/dem.tif"),
-                    "--tcvis", str(folder / "aux/tcvis.tif"), "--landcover", str(folder / "aux/landcover.tif"),
-                    "-o", str(out), *extra], check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - before
+    seconds, peak, _ = measured([str(BIN / "rts-prep"), "-q", "--overwrite", str(scene), "--dem",
+                                 str(folder / "aux/dem.tif"), "--tcvis", str(folder / "aux/tcvis.tif"),
+                                 "--landcover", str(folder / "aux/landcover.tif"), "-o", str(out), *extra])
+    return seconds, peak
 
 
 def main():
@@ -41,17 +41,15 @@ def main():
     worlds = {size: world(work / f"world{size}", size) for size in (768, 8000)}
     print(f"{'scene px':>9} {'run':>4} {'seconds':>8} {'Mpx/s':>7} {'peak RSS MB':>12}")
     medians = {}
-    for size, folder in worlds.items():  # peak RSS of children is a running maximum: smallest first
+    for size, folder in worlds.items():
         rates = []
         for run in range(1, runs + 1):
-            seconds = prep(folder, work / f"stacks{size}")
-            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+            seconds, peak = prep(folder, work / f"stacks{size}")
             rates.append(size * size / 1e6 / seconds)
             print(f"{size:>9} {run:>4} {seconds:>8.1f} {rates[-1]:>7.2f} {peak:>12.0f}")
         medians[size] = statistics.median(rates)
         print(f"{size:>9} {'med':>4} {size * size / 1e6 / medians[size]:>8.1f} {medians[size]:>7.2f}")
     print(f"throughput ratio 8000 px / 768 px (medians): {medians[8000] / medians[768]:.2f}")
-    print("(peak RSS includes rts-synth, which made the inputs, where it ran in this call)")
 
 
 if __name__ == "__main__":
