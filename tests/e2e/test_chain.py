@@ -4,15 +4,13 @@ calls bare ground (low NDVI) a slump: it must find the true slumps (and, being n
 the confounders too)."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import geopandas
 from onnx import TensorProto, helper
 
+from tests.conftest import BIN
 from tests.infer.models import save_model
-
-BIN = Path(sys.executable).parent
 
 
 def bare_ground_model(path: Path) -> Path:

@@ -1,5 +1,7 @@
 """rts-prep end to end on small scenes with known content."""
 
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +10,7 @@ import rasterio
 from rasterio import warp
 
 from rts_core import contract
-from tests.conftest import run_script
+from tests.conftest import BIN, run_script
 from tests.prep import builders
 from tests.prep.builders import SCENE_ID, write_dem, write_landcover, write_scene, write_tcvis
 
@@ -221,10 +223,7 @@ def test_dem_or_tcvis_not_overlapping_and_missing_udm2(tmp_path):
 
 
 def test_piping_from_rts_synth(tmp_path):
-    import subprocess
-    import sys
-
-    bin_dir = Path(sys.executable).parent
+    bin_dir = BIN
     world = tmp_path / "world"
     command = (f"{bin_dir}/rts-synth -q -o {world} --scenes 2 --size 160 --years 2023 | "
                f"{bin_dir}/rts-prep - --dem {world}/aux/dem.tif --tcvis {world}/aux/tcvis.tif "
@@ -240,16 +239,12 @@ def test_piping_from_rts_synth(tmp_path):
 
 def test_stdin_paths_are_processed_as_they_arrive(tmp_path):
     """A scene read from a pipe is prepped before the next path arrives (streaming)."""
-    import subprocess
-    import sys
-    import time
-
     plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
     tcvis = write_tcvis(tmp_path / "tcvis.tif")
     first = write_scene(tmp_path / "a" / SCENE_ID)
     second = write_scene(tmp_path / "b", scene_id="20220715_201530_42_24a3")
     out = tmp_path / "out"
-    child = subprocess.Popen([str(Path(sys.executable).parent / "rts-prep"), "-", "--dem", str(plane), "--tcvis",
+    child = subprocess.Popen([str(BIN / "rts-prep"), "-", "--dem", str(plane), "--tcvis",
                               str(tcvis), "-o", str(out), "-q"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
     child.stdin.write(f"{first}\n")
