@@ -14,12 +14,14 @@ from tests.e2e.test_pipeline import wait_until_gone
 
 
 def config_file(demo_run, out, path):
-    world = demo_run / "world"
-    path.write_text(yaml.safe_dump({
-        "scenes": str(demo_run / "scenes.txt"), "dem": f"{world}/aux/dem.tif", "tcvis": f"{world}/aux/tcvis.tif",
-        "landcover": f"{world}/aux/landcover.tif", "water": f"{world}/aux/landcover.tif",
-        "models": {"tcvis": str(ROOT / "models/demo/tcvis.onnx"), "notcvis": str(ROOT / "models/demo/notcvis.onnx")},
-        "out": str(out), "truth": f"{world}/truth/rts.parquet", "scenes_csv": f"{world}/scenes.csv"}))
+    """workflow/config.demo.yaml as shipped, its paths moved to this test's demo run."""
+    config = yaml.safe_load((ROOT / "workflow" / "config.demo.yaml").read_text())
+    for key, value in config.items():
+        if isinstance(value, str) and value.startswith("demo/"):
+            config[key] = str(demo_run / value.removeprefix("demo/"))
+    config["models"] = {name: str(ROOT / file) for name, file in config["models"].items()}
+    config["out"] = str(out)
+    path.write_text(yaml.safe_dump(config))
     return path
 
 
