@@ -11,10 +11,14 @@ VENV = Path(sys.prefix)
 SMALL_WORLD = "--scenes 8 --size 320 --years 2022,2023"
 
 
+def make_command(*args) -> list[str]:
+    """The command line of a Makefile target with this test environment's tools (no reinstall)."""
+    return ["make", "--no-print-directory", f"VENV={VENV}", "SETUP=", *args]
+
+
 def make(*args, cwd=ROOT, check=True, **kwargs):
     """Run a Makefile target with this test environment's tools (no reinstall)."""
-    done = subprocess.run(["make", "--no-print-directory", f"VENV={VENV}", "SETUP=", *args], cwd=cwd,
-                          capture_output=True, text=True, **kwargs)
+    done = subprocess.run(make_command(*args), cwd=cwd, capture_output=True, text=True, **kwargs)
     if check and done.returncode != 0:
         raise AssertionError(f"make {' '.join(args)} failed:\n{done.stderr[-3000:]}")
     return done

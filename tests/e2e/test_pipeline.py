@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from tests.e2e.compare_products import differences
-from tests.e2e.conftest import VENV, make
+from tests.e2e.conftest import ROOT, VENV, make, make_command
 
 BIN = VENV / "bin"
 
@@ -32,12 +32,11 @@ def wait_until_gone(group: int) -> None:
 
 
 def temporaries(folder):
+    """Files a killed writer left (rts_core.atomic's hidden temporary names)."""
     return [p for p in folder.rglob(".*") if ".tmp" in p.name]
 
 
 def test_one_shell_pipeline_equals_make_demo(demo_run, tmp_path):
-    from tests.e2e.conftest import ROOT
-
     out = tmp_path / "pipe"
     scenes = (demo_run / "scenes.txt").read_text()
     done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline_command(demo_run / "world", out)], input=scenes,
@@ -54,10 +53,8 @@ def test_killed_pipeline_resumes_to_identical_products(demo_run, tmp_path):
                  f"DEM={world}/aux/dem.tif", f"TCVIS={world}/aux/tcvis.tif", f"LANDCOVER={world}/aux/landcover.tif",
                  f"WATER={world}/aux/landcover.tif", "MODELS=models/demo/tcvis.onnx models/demo/notcvis.onnx",
                  f"OUT={out}"]
-    from tests.e2e.conftest import ROOT
-
-    running = subprocess.Popen(["make", "--no-print-directory", f"VENV={VENV}", "SETUP=", *arguments], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    running = subprocess.Popen(make_command(*arguments), cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while not list((out / "probs").glob("*.prob.tif")) and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -10,7 +10,7 @@ import yaml
 
 from tests.e2e.compare_products import differences
 from tests.e2e.conftest import ROOT, VENV
-from tests.e2e.test_pipeline import wait_until_gone
+from tests.e2e.test_pipeline import temporaries, wait_until_gone
 
 
 def config_file(demo_run, out, path):
@@ -57,7 +57,7 @@ def test_snakemake_matches_make_demo_and_resumes_after_a_kill(demo_run, tmp_path
     # kill (at most --cores 2) may be redone, as Snakemake cannot know they completed
     assert sum(after[name] == mtime for name, mtime in kept.items()) >= len(kept) - 2
     assert differences(demo_run, out) == []
-    assert [p for p in out.rglob(".*") if ".tmp" in p.name] == []
+    assert temporaries(out) == []
     done = snakemake(config)
     _, errors = done.communicate()
     assert done.returncode == 0 and "Nothing to be done" in errors
