@@ -108,6 +108,24 @@ def test_rerun_skips_and_overwrite_recomputes(level1_files, tmp_path):
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
 
 
+def test_rerun_skips_before_reading_any_input(level1_files, tmp_path, monkeypatch):
+    """An unchanged rerun is decided from file sizes and times: no input is loaded."""
+    from click.testing import CliRunner
+
+    from rts_aggregate import cli as aggregate_cli
+
+    out = tmp_path / "products"
+    assert run_script("rts-aggregate", *level1_files, "-o", out, "-q").returncode == 0
+
+    def no_loading(*_args):
+        raise AssertionError("inputs loaded although the products are up to date")
+
+    monkeypatch.setattr(aggregate_cli, "load", no_loading)
+    result = CliRunner().invoke(aggregate_cli.main, [*map(str, level1_files), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.split() == [str(out / f"{name}.parquet") for name in PRODUCTS]
+
+
 def test_stdin_and_years(level1_files, tmp_path):
     out = tmp_path / "products"
     listing = "\n".join(map(str, level1_files)) + "\n"

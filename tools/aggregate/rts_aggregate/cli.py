@@ -11,7 +11,7 @@ import click
 import pandas
 
 from rts_core import atomic, cli, contract
-from rts_core.runner import InputError, emit, fingerprint, report_error
+from rts_core.runner import InputError, emit, fingerprint, report_error, up_to_date
 from rts_core.vector import write_geopackage, write_geoparquet
 
 from .inputs import extent_beside, read_extents, read_level1
@@ -56,6 +56,31 @@ def extent_files(given: tuple[Path, ...]) -> list[Path]:
         else:
             raise click.BadParameter(f"{path} does not exist", param_hint="--extents")
     return files
+
+
+def planned_reads(level1_paths: list[str], extents_given: list[Path]) -> list[Path] | None:
+    """The files a run reads when every input is good: the Level-1 files, the extent
+    beside each (without --extents) and the --extents files. None when an input is sure
+    to fail or a file would be read twice; then only loading tells what is read."""
+    reads: list[Path] = []
+    for path in map(Path, level1_paths):
+        if path.name.endswith(contract.EXTENT_SUFFIX):
+            return None
+        reads.append(path)
+        if not extents_given:
+            try:
+                reads.append(extent_beside(path))
+            except InputError:
+                return None
+    reads += extents_given
+    # one role per file: a manifest matching this set then vouches that each was read fine
+    return reads if len({p.resolve() for p in reads}) == len(reads) else None
+
+
+def skip(outputs: list[Path], failures: int = 0) -> None:
+    log.info("products are up to date with these inputs: skipped (--overwrite recomputes)")
+    emit(outputs)
+    sys.exit(1 if failures else 0)
 
 
 def load(level1_paths: list[str], extents_given: list[Path], debug: bool):
@@ -134,6 +159,16 @@ def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
     options = AggregateOptions(years=years, h3_resolution=h3_resolution)
     outputs = [out / f"{name}.parquet" for name in PRODUCTS] + ([out / GPKG] if gpkg else [])
     manifest = out / MANIFEST
+    settings = (options, cli.tool_version(TOOL))
+    early = None  # the fingerprint before loading, from file sizes and times alone
+    if not run.overwrite and (planned := planned_reads(inputs, extents_given)) is not None:
+        try:
+            early = fingerprint(planned, *settings)
+        except OSError:  # a missing input: loading reports it
+            pass
+        if early and up_to_date(manifest, early, outputs):
+            atomic.cleanup_stale_temporaries(out)
+            skip(outputs)
     level1_frames, extent_frames, read, failures = load(inputs, extents_given, run.debug)
     if failures and not partial:
         log.warning("%d of %d input(s) failed: nothing written (--partial aggregates the others)",
@@ -144,16 +179,10 @@ def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
         sys.exit(1)
     out.mkdir(parents=True, exist_ok=True)
     atomic.cleanup_stale_temporaries(out)
-    stamp = fingerprint(read, options, cli.tool_version(TOOL))
-    if not run.overwrite and all(p.exists() for p in outputs) and manifest.exists():
-        try:
-            done = json.loads(manifest.read_text()).get("fingerprint") == stamp
-        except (OSError, ValueError):
-            done = False
-        if done:
-            log.info("products are up to date with these inputs: skipped (--overwrite recomputes)")
-            emit(outputs)
-            sys.exit(1 if failures else 0)
+    stamp = fingerprint(read, *settings)
+    # --partial: an earlier run may have aggregated the same readable subset
+    if not run.overwrite and stamp != early and up_to_date(manifest, stamp, outputs):
+        skip(outputs, failures)
     atomic.remove_quietly(manifest)  # products being rewritten are not vouched for until the end
     level1 = concat(level1_frames)
     extents_frame = concat(extent_frames)
@@ -165,11 +194,10 @@ def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
             latest = level1["acquired"].max() if len(level1) else None
             stamp_time = latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest is not None else "2000-01-01T00:00:00Z"
             write_geopackage(products, out / GPKG, timestamp=stamp_time)
-        with atomic.atomic_path(manifest) as temporary:
-            Path(temporary).write_text(json.dumps({
-                "tool": f"{TOOL} {cli.tool_version(TOOL)}", "fingerprint": stamp,
-                "options": {"years": list(years) if years else None, "h3_resolution": h3_resolution},
-                "inputs": [str(p) for p in read]}, indent=1) + "\n")
+        atomic.write_text(manifest, json.dumps({
+            "tool": f"{TOOL} {cli.tool_version(TOOL)}", "fingerprint": stamp,
+            "options": {"years": list(years) if years else None, "h3_resolution": h3_resolution},
+            "inputs": [str(p) for p in read]}, indent=1) + "\n")
     except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
         atomic.remove_quietly(*outputs, manifest)
         report_error(out, exc, debug=run.debug)

@@ -46,7 +46,9 @@ def to_geographic(frame):
     east_box = shapely.box(0, 0, _FAR, _FAR)
     antimeridian = shapely.LineString([(0, 0), (0, _FAR)])
     crossing[crossing] = shapely.intersects(geometries[crossing], antimeridian)
-    result = _to_lonlat(geometries, frame.crs, 0)
+    result = np.empty(len(geometries), dtype=object)
+    if not crossing.all():  # each geometry is projected once: whole, or as its two sides
+        result[~crossing] = _to_lonlat(geometries[~crossing], frame.crs, 0)
     if crossing.any():
         cut = geometries[crossing]
         east = shapely.intersection(cut, east_box)

@@ -78,10 +78,11 @@ def _sample_points(geometries, spacing_m: float):
 
 
 class CellCache:
-    """H3 cells and their polygons at one resolution, computed once each."""
+    """H3 cells and their polygons in ``crs``, computed once each (cell ids carry their
+    resolution, so the cache needs no resolution of its own)."""
 
-    def __init__(self, resolution: int, crs):
-        self.resolution, self.crs = resolution, crs
+    def __init__(self, crs):
+        self.crs = crs
         self.polygons: dict[str, object] = {}
 
     def add(self, cells) -> None:
@@ -95,7 +96,7 @@ def overlay(geometries, resolution: int, crs, cache: CellCache | None = None) ->
     (into ``geometries``), ``h3_cell`` and ``area_m2`` (area in ``crs``, which should be
     equal-area). The pieces of each geometry add up to its area."""
     geometries = np.asarray(geometries, dtype=object)
-    cache = cache or CellCache(resolution, crs)
+    cache = cache or CellCache(crs)
     empty = pandas.DataFrame({"index": np.empty(0, int), "h3_cell": np.empty(0, object), "area_m2": np.empty(0)})
     keep = ~shapely.is_empty(geometries) & (shapely.area(geometries) > 0)
     if not keep.any():
@@ -147,7 +148,7 @@ def density(level2, annual_coverage, resolution: int):
     import geopandas
 
     crs = level2.crs if len(level2) else annual_coverage.crs
-    cache = CellCache(resolution, crs)
+    cache = CellCache(crs)
     rts = overlay(level2.geometry.values, resolution, crs, cache)
     rts["year"] = level2["year"].to_numpy()[rts["index"].to_numpy()].astype(int) if len(rts) else []
     per_cell = rts.groupby(["year", "h3_cell"]).agg(rts_area_m2=("area_m2", "sum"), n_features=("index", "nunique"))

@@ -34,7 +34,6 @@ def to_work_crs(frame, required: tuple[str, ...]):
         frame = frame.to_crs(WORK_CRS)
     except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds
         raise InputError(f"cannot reproject from its CRS {frame.crs.to_string()!r}: {exc}") from None
-    frame = frame.copy()
     if "acquired" in frame.columns:
         frame["acquired"] = pandas.to_datetime(frame["acquired"], utc=True)
     frame["year"] = frame["year"].astype("int64")

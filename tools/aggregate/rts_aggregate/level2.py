@@ -64,15 +64,17 @@ def dissolve(geometries) -> np.ndarray:
                        for p in np.split(parts[order], split)], dtype=object)
 
 
-def level2(level1, extents):
+def level2(level1, extents, *, repair: bool = True):
     """One row per 8-connected part of each year's dissolved Level-1 polygons, with
     ``n_observations`` (Level-1 features merged into it), ``n_scenes`` (distinct scenes
     that detected it), ``n_acquisitions`` (distinct scenes of that year whose valid
     extent covers it, the detecting ones included), ``detection_ratio``,
-    ``first_observed`` and ``last_observed`` (dates)."""
+    ``first_observed`` and ``last_observed`` (dates). ``repair=False`` skips the
+    validity pass for callers that have already run :func:`repaired`."""
     import geopandas
 
-    level1, extents = repaired(level1, "Level-1"), repaired(extents, "extent")
+    if repair:
+        level1, extents = repaired(level1, "Level-1"), repaired(extents, "extent")
     frames = []
     for year, group in level1.groupby("year", sort=True):
         parts = dissolve(group.geometry.values)

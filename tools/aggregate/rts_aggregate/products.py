@@ -41,7 +41,7 @@ def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -
     extents = repaired(extents.reset_index(drop=True), "extent")
     log.info("%d Level-1 features, %d scene extents, years %s", len(level1), len(extents),
              ",".join(map(str, sorted(set(extents["year"]) | set(level1["year"])))) or "none")
-    level2_frame = level2(level1, extents)
+    level2_frame = level2(level1, extents, repair=False)  # repaired just above
     track_id, tracks_frame = tracks(level2_frame)
     level2_frame["track_id"] = track_id
     annual, union, intersect = coverage(extents, list(options.years) if options.years else None)

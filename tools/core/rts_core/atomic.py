@@ -117,3 +117,9 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             Path(f"{temporary}.aux.xml").unlink()
+
+
+def write_text(path: Path | str, text: str) -> None:
+    """Write a small text file (a manifest, a report) through :func:`atomic_path`."""
+    with atomic_path(path) as temporary:
+        temporary.write_text(text)

@@ -11,6 +11,7 @@ are printed on stdout as soon as each input is done, so pipelines stream.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import sys
 import traceback
@@ -88,6 +89,20 @@ def fingerprint(inputs: Iterable[Path | str], *settings: object) -> str:
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     digest.update(repr(settings).encode())
     return digest.hexdigest()
+
+
+def up_to_date(manifest: Path, stamp: str, outputs: Sequence[Path] | None = None) -> list[Path] | None:
+    """The outputs of an earlier run, if its ``manifest`` (JSON) holds the fingerprint
+    ``stamp`` and they all still exist; else None. ``outputs`` defaults to the list the
+    manifest records, for tools whose outputs depend on what was found."""
+    try:
+        earlier = json.loads(Path(manifest).read_text())
+    except (OSError, ValueError):
+        return None
+    if earlier.get("fingerprint") != stamp:
+        return None
+    outputs = [Path(p) for p in (earlier.get("outputs", []) if outputs is None else outputs)]
+    return outputs if outputs and all(p.exists() for p in outputs) else None
 
 
 def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[T, Plan], None],
