@@ -109,6 +109,20 @@ def test_iou_at_0_3_beats_greedy():
     assert counts(body) == (2, 2, 2, 0, 2, 0)
 
 
+def test_matches_table_holds_the_iou_of_each_match_exactly():
+    """In a component solved by the Hungarian method the IoU is the pair's own, not
+    recovered from the assignment's weights; the table repeats it for both sides."""
+    r1, r2 = box(0, 0, 10, 10), box(6, 0, 14, 10)
+    p1, p2 = box(2, 0, 12, 10), box(-4, 0, 6, 10)
+    matching = match_iou([p1, p2], [r1, r2], threshold=0.3)
+    exact = [p1.intersection(r2).area / p1.union(r2).area, p2.intersection(r1).area / p2.union(r1).area]
+    assert matching.pred_iou.tolist() == exact
+    _, matches = assess_objects(frame([p1, p2]), frame([r1, r2]), ObjectOptions(mode="iou", iou=0.3))
+    pred_rows, ref_rows = matches[matches.side == "pred"], matches[matches.side == "ref"]
+    np.testing.assert_allclose(pred_rows.iou, exact, rtol=1e-12)
+    np.testing.assert_allclose(ref_rows.iou.to_numpy()[pred_rows.partner], pred_rows.iou, rtol=1e-12)
+
+
 def test_groups_match_within_year_and_summarise():
     slump = box(0, 0, 10, 10)
     pred = frame([slump, slump, box(100, 0, 110, 10)], year=[2021, 2022, 2022])

@@ -120,6 +120,39 @@ def test_objects_command_writes_the_contract_files(tmp_path):
     assert iou.returncode == 0 and json.loads((out / "metrics.json").read_text())["overall"]["tp"] == 1
 
 
+def test_matches_put_each_side_where_it_lies_whatever_its_crs(tmp_path):
+    """The same box as prediction in UTM and as reference in longitude/latitude: both
+    rows of matches.parquet lie on the same ground (near 69.4° N), not one of them
+    reinterpreted in the other's CRS."""
+    pred = geopandas.GeoDataFrame(geometry=[box(500_000, 7_700_000, 500_100, 7_700_100)], crs=CRS)
+    pred.to_parquet(tmp_path / "pred.parquet")
+    pred.to_crs(4326).to_parquet(tmp_path / "ref.parquet")
+    out = tmp_path / "v"
+    done = run_script("rts-validate", "objects", tmp_path / "pred.parquet", tmp_path / "ref.parquet", "-o", out)
+    assert done.returncode == 0, done.stderr
+    matches = geopandas.read_parquet(out / "matches.parquet").set_index("side")
+    assert matches.crs.to_epsg() == 4326 and sorted(matches.status) == ["tp", "tp_ref"]
+    np.testing.assert_allclose(matches.geometry["ref"].bounds, matches.geometry["pred"].bounds, atol=1e-6)
+    assert matches.geometry["ref"].centroid.y == pytest.approx(69.4, abs=0.1)
+
+
+def test_objects_errors_name_the_file_at_fault(tmp_path):
+    """A problem of the predictions names their file, one of neither file names none."""
+    points = geopandas.GeoDataFrame(geometry=geopandas.points_from_xy([500_000], [7_700_000]), crs=CRS)
+    points.to_parquet(tmp_path / "points.parquet")
+    ref = geopandas.GeoDataFrame(geometry=[box(500_000, 7_700_000, 500_010, 7_700_010)], crs=CRS)
+    ref.to_parquet(tmp_path / "ref.parquet")
+    iou = run_script("rts-validate", "objects", tmp_path / "points.parquet", tmp_path / "ref.parquet",
+                     "-o", tmp_path / "v", "--mode", "iou")
+    errors = [line for line in iou.stderr.splitlines() if line.startswith("error:")]
+    assert iou.returncode == 1 and len(errors) == 1
+    assert errors[0].startswith(f"error: {tmp_path / 'points.parquet'}: ") and "polygon predictions" in errors[0]
+    no_column = run_script("rts-validate", "objects", tmp_path / "ref.parquet", tmp_path / "ref.parquet",
+                           "-o", tmp_path / "v", "--group-by", "region")
+    assert no_column.returncode == 1 and no_column.stderr.startswith("error: --group-by column(s) in neither")
+    assert not (tmp_path / "v").exists()
+
+
 def test_pixels_command(rasters, tmp_path):
     prob_path, ref_path, _, _ = rasters
     done = run_script("rts-validate", "pixels", prob_path, ref_path, "-o", tmp_path / "px")

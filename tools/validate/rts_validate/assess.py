@@ -22,10 +22,19 @@ import shapely
 from rts_core.runner import InputError
 from rts_core.vector import repair_geometries
 
-from .objects import grouped_scores, match_intersect, match_iou, summary
+from .objects import grouped_scores, iou_of, match_intersect, match_iou, summary
 
 log = logging.getLogger(__name__)
 POLAR_NORTH, POLAR_SOUTH = "EPSG:6931", "EPSG:6932"
+
+
+class SideError(InputError):
+    """An input problem of one side, ``side`` "pred" or "ref", so that the command can
+    name that side's file."""
+
+    def __init__(self, side: str, message: str):
+        super().__init__(message)
+        self.side = side
 
 
 @dataclass(frozen=True)
@@ -71,17 +80,18 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     (every prediction and reference with its status) for two GeoDataFrames."""
     import geopandas
 
-    for frame, name in ((pred, "predictions"), (ref, "references")):
+    for frame, side, name in ((pred, "pred", "predictions"), (ref, "ref", "references")):
         if len(frame) and frame.crs is None:
-            raise InputError(f"the {name} have no CRS")
+            raise SideError(side, f"the {name} have no CRS")
     missing = [c for c in options.group_by if c not in pred.columns and c not in ref.columns]
     if missing:
         raise InputError(f"--group-by column(s) in neither input: {', '.join(missing)}")
     kinds = set(shapely.get_type_id(ref.geometry.values[~ref.geometry.is_empty]).tolist())
     if kinds & {0, 1, 4, 5} and not options.buffer_m:  # points and lines
-        raise InputError("point or line references need --buffer-m (DARTS buffered point inventories by 500 m)")
+        raise SideError("ref", "point or line references need --buffer-m (DARTS buffered point inventories by "
+                        "500 m)")
     if options.mode == "iou" and set(shapely.get_type_id(pred.geometry.values).tolist()) & {0, 4}:
-        raise InputError("iou mode needs polygon predictions, got points")
+        raise SideError("pred", "iou mode needs polygon predictions, got points")
     crs = work_crs(pred, ref)
     pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
     ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
@@ -124,8 +134,9 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     pred_partner[pred_in[has]] = ref_in[matching.pred_partner[has]]
     has = matching.ref_partner >= 0
     ref_partner[ref_in[has]] = pred_in[matching.ref_partner[has]]
-    pred_iou = _pair_iou(pred_geometry, ref_geometry, pred_partner)
-    ref_iou = _pair_iou(ref_geometry, pred_geometry, ref_partner)
+    pred_iou = np.full(len(pred), np.nan)
+    pred_iou[pred_in] = matching.pred_iou
+    ref_iou = _pair_iou(ref_geometry, pred_geometry, ref_partner)  # intersect mode: not its partner's IoU
 
     pred_groups = _group_values(pred, ref, pred_partner, pred_geometry, ref_geometry, options.group_by,
                                 coverage_work)
@@ -144,12 +155,16 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
         pandas.DataFrame({"side": "ref", "index": np.arange(len(ref)), "status": ref_status,
                           "partner": ref_partner, "iou": ref_iou}).join(ref_groups),
     ], ignore_index=True)
-    geometry = np.concatenate([pred.geometry.values, ref.geometry.values]) if len(matches) else []
-    crs_out = pred.crs or ref.crs or crs
-    table = geopandas.GeoDataFrame(matches, geometry=list(geometry), crs=crs_out)
-    if len(table) and table.crs is not None:
-        table = table.to_crs("EPSG:4326")
-    return body, table
+    # each side from its own CRS: the two files need not share one
+    geometry = np.concatenate([_geographic(pred), _geographic(ref)])
+    return body, geopandas.GeoDataFrame(matches, geometry=list(geometry), crs="EPSG:4326")
+
+
+def _geographic(frame) -> np.ndarray:
+    """The frame's geometries in EPSG:4326 (an empty frame may lack a CRS)."""
+    if not len(frame):
+        return np.empty(0, dtype=object)
+    return np.asarray(frame.geometry.to_crs("EPSG:4326").values, dtype=object)
 
 
 def _pair_iou(own, other, partner) -> np.ndarray:
@@ -160,7 +175,7 @@ def _pair_iou(own, other, partner) -> np.ndarray:
         a, b = own[has], other[partner[has]]
         inter = shapely.area(shapely.intersection(a, b))
         union = shapely.area(a) + shapely.area(b) - inter
-        result[has] = np.where(union > 0, inter / np.where(union > 0, union, 1), 0)
+        result[has] = iou_of(inter, union)
     return result
 
 

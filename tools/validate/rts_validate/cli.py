@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -10,9 +9,9 @@ from pathlib import Path
 import click
 
 from rts_core import atomic, cli
-from rts_core.runner import InputError, emit, fingerprint, report_error
+from rts_core.runner import InputError, emit, fingerprint, report_error, up_to_date
 
-from .assess import ObjectOptions, assess_objects
+from .assess import ObjectOptions, SideError, assess_objects
 from .pixels import assess_pixels
 from .report import write_all
 
@@ -24,16 +23,13 @@ def parse_columns(_ctx, _param, value: str) -> tuple[str, ...]:
     return tuple(c.strip() for c in (value or "").split(",") if c.strip())
 
 
-def up_to_date(out: Path, stamp: str) -> list[Path] | None:
-    """The outputs of an earlier run with the same fingerprint, if all still exist."""
-    try:
-        earlier = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    outputs = [Path(p) for p in earlier.get("outputs", [])]
-    if earlier.get("fingerprint") == stamp and outputs and all(p.exists() for p in outputs):
-        return outputs
-    return None
+def skip_if_done(out: Path, stamp: str, overwrite: bool) -> bool:
+    """Print the outputs of an earlier run with the same fingerprint and say so."""
+    done = None if overwrite else up_to_date(out / "metrics.json", stamp)
+    if done:
+        log.info("validation is up to date with these inputs: skipped (--overwrite recomputes)")
+        emit(done)
+    return bool(done)
 
 
 def read_frames(paths: list[str], what: str, debug: bool):
@@ -120,23 +116,30 @@ def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, m
             report_error(path, InputError("no such file"), debug=run.debug)
             sys.exit(1)
     stamp = fingerprint(sources, options, "objects", cli.tool_version(TOOL))
-    if not run.overwrite and (done := up_to_date(out, stamp)):
-        log.info("validation is up to date with these inputs: skipped (--overwrite recomputes)")
-        emit(done)
+    if skip_if_done(out, stamp, run.overwrite):
         return
     predictions = read_frames(pred_paths, "predictions", run.debug)
     references = read_frames([str(ref)], "references", run.debug)
     cover = read_frames(list(map(str, coverage)), "coverage", run.debug) if coverage else None
+    pred_file = pred_paths[0] if len(pred_paths) == 1 else None  # several: the message says "predictions"
     try:
         body, matches = assess_objects(predictions, references, options, cover)
+    except InputError as exc:  # name the file at fault when there is one
+        side_file = {"pred": pred_file, "ref": ref}.get(exc.side) if isinstance(exc, SideError) else None
+        print(f"error: {side_file}: {exc}" if side_file else f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - unexpected: blamed on the predictions, as in pixels
+        report_error(pred_file or pred, exc, debug=run.debug)
+        sys.exit(1)
+    try:
         atomic.cleanup_stale_temporaries(out)  # a no-op when the folder is new
         covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
-        inputs = {"pred": pred_paths[0] if len(pred_paths) == 1 else f"{len(pred_paths)} files from {pred}",
+        inputs = {"pred": pred_file or f"{len(pred_paths)} files from {pred}",
                   "ref": str(ref), **({"coverage": covered} if coverage else {})}
         finish(out, {"mode": mode, "params": options.params(covered), **body},
                inputs, stamp, matches)
-    except Exception as exc:  # noqa: BLE001 - one line; the message says which side is at fault
-        report_error(ref, exc, debug=run.debug)
+    except Exception as exc:  # noqa: BLE001 - the inputs were fine: writing the outputs failed
+        report_error(out, exc, debug=run.debug)
         sys.exit(1)
 
 
@@ -157,9 +160,7 @@ def pixels(pred, ref, out, threshold, run):
             report_error(path, InputError("no such file"), debug=run.debug)
             sys.exit(1)
     stamp = fingerprint([pred, ref], threshold, "pixels", cli.tool_version(TOOL))
-    if not run.overwrite and (done := up_to_date(out, stamp)):
-        log.info("validation is up to date with these inputs: skipped (--overwrite recomputes)")
-        emit(done)
+    if skip_if_done(out, stamp, run.overwrite):
         return
     try:
         overall = assess_pixels(pred, ref, threshold)

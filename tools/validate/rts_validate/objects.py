@@ -46,6 +46,12 @@ class Matching:
     pairs: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.empty(0, int), np.empty(0, int)))
 
 
+def iou_of(intersection, union) -> np.ndarray:
+    """Intersection over union from the two areas; 0 where the union has no area
+    (points), which no threshold accepts."""
+    return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
+
+
 def candidate_pairs(pred, ref, same_group=None) -> tuple[np.ndarray, np.ndarray]:
     """(prediction index, reference index) of intersecting pairs, restricted to pairs
     for which ``same_group[i, j]`` holds when given (a callable on index arrays)."""
@@ -91,7 +97,7 @@ def match_intersect(pred, ref, same_group=None) -> Matching:
         first = order[np.unique(i[order], return_index=True)[1]]
         inter = overlap[first]
         union = shapely.area(pred[i[first]]) + shapely.area(ref[j[first]]) - inter
-        iou[i[first]] = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+        iou[i[first]] = iou_of(inter, union)
     return Matching(pred_true, pred_partner, iou, ref_detected, ref_partner, (i, j))
 
 
@@ -102,7 +108,7 @@ def match_iou(pred, ref, threshold: float = 0.5, same_group=None) -> Matching:
     if i.size:
         inter = shapely.area(shapely.intersection(pred[i], ref[j]))
         union = shapely.area(pred[i]) + shapely.area(ref[j]) - inter
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+        iou = iou_of(inter, union)
         keep = iou >= threshold
         i, j, iou = i[keep], j[keep], iou[keep]
     else:
@@ -127,11 +133,13 @@ def match_iou(pred, ref, threshold: float = 0.5, same_group=None) -> Matching:
             # every match is worth more than any IoU total: most matches first, then IoU
             gain = np.zeros((rows.size, cols.size))
             gain[row_index, col_index] = 1 + rows.size + iou[members]
+            pair = np.full((rows.size, cols.size), -1, np.int64)
+            pair[row_index, col_index] = members
             chosen_rows, chosen_cols = linear_sum_assignment(gain, maximize=True)
             real = gain[chosen_rows, chosen_cols] > 0
             p, r = rows[chosen_rows[real]], cols[chosen_cols[real]]
             pred_partner[p], ref_partner[r] = r, p
-            pred_iou[p] = gain[chosen_rows[real], chosen_cols[real]] - 1 - rows.size
+            pred_iou[p] = iou[pair[chosen_rows[real], chosen_cols[real]]]  # exact, not gain minus offset
     return Matching(pred_partner >= 0, pred_partner, pred_iou, ref_partner >= 0, ref_partner, (i, j))
 
 

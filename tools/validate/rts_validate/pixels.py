@@ -43,17 +43,22 @@ def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict:
             "accuracy": observed, "kappa": kappa}
 
 
-def _is_raster(path: Path) -> bool:
+def _open_raster(path: Path):
+    """The reference opened as a raster, or None when it is a vector file (opened once:
+    the test and the reading are the same call)."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
     if Path(path).suffix.lower() in (".parquet", ".gpkg", ".shp", ".geojson", ".fgb", ".json"):
-        return False
+        return None
     try:
-        with rasterio.open(path) as dataset:
-            return dataset.count > 0
+        dataset = rasterio.open(path)
     except RasterioIOError:
-        return False
+        return None
+    if dataset.count == 0:  # e.g. a GeoPackage of vectors under another extension
+        dataset.close()
+        return None
+    return dataset
 
 
 def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, window_rows: int = 1024) -> dict:
@@ -78,9 +83,10 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
             raise InputError(f"{pred_path}: the prediction raster has no CRS")
         scale, offset = (prediction.scales or (1.0,))[0], (prediction.offsets or (0.0,))[0]
         reference, polygons, tree = None, None, None
-        if _is_raster(ref_path):
-            source = rasterio.open(ref_path)
+        source = _open_raster(ref_path)
+        if source is not None:
             if source.crs is None:
+                source.close()
                 raise InputError(f"{ref_path}: the reference raster has no CRS")
             reference = WarpedVRT(source, crs=prediction.crs, transform=prediction.transform,
                                   width=prediction.width, height=prediction.height, resampling=Resampling.nearest)

@@ -20,11 +20,6 @@ MAP_MAX_FEATURES = 5000  # above this a map of every polygon is unreadable and s
 COLOURS = {"tp": "#1a9850", "fp": "#d73027", "tp_ref": "#91bfdb", "fn": "#fc8d59"}
 
 
-def _write_text(path: Path, text: str) -> None:
-    with atomic.atomic_path(path) as temporary:
-        Path(temporary).write_text(text)
-
-
 def _number(value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
@@ -45,7 +40,7 @@ def metrics_rows(metrics: dict) -> tuple[list[str], list[dict]]:
 
 
 def write_json(path: Path, metrics: dict) -> None:
-    _write_text(path, json.dumps(metrics, indent=1, allow_nan=False, default=_json_default) + "\n")
+    atomic.write_text(path, json.dumps(metrics, indent=1, allow_nan=False, default=_json_default) + "\n")
 
 
 def _json_default(value):
@@ -62,7 +57,7 @@ def write_csv(path: Path, metrics: dict) -> None:
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _write_text(path, buffer.getvalue())
+    atomic.write_text(path, buffer.getvalue())
 
 
 def _table(columns: list[str], rows: list[dict]) -> str:
@@ -147,7 +142,7 @@ def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -
     if metrics["mode"] != "pixels":
         text += ["Statuses in matches.parquet: `tp` true prediction, `fp` false prediction, `tp_ref` reference "
                  "found, `fn` reference missed; `outside_coverage` and `below_min_area` were not counted.", ""]
-    _write_text(path, "\n".join(text))
+    atomic.write_text(path, "\n".join(text))
 
 
 OUTPUT_NAMES = ("metrics.json", "metrics.csv", "report.md", "matches.parquet", "scores.png", "map.png")
