@@ -5,7 +5,7 @@ import onnxruntime
 import pytest
 import rasterio
 
-from rts_infer.tiling import layout
+from rts_infer.tiling import axis_weights, layout
 from tests.conftest import run_script
 from tests.infer.models import SCENE_ID, conv_model, identity_model, save_model, write_stack
 
@@ -54,6 +54,18 @@ def test_weights_are_full_at_the_scene_edges_and_ramp_inside():
         for t in line:
             total[t.row:t.row + t.height, t.col:t.col + t.width] += t.weights
     assert total.min() > 0.5
+
+
+def test_tiles_alike_share_one_read_only_weight_array():
+    rows = layout(2000, 2000, 256, 64)
+    tiles = [t for line in rows for t in line]
+    distinct = {id(t.weights) for t in tiles}
+    assert len(distinct) <= 16 < len(tiles)
+    assert not tiles[0].weights.flags.writeable
+    inner = rows[1][1]
+    expected = np.outer(axis_weights(inner.height, 64, True, True, "linear"),
+                        axis_weights(inner.width, 64, True, True, "linear"))
+    np.testing.assert_array_equal(inner.weights, expected)
 
 
 def test_band_selection_and_normalisation_follow_the_metadata(tmp_path):

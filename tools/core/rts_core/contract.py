@@ -68,6 +68,17 @@ PROB_SCALE = 0.01
 PROB_NODATA = 255
 MASK_NODATA = 255
 
+# ONNX model metadata (CONTRACT.md section 4): the metadata_props key of its JSON object,
+# and the section's values, which training writes and inference assumes where a model
+# leaves a field out.
+MODEL_METADATA_KEY = "rts"
+MODEL_OUTPUTS = ("logits", "probability")
+DEFAULT_MODEL_OUTPUT = "logits"
+DEFAULT_TILE_SIZE = 1024
+DEFAULT_OVERLAP = 128
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_ENCODER_DEPTH = 5
+
 # Vector columns.
 L1_COLUMNS = ("scene_id", "acquired", "year", "month", "area_m2", "area_ha", "n_pixels",
               "prob_mean", "prob_max", "models", "sensor", "geometry")

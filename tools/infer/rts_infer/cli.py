@@ -6,8 +6,10 @@ import logging
 import sys
 
 import click
+import rasterio
 
 from rts_core import cli, contract
+from rts_core.raster import read_scene_info
 from rts_core.runner import InputError, Plan, report_error
 
 from .predict import InferOptions, predict_stack
@@ -77,10 +79,6 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
 
     def scene_id(stack: str) -> str:
         if stack not in scene_ids:
-            import rasterio
-
-            from rts_core.raster import read_scene_info
-
             try:
                 scene_ids[stack] = read_scene_info(stack).scene_id
             except rasterio.errors.RasterioIOError as exc:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from rts_core import contract
+
 log = logging.getLogger(__name__)
 
 
@@ -36,19 +38,21 @@ class ModelInfo:
 
 
 def read_info(metadata: dict, inputs) -> ModelInfo:
-    if "rts" not in metadata:
-        raise ModelError("no 'rts' metadata (export it with rts-train export)")
+    key = contract.MODEL_METADATA_KEY
+    if key not in metadata:
+        raise ModelError(f"no '{key}' metadata (export it with rts-train export)")
     try:
-        meta = json.loads(metadata["rts"])
+        meta = json.loads(metadata[key])
         bands = tuple(meta["bands"])
         scale = np.asarray(meta["scale"], np.float32)
         offset = np.asarray(meta["offset"], np.float32)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"unreadable 'rts' metadata: {exc}") from None
+        raise ModelError(f"unreadable '{key}' metadata: {exc}") from None
     if not (len(bands) == scale.size == offset.size):
         raise ModelError("metadata bands, scale and offset differ in length")
-    if meta.get("output", "logits") not in ("logits", "probability"):
-        raise ModelError(f"metadata output {meta.get('output')!r} is neither logits nor probability")
+    output = meta.get("output", contract.DEFAULT_MODEL_OUTPUT)
+    if output not in contract.MODEL_OUTPUTS:
+        raise ModelError(f"metadata output {output!r} is neither logits nor probability")
     if len(inputs) != 1:
         raise ModelError(f"expected one input, found {len(inputs)}")
     shape = inputs[0].shape
@@ -57,10 +61,11 @@ def read_info(metadata: dict, inputs) -> ModelInfo:
     if isinstance(shape[1], int) and shape[1] != len(bands):
         raise ModelError(f"model input has {shape[1]} channels but its metadata lists {len(bands)} bands")
     clip = meta.get("clip")
-    depth = int(meta.get("encoder_depth", 5))
+    depth = int(meta.get("encoder_depth", contract.DEFAULT_ENCODER_DEPTH))
     return ModelInfo(name=str(meta.get("name") or "model"), bands=bands, scale=scale, offset=offset,
-                     clip=tuple(clip) if clip else None, output=meta.get("output", "logits"),
-                     tile_size=int(meta.get("tile_size", 1024)), overlap=int(meta.get("overlap", 128)),
+                     clip=tuple(clip) if clip else None, output=output,
+                     tile_size=int(meta.get("tile_size", contract.DEFAULT_TILE_SIZE)),
+                     overlap=int(meta.get("overlap", contract.DEFAULT_OVERLAP)),
                      multiple=2 ** depth)
 
 

@@ -58,17 +58,29 @@ class Tile:
 
 
 def layout(height: int, width: int, tile: int, overlap: int, kind: str = "linear") -> list[list[Tile]]:
-    """Tiles row by row, with their blending weights."""
+    """Tiles row by row, with their blending weights. Tiles of the same size and ramped
+    sides share one read-only weight array: a large scene has thousands of tiles but
+    only a handful of distinct weights, and a full array per tile costs hundreds of MiB."""
     row_starts, col_starts = starts(height, tile, overlap), starts(width, tile, overlap)
+    shared: dict[tuple[int, int, bool, bool, bool, bool], np.ndarray] = {}
+
+    def tile_weights(h: int, w: int, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
+        key = (h, w, top, bottom, left, right)
+        if key not in shared:
+            weights = np.outer(axis_weights(h, overlap, top, bottom, kind),
+                               axis_weights(w, overlap, left, right, kind))
+            weights.flags.writeable = False
+            shared[key] = weights
+        return shared[key]
+
     rows = []
     for i, row in enumerate(row_starts):
         h = min(tile, height - row)
-        wr = axis_weights(h, overlap, i > 0, i < len(row_starts) - 1, kind)
+        top, bottom = i > 0, i < len(row_starts) - 1
         line = []
         for j, col in enumerate(col_starts):
             w = min(tile, width - col)
-            wc = axis_weights(w, overlap, j > 0, j < len(col_starts) - 1, kind)
-            line.append(Tile(row, col, h, w, np.outer(wr, wc)))
+            line.append(Tile(row, col, h, w, tile_weights(h, w, top, bottom, j > 0, j < len(col_starts) - 1)))
         rows.append(line)
     return rows
 
