@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from rts_core import cli
+from rts_core import cli, contract
 from rts_core.runner import report_error
 
 TOOL = "rts-train"
@@ -65,7 +65,8 @@ are ignored by the loss; without, the whole of each labelled scene counts as map
 @click.option("--arch", "architecture", default="UnetPlusPlus", callback=_architecture,
               help="Any segmentation_models_pytorch architecture.")
 @click.option("--encoder", default="resnet34", help="Encoder (random init; nothing is downloaded).")
-@click.option("--encoder-depth", default=5, type=click.IntRange(3, 5), help="Encoder depth (DARTS tuning: 3).")
+@click.option("--encoder-depth", default=contract.DEFAULT_ENCODER_DEPTH, type=click.IntRange(3, 5),
+              help="Encoder depth (DARTS tuning: 3).")
 @click.option("--decoder-channels", default="", help="Comma-separated decoder widths, one per encoder stage "
               "(default 256,128,64,32,16 cut to the depth; e.g. 64,32,16 for a small fast model).")
 @click.option("--tile-size", default=256, type=click.IntRange(32), help="Training tile size, px.")
@@ -77,8 +78,10 @@ are ignored by the loss; without, the whole of each labelled scene counts as map
 @click.option("--val-fraction", default=0.2, type=click.FloatRange(0, 0.9), help="Else this share of scenes.")
 @click.option("--seed", default=0, type=int, help="Seed: identical results on CPU.")
 @click.option("--threads", default=2, type=click.IntRange(1), help="CPU threads for torch.")
-@click.option("--infer-tile-size", default=1024, type=click.IntRange(64), help="Tile size written for inference.")
-@click.option("--infer-overlap", default=128, type=click.IntRange(0), help="Tile overlap written for inference.")
+@click.option("--infer-tile-size", default=contract.DEFAULT_TILE_SIZE, type=click.IntRange(64),
+              help="Tile size written for inference.")
+@click.option("--infer-overlap", default=contract.DEFAULT_OVERLAP, type=click.IntRange(0),
+              help="Tile overlap written for inference.")
 @cli.run_options(TOOL)
 def fit_command(paths, labels, footprints, out, band_spec, name, architecture, encoder, encoder_depth,
                 decoder_channels, tile_size,

@@ -40,13 +40,13 @@ class ModelConfig:
     scale: list[float] = field(default_factory=list)
     offset: list[float] = field(default_factory=list)
     clip: list[float] | None = None
-    output: str = "logits"
-    tile_size: int = 1024
-    overlap: int = 128
-    threshold: float = 0.5
+    output: str = contract.DEFAULT_MODEL_OUTPUT
+    tile_size: int = contract.DEFAULT_TILE_SIZE
+    overlap: int = contract.DEFAULT_OVERLAP
+    threshold: float = contract.DEFAULT_THRESHOLD
     architecture: str = "UnetPlusPlus"
     encoder: str = "resnet34"
-    encoder_depth: int = 5
+    encoder_depth: int = contract.DEFAULT_ENCODER_DEPTH
     decoder_channels: list[int] | None = None  # None: smp's (256, 128, 64, 32, 16) cut to the depth
 
     def __post_init__(self):
@@ -58,7 +58,7 @@ class ModelConfig:
             raise ValueError("bands, scale and offset must have the same length")
 
     def metadata(self) -> str:
-        """The JSON written under the ONNX metadata key ``rts``."""
+        """The JSON written under the ONNX metadata key (contract.MODEL_METADATA_KEY)."""
         return json.dumps(asdict(self))
 
     @classmethod

@@ -18,12 +18,14 @@ import rasterio
 from rasterio import features
 from scipy import ndimage
 
+from rts_core import contract
 from rts_core.runner import InputError
+from rts_core.vector import read_vector
 
 IGNORE = 255
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: field-wise == would compare the arrays
 class Scene:
     scene_id: str
     path: Path
@@ -39,12 +41,7 @@ class Scene:
 
 def read_labels(path: Path, id_columns=("scene_id", "image_id")):
     """Label polygons with a scene id column, in any format GDAL reads."""
-    import geopandas
-
-    try:
-        frame = geopandas.read_parquet(path) if Path(path).suffix == ".parquet" else geopandas.read_file(path)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is one line
-        raise InputError(f"cannot read labels: {exc}") from None
+    frame = read_vector(path)
     column = next((c for c in id_columns if c in frame.columns), None)
     if column is None:
         raise InputError(f"labels have no {' or '.join(id_columns)} column")
@@ -60,9 +57,9 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> Scene:
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"cannot read: {exc}") from None
     with dataset:
-        scene_id = dataset.tags().get("RTS_SCENE_ID")
+        scene_id = dataset.tags().get(contract.TAG_SCENE_ID)
         if not scene_id:
-            raise InputError("not an rts-prep stack (no RTS_SCENE_ID tag)")
+            raise InputError(f"not an rts-prep stack (no {contract.TAG_SCENE_ID} tag)")
         names = list(dataset.descriptions)
         missing = [b for b in bands if b not in names]
         if missing:
@@ -142,9 +139,6 @@ class TileSampler:
         return stored, target
 
 
-SPECTRAL = ("blue", "green", "red", "nir")
-
-
 def augment(x: np.ndarray, y: np.ndarray, bands: list[str], rng: np.random.Generator, p: float = 0.5):
     """DARTS' augmentations, each with probability ``p``: flips, 90° rotations, blur,
     brightness/contrast (spectral bands), multiplicative noise, cutout."""
@@ -158,7 +152,7 @@ def augment(x: np.ndarray, y: np.ndarray, bands: list[str], rng: np.random.Gener
     x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
     if rng.random() < p:
         x = ndimage.gaussian_filter(x, (0, rng.uniform(0.3, 1.0), rng.uniform(0.3, 1.0)))
-    spectral = [i for i, b in enumerate(bands) if b in SPECTRAL]
+    spectral = [i for i, b in enumerate(bands) if b in contract.SPECTRAL_BANDS]
     if spectral and rng.random() < p:
         gain, shift = rng.uniform(0.8, 1.2), rng.uniform(-0.1, 0.1)
         x[spectral] = x[spectral] * gain + shift

@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from rts_core import atomic
+from rts_core import atomic, contract
 
 from .config import DARTS_NORMALISATION, ModelConfig
 from .model import build, check_architecture
@@ -39,7 +39,7 @@ def export_onnx(model: torch.nn.Module, config: ModelConfig, path: Path | str, s
                           output_names=["output"], dynamo=False,
                           dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}})
         proto = onnx.load(str(temporary))
-        onnx.helper.set_model_props(proto, {"rts": config.metadata()})
+        onnx.helper.set_model_props(proto, {contract.MODEL_METADATA_KEY: config.metadata()})
         proto.producer_name = "rts-train"
         onnx.save(proto, str(temporary))
     return Path(path)
@@ -48,9 +48,10 @@ def export_onnx(model: torch.nn.Module, config: ModelConfig, path: Path | str, s
 def read_metadata(path: Path | str) -> ModelConfig:
     proto = onnx.load(str(path), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
-    if "rts" not in props:
-        raise ExportError(f"{path}: no 'rts' metadata in the ONNX model")
-    return ModelConfig.from_metadata(props["rts"])
+    key = contract.MODEL_METADATA_KEY
+    if key not in props:
+        raise ExportError(f"{path}: no '{key}' metadata in the ONNX model")
+    return ModelConfig.from_metadata(props[key])
 
 
 def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
@@ -95,7 +96,8 @@ def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn
         raise ExportError(f"{config_path}: data_sources give {len(bands)} channels, input_channels says {channels}")
     name = "tcvis" if "tcvis" in sources else "notcvis"
     config = ModelConfig(name=name, bands=bands, architecture=architecture, encoder=encoder,
-                         encoder_depth=int(model_settings.get("encoder_depth", 5)), tile_size=256, overlap=128,
+                         encoder_depth=int(model_settings.get("encoder_depth", contract.DEFAULT_ENCODER_DEPTH)),
+                         tile_size=256, overlap=128,  # DARTS v1's own inference tiling
                          scale=[DARTS_NORMALISATION[b][0] for b in bands],
                          offset=[DARTS_NORMALISATION[b][1] for b in bands])
     checkpoints = sorted((folder / "checkpoints").glob("*.pt"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))

@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from rts_core import contract
+
 
 def describe(path: Path | str) -> dict:
     proto = onnx.load(str(path))
     props = {p.key: p.value for p in proto.metadata_props}
+    metadata = props.get(contract.MODEL_METADATA_KEY)
 
     def shape(value):
         return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
@@ -21,7 +24,7 @@ def describe(path: Path | str) -> dict:
             "inputs": {v.name: shape(v) for v in proto.graph.input},
             "outputs": {v.name: shape(v) for v in proto.graph.output},
             "parameters": parameters,
-            "rts": json.loads(props["rts"]) if "rts" in props else None}
+            "rts": json.loads(metadata) if metadata is not None else None}
 
 
 def format_description(info: dict) -> str:
@@ -31,7 +34,7 @@ def format_description(info: dict) -> str:
     lines.append(f"parameters {info['parameters']:,}")
     meta = info["rts"]
     if meta is None:
-        lines.append("metadata   none (no 'rts' key: rts-infer cannot use this model)")
+        lines.append(f"metadata   none (no '{contract.MODEL_METADATA_KEY}' key: rts-infer cannot use this model)")
     else:
         lines.append(f"name       {meta.get('name')}  ({meta.get('architecture')}, {meta.get('encoder')}, "
                      f"depth {meta.get('encoder_depth')})")
