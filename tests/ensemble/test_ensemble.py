@@ -133,3 +133,16 @@ def test_weights(inputs, tmp_path):
     assert len(geopandas.read_parquet(tmp_path / "eq" / contract.l1_name(SCENE))) == 5
     assert run_script("rts-ensemble", a, low, "--weights", "notcvis=3", "-o", tmp_path / "w").returncode == 0
     assert len(geopandas.read_parquet(tmp_path / "w" / contract.l1_name(SCENE))) == 0
+
+
+@pytest.mark.parametrize("name", ["water.geojson", "water.tif"])
+def test_unreadable_water_file_is_one_error_line(inputs, name):
+    root, a, b, _ = inputs
+    water = root / name
+    water.write_text("not a water file\n")
+    done = run_script("rts-ensemble", a, b, "--water", water, "-o", root / "l1")
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(water) in errors[0]
+    assert "Traceback" not in done.stderr
+    assert not (root / "l1").exists() or not list((root / "l1").iterdir())

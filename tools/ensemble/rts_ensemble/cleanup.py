@@ -35,12 +35,13 @@ def forbidden_zone(valid: np.ndarray, edge_px: int) -> np.ndarray:
 
 
 def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
-          water: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Labels (int32, 0 = background) of the objects that survive, renumbered 1..n."""
+          water: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (int32, 0 = background) of the objects that survive, renumbered 1..n,
+    and their pixel counts (object i at index i - 1), which the Level-1 attributes need."""
     binary = (probability > options.threshold) & valid
     labels, count = ndimage.label(binary, structure=EIGHT)
     if count == 0:
-        return labels, 0
+        return labels, np.zeros(0, np.int64)
     # per-object counts by bincount over the labelled pixels only: no scene-sized
     # temporaries beyond the labels themselves
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
@@ -55,4 +56,4 @@ def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
     remap = np.zeros(count + 1, np.int32)
     remap[1:][keep] = np.arange(1, int(keep.sum()) + 1)
     np.take(remap, labels, out=labels)  # in place: a scene-sized int32 array less
-    return labels, int(keep.sum())
+    return labels, sizes[keep].astype(np.int64)  # renumbering keeps the objects' order

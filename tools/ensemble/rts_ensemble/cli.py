@@ -66,6 +66,9 @@ def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water
         water_source = WaterSource(water, classes) if water else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--water") from None
+    except InputError as exc:  # an unreadable --water file: one line, before any output
+        report_error(water, exc, debug=run.debug)
+        sys.exit(1)
     options = CleanupOptions(threshold=threshold, edge_px=edge_px, min_px=min_px, max_water=max_water)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
     groups: dict[str, list[Member]] = {}
@@ -84,15 +87,16 @@ def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water
     if unknown:
         log.warning("--weights names model(s) not among the inputs: %s", ", ".join(sorted(unknown)))
 
+    def scene_outputs(scene_id) -> dict[str, Path]:
+        return {"prob": out / contract.prob_name(scene_id), "mask": out / contract.mask_name(scene_id),
+                "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
+
     def plan(scene_id):
-        outputs = {"prob": out / contract.prob_name(scene_id), "mask": out / contract.mask_name(scene_id),
-                   "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
+        outputs = scene_outputs(scene_id)
         return Plan(list(outputs.values()), printed=[outputs["l1"]])
 
-    def process(scene_id, item_plan):
-        prob, mask, l1, extent = item_plan.outputs
-        count = ensemble_scene(groups[scene_id], {"prob": prob, "mask": mask, "l1": l1, "extent": extent},
-                               options, weights, water_source, version)
+    def process(scene_id, _plan):
+        count = ensemble_scene(groups[scene_id], scene_outputs(scene_id), options, weights, water_source, version)
         log.debug("%s: %d Level-1 objects", scene_id, count)
 
     result = run.items(list(groups), plan, process, label="ensemble",

@@ -25,16 +25,16 @@ def polygonise(labels: np.ndarray, transform) -> dict[int, object]:
     return result
 
 
-def object_statistics(labels: np.ndarray, probability: np.ndarray, count: int) -> dict[str, np.ndarray]:
-    """Pixel count, mean and maximum probability per object (labels 1..count)."""
+def object_statistics(labels: np.ndarray, probability: np.ndarray, n_pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """Pixel count, mean and maximum probability per object (labels 1..n, with the
+    pixel counts the clean-up already has)."""
+    count = len(n_pixels)
     inside = labels > 0
     ids, values = labels[inside], probability[inside].astype(np.float64)
-    n_pixels = np.bincount(ids, minlength=count + 1)[1:]
     sums = np.bincount(ids, weights=values, minlength=count + 1)[1:]
     maxima = np.full(count + 1, -np.inf)
     np.maximum.at(maxima, ids, values)
-    return {"n_pixels": n_pixels.astype(np.int64), "prob_mean": sums / np.maximum(n_pixels, 1),
-            "prob_max": maxima[1:]}
+    return {"n_pixels": n_pixels, "prob_mean": sums / np.maximum(n_pixels, 1), "prob_max": maxima[1:]}
 
 
 def extent_polygon(valid: np.ndarray, transform):

@@ -60,21 +60,21 @@ def mean_of_members(members: list[Member], weights: dict[str, float]):
     return total, valid, grid
 
 
-def level1_frame(scene: SceneInfo, geometries: dict, statistics: dict, crs, models: str):
-    labels = sorted(geometries)
-    acquired = pandas.Timestamp(scene.acquired)
+def level1_frame(scene: SceneInfo, acquired: pandas.Timestamp, geometries: dict, statistics: dict, crs,
+                 models: str):
+    """One row per object; the clean-up numbers objects 1..n, so object i is row i - 1
+    of ``statistics`` and key i of ``geometries``."""
+    n = len(statistics["n_pixels"])
     frame = geopandas.GeoDataFrame({
-        "scene_id": pandas.Series([scene.scene_id] * len(labels), dtype="string"),
-        "acquired": pandas.Series([acquired] * len(labels), dtype="datetime64[us, UTC]"),
-        "year": pandas.Series([acquired.year] * len(labels), dtype="int32"),
-        "month": pandas.Series([acquired.month] * len(labels), dtype="int32"),
+        "scene_id": pandas.Series([scene.scene_id] * n, dtype="string"),
+        "acquired": pandas.Series([acquired] * n, dtype="datetime64[us, UTC]"),
+        "year": pandas.Series([acquired.year] * n, dtype="int32"),
+        "month": pandas.Series([acquired.month] * n, dtype="int32"),
         "area_m2": 0.0, "area_ha": 0.0,
-        "n_pixels": statistics["n_pixels"][np.array(labels, int) - 1] if labels else np.array([], np.int64),
-        "prob_mean": statistics["prob_mean"][np.array(labels, int) - 1] if labels else np.array([]),
-        "prob_max": statistics["prob_max"][np.array(labels, int) - 1] if labels else np.array([]),
-        "models": pandas.Series([models] * len(labels), dtype="string"),
-        "sensor": pandas.Series([scene.sensor] * len(labels), dtype="string"),
-    }, geometry=[geometries[k] for k in labels], crs=crs)
+        "n_pixels": statistics["n_pixels"], "prob_mean": statistics["prob_mean"], "prob_max": statistics["prob_max"],
+        "models": pandas.Series([models] * n, dtype="string"),
+        "sensor": pandas.Series([scene.sensor] * n, dtype="string"),
+    }, geometry=[geometries[label] for label in range(1, n + 1)], crs=crs)
     frame["area_m2"] = frame.geometry.area.astype(float)
     frame["area_ha"] = frame["area_m2"] / 10_000
     return frame[list(contract.L1_COLUMNS)]
@@ -94,7 +94,7 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
         raise InputError("probability rasters must be in a projected (metric) CRS")
     footprint = extent_polygon(valid, transform)  # first, while memory holds least
     water_mask = water.mask(shape, transform, crs) if water is not None else None
-    labels, count = clean(mean, valid, options, water_mask)
+    labels, n_pixels = clean(mean, valid, options, water_mask)
     models = ",".join(m.model for m in members)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=models,
                              RTS_THRESHOLD=f"{options.threshold:g}", RTS_EDGE_PX=str(options.edge_px),
@@ -108,12 +108,11 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     raster.write_cog(outputs["mask"], mask, crs=crs, transform=transform, nodata=contract.MASK_NODATA, tags=tags,
                      band_descriptions=("rts",), overview_resampling="nearest")
     geometries = polygonise(labels, transform)
-    statistics = object_statistics(labels, mean, count)
-    vector.write_geoparquet(level1_frame(scene, geometries, statistics, crs, models), outputs["l1"])
-
+    statistics = object_statistics(labels, mean, n_pixels)
     acquired = pandas.Timestamp(scene.acquired)
+    vector.write_geoparquet(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"])
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
                                     geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")
     vector.write_geoparquet(extent, outputs["extent"])
-    return count
+    return len(n_pixels)

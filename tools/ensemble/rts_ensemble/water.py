@@ -11,7 +11,8 @@ import rasterio
 from rasterio import features, warp
 from rasterio.enums import Resampling
 
-from rts_core.runner import InputError
+from rts_core.runner import InputError, one_line
+from rts_core.vector import read_vector
 
 VECTOR_SUFFIXES = {".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"}
 
@@ -21,14 +22,16 @@ class WaterSource:
         self.path, self.classes = Path(path), classes
         self.is_vector = self.path.suffix.lower() in VECTOR_SUFFIXES
         if self.is_vector:
-            import geopandas
-
-            frame = geopandas.read_parquet(path) if self.path.suffix == ".parquet" else geopandas.read_file(path)
+            frame = read_vector(self.path)
             if frame.crs is None:
                 raise ValueError(f"water polygons {path} have no CRS")
             self.frame = frame
         else:
-            with rasterio.open(path) as dataset:
+            try:
+                opened = rasterio.open(path)
+            except rasterio.errors.RasterioIOError as exc:
+                raise InputError(f"cannot read land cover: {one_line(exc)}") from None
+            with opened as dataset:
                 if dataset.crs is None:
                     raise ValueError(f"land cover {path} has no CRS")
 
