@@ -4,12 +4,14 @@ from pathlib import Path
 
 import numpy as np
 
+from rts_core.model_input import StackBands
 from rts_train.data import Scene
 
 
 def tiny_scene() -> Scene:
     return Scene("20220801_201500_10_2416", Path("a.stack.tif"), np.zeros((1, 2, 2), np.int16),
-                 np.ones(1, np.float32), np.zeros(1, np.float32), np.zeros((2, 2), np.uint8))
+                 StackBands([1], np.ones(1, np.float32), np.zeros(1, np.float32)), np.ones((2, 2), bool),
+                 np.zeros((2, 2), np.uint8))
 
 
 def test_the_same_stack_twice_is_two_distinct_scenes():

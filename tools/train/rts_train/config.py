@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from rts_core import contract
+from rts_core import contract, preprocessing
+from rts_core.model_input import Normalisation
 
 DARTS_NORMALISATION = {
     "blue": (10 / 3, 0.0), "green": (10 / 3, 0.0), "red": (10 / 3, 0.0), "nir": (10 / 3, 0.0),
@@ -48,6 +49,7 @@ class ModelConfig:
     encoder: str = "resnet34"
     encoder_depth: int = contract.DEFAULT_ENCODER_DEPTH
     decoder_channels: list[int] | None = None  # None: smp's (256, 128, 64, 32, 16) cut to the depth
+    preprocessing: dict | None = None  # what the training stacks were made with (rts_core.preprocessing)
 
     def __post_init__(self):
         if not self.scale:
@@ -57,6 +59,10 @@ class ModelConfig:
         if not (len(self.bands) == len(self.scale) == len(self.offset)):
             raise ValueError("bands, scale and offset must have the same length")
 
+    def normalisation(self) -> Normalisation:
+        """The model-input transform this model is trained and run with."""
+        return Normalisation.of(self.bands, self.scale, self.offset, self.clip)
+
     def metadata(self) -> str:
         """The JSON written under the ONNX metadata key (contract.MODEL_METADATA_KEY)."""
         return json.dumps(asdict(self))
@@ -65,4 +71,6 @@ class ModelConfig:
     def from_metadata(cls, text: str) -> ModelConfig:
         data = json.loads(text)
         known = {f for f in cls.__dataclass_fields__}
+        if data.get("preprocessing") is not None:
+            data["preprocessing"] = preprocessing.check(data["preprocessing"])
         return cls(**{k: v for k, v in data.items() if k in known})

@@ -18,7 +18,8 @@ import rasterio
 from rasterio import features
 from scipy import ndimage
 
-from rts_core import contract
+from rts_core import contract, preprocessing
+from rts_core.model_input import Normalisation, StackBands, model_input, stack_bands
 from rts_core.runner import InputError
 from rts_core.vector import read_vector
 
@@ -30,9 +31,10 @@ class Scene:
     scene_id: str
     path: Path
     stored: np.ndarray  # (bands, rows, cols) as stored in the stack, int16 or float
-    scale: np.ndarray  # per band, stored -> physical
-    offset: np.ndarray
+    bands: StackBands  # where the model's bands sit in the stack, stored -> physical
+    valid: np.ndarray  # bool (rows, cols): the stack's mask
     target: np.ndarray  # uint8: 0, 1, IGNORE
+    preprocessing: dict | None = None  # the stack's RTS_PREPROCESSING record
 
     @property
     def positives(self) -> int:
@@ -60,14 +62,12 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> Scene:
         scene_id = dataset.tags().get(contract.TAG_SCENE_ID)
         if not scene_id:
             raise InputError(f"not an rts-prep stack (no {contract.TAG_SCENE_ID} tag)")
-        names = list(dataset.descriptions)
-        missing = [b for b in bands if b not in names]
-        if missing:
-            raise InputError(f"stack lacks band(s) {', '.join(missing)}")
-        indexes = [names.index(b) + 1 for b in bands]
-        stored = dataset.read(indexes)
-        scale = np.array([dataset.scales[i - 1] for i in indexes], np.float32)
-        offset = np.array([dataset.offsets[i - 1] for i in indexes], np.float32)
+        try:
+            record = preprocessing.parse(dataset.tags().get(contract.TAG_PREPROCESSING))
+        except preprocessing.RecordError as exc:
+            raise InputError(str(exc)) from None
+        selected = stack_bands(dataset, bands)
+        stored = dataset.read(selected.indexes)
         valid = dataset.dataset_mask() > 0
         shape, transform, crs = dataset.shape, dataset.transform, dataset.crs
     mine = labels[labels.scene_id == scene_id].to_crs(crs)
@@ -84,17 +84,7 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> Scene:
                                         transform=transform, fill=0, dtype="uint8") > 0
         target[~inside & (slump == 0)] = IGNORE
     target[~valid] = IGNORE
-    return Scene(scene_id, Path(path), stored, scale, offset, target)
-
-
-def normalise(stored: np.ndarray, scene: Scene, scale: np.ndarray, offset: np.ndarray,
-              clip=None) -> np.ndarray:
-    """Stored values -> physical -> model input (x * scale + offset), as inference does."""
-    physical = stored.astype(np.float32) * scene.scale[:, None, None] + scene.offset[:, None, None]
-    x = physical * scale[:, None, None] + offset[:, None, None]
-    if clip is not None:
-        x = np.clip(x, clip[0], clip[1])
-    return x
+    return Scene(scene_id, Path(path), stored, selected, valid, target, record)
 
 
 class TileSampler:
@@ -127,16 +117,18 @@ class TileSampler:
         col0 = int(np.clip(col0, 0, max(cols - size, 0)))
         return index, row0, col0
 
-    def cut(self, index: int, row0: int, col0: int) -> tuple[np.ndarray, np.ndarray]:
-        """Stored values and target of a tile, reflection-padded up to ``size``."""
+    def cut(self, index: int, row0: int, col0: int, normalisation: Normalisation) -> tuple[np.ndarray, np.ndarray]:
+        """Model input (rts_core.model_input, as inference builds it) and target of a
+        tile, reflection-padded up to ``size``."""
         scene, size = self.scenes[index], self.size
-        stored = scene.stored[:, row0:row0 + size, col0:col0 + size]
-        target = scene.target[row0:row0 + size, col0:col0 + size]
+        window = (slice(row0, row0 + size), slice(col0, col0 + size))
+        x = model_input(scene.stored[(slice(None), *window)], scene.valid[window], scene.bands, normalisation)
+        target = scene.target[window]
         pad = ((0, size - target.shape[0]), (0, size - target.shape[1]))
         if any(p[1] for p in pad):
-            stored = np.pad(stored, ((0, 0), *pad), mode="reflect")
+            x = np.pad(x, ((0, 0), *pad), mode="reflect")
             target = np.pad(target, pad, mode="constant", constant_values=IGNORE)
-        return stored, target
+        return x, target
 
 
 def augment(x: np.ndarray, y: np.ndarray, bands: list[str], rng: np.random.Generator, p: float = 0.5):

@@ -14,12 +14,13 @@ import numpy as np
 import segmentation_models_pytorch as smp
 import torch
 
-from rts_core import atomic
+from rts_core import atomic, contract, preprocessing
 from rts_core.log import progress
+from rts_core.model_input import model_input
 from rts_core.runner import InputError, report_error
 
 from .config import ModelConfig
-from .data import IGNORE, Scene, TileSampler, augment, load_scene, normalise, read_labels
+from .data import IGNORE, Scene, TileSampler, augment, load_scene, read_labels
 from .export import export_onnx
 from .model import build
 
@@ -70,6 +71,20 @@ def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tup
     return scenes, failed
 
 
+def training_record(scenes: list[Scene]) -> dict | None:
+    """The preprocessing record the model carries: the one its stacks share (they must
+    agree). Stacks made before stacks recorded it leave the model without one."""
+    records = [s.preprocessing for s in scenes if s.preprocessing is not None]
+    if len(records) < len(scenes):
+        log.warning("%d of %d stacks have no %s record (made by an older rts-prep): the model cannot "
+                    "record what its inputs were made with", len(scenes) - len(records), len(scenes),
+                    contract.TAG_PREPROCESSING)
+    try:
+        return preprocessing.common(records) or None
+    except preprocessing.RecordError as exc:
+        raise InputError(str(exc)) from None
+
+
 def split(scenes: list[Scene], options: FitOptions) -> tuple[list[Scene], list[Scene]]:
     """Validation scenes by id, else a seeded random fraction of the scenes."""
     if options.val_scenes:
@@ -90,8 +105,7 @@ def split(scenes: list[Scene], options: FitOptions) -> tuple[list[Scene], list[S
 
 def predict_scene(model, scene: Scene, config: ModelConfig, tile: int = 512) -> np.ndarray:
     """Logits of a whole scene, in tiles padded by reflection to a multiple of 32."""
-    scale, offset = np.array(config.scale, np.float32), np.array(config.offset, np.float32)
-    x = normalise(scene.stored, scene, scale, offset, config.clip)
+    x = model_input(scene.stored, scene.valid, scene.bands, config.normalisation())
     rows, cols = x.shape[1:]
     logits = np.zeros((rows, cols), np.float32)
     multiple = 2 ** config.encoder_depth
@@ -173,6 +187,7 @@ def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: Fit
     if not scenes:
         raise InputError("no usable stack")
     train, val = split(scenes, options)
+    config.preprocessing = training_record(scenes)
     log.info("%d training scene(s) (%d slump pixels), %d validation scene(s)", len(train),
              sum(s.positives for s in train), len(val))
     model = build(config)
@@ -180,7 +195,7 @@ def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: Fit
     schedule = torch.optim.lr_scheduler.ExponentialLR(optimiser, gamma=0.9)
     loss_fn = smp.losses.FocalLoss(mode="binary", ignore_index=IGNORE)
     sampler = TileSampler(train, options.tile_size, rng)
-    scale, offset = np.array(config.scale, np.float32), np.array(config.offset, np.float32)
+    normalisation = config.normalisation()
     paths = outputs(out, config)
     rows, best, best_state = [], None, None
     for epoch in range(1, options.epochs + 1):
@@ -191,8 +206,7 @@ def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: Fit
             xs, ys = [], []
             for _ in range(options.batch_size):
                 index, row, col = sampler.tile(rng.random() < share)
-                stored, target = sampler.cut(index, row, col)
-                x = normalise(stored, train[index], scale, offset, config.clip)
+                x, target = sampler.cut(index, row, col, normalisation)
                 x, y = augment(x, target, config.bands, rng)
                 xs.append(x)
                 ys.append(y)
