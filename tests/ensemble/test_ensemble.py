@@ -146,3 +146,48 @@ def test_unreadable_water_file_is_one_error_line(inputs, name):
     assert len(errors) == 1 and str(water) in errors[0]
     assert "Traceback" not in done.stderr
     assert not (root / "l1").exists() or not list((root / "l1").iterdir())
+
+
+def test_the_edge_zone_is_a_euclidean_disk_and_the_threshold_is_reached_at_equality(tmp_path):
+    """DARTS grows no-data by skimage's disk(10) and keeps mean >= 0.5: a square at
+    (8, 8) px from a no-data corner (Euclidean 11.3 px, chessboard 8 px) survives; one
+    at (7, 7) (9.9 px) does not; means of exactly 0.5 count as slump."""
+    low = np.full(SHAPE, 0.1, np.float32)
+    high = low.copy()
+    valid = np.ones(SHAPE, bool)
+    valid[90:100, 90:100] = False  # a no-data hole, corner at (99, 99)
+    high[107:113, 107:113] = 0.9  # nearest pixel (107, 107): 8 px down and right of (99, 99)
+    high[80:86, 106:112] = 0.9  # nearest pixel (85, 106): 7 px right of the hole's side (90..99, 99)
+    high[106:112, 78:84] = 0.9  # nearest pixel (106, 83): 7 px down and left of the corner (99, 90)
+    high[20:26, 150:156] = 0.9  # far from everything: kept
+    low[20:26, 150:156] = 0.1  # mean (0.9 + 0.1) / 2 = 0.5 exactly: kept (>=)
+    high[150:156, 20:26] = 0.59  # mean (0.59 + 0.4) / 2 = 0.495: dropped
+    low[150:156, 20:26] = 0.40
+    high[150:156, 150:156] = 0.49  # (0.49 + 0.51) / 2 = 0.5: kept
+    low[150:156, 150:156] = 0.51
+    low[107:113, 107:113] = low[80:86, 106:112] = low[106:112, 78:84] = 0.9
+    a = write_prob(tmp_path / "a.tif", high, valid, "tcvis")
+    b = write_prob(tmp_path / "b.tif", low, valid, "notcvis")
+    done = run_script("rts-ensemble", a, b, "--min-px", 30, "-o", tmp_path / "l1")
+    assert done.returncode == 0, done.stderr
+    frame = geopandas.read_parquet(tmp_path / "l1" / contract.l1_name(SCENE))
+    corners = sorted((round((TRANSFORM.f - g.bounds[3]) / 3), round((g.bounds[0] - TRANSFORM.c) / 3))
+                     for g in frame.geometry)
+    # top-left pixels (row, col) of the survivors: a tie, the (8, 8) square, the other tie
+    assert corners == [(20, 150), (107, 107), (150, 150)]
+
+
+@pytest.mark.parametrize("edge_px", [0, 1, 4, 10])
+def test_forbidden_zone_is_the_distance_transform_within_edge_px(edge_px):
+    """Equal to a Euclidean distance transform with the outside of the image invalid."""
+    from scipy import ndimage
+
+    from rts_ensemble.cleanup import forbidden_zone
+
+    rng = np.random.default_rng(edge_px)
+    valid = np.ones((97, 131), bool)
+    valid[rng.integers(0, 97, 12), rng.integers(0, 131, 12)] = False
+    valid[40:60, 70:75] = False
+    distance = ndimage.distance_transform_edt(np.pad(valid, 1))[1:-1, 1:-1]
+    expected = distance <= edge_px if edge_px else ~valid
+    np.testing.assert_array_equal(forbidden_zone(valid, edge_px), expected)

@@ -1,9 +1,11 @@
 """DARTS clean-up of an ensemble probability raster (pure numpy/scipy).
 
-Objects are 8-connected groups of pixels above the threshold. An object is dropped when
-it touches the invalid-data mask grown by ``edge_px`` or comes within ``edge_px`` of
-the image border (its outline there is unknown), when it has fewer than ``min_px``
-pixels, or when more than ``max_water`` of it lies on water.
+Objects are 8-connected groups of pixels whose probability reaches the threshold
+(p >= threshold, as DARTS v1's ensemble step). An object is dropped when any of its
+pixels lies within Euclidean distance ``edge_px`` of invalid data or of the image
+border (its outline there is unknown; both DARTS codes grow the invalid area by
+``skimage.morphology.disk(edge_px)``), when it has fewer than ``min_px`` pixels, or
+when more than ``max_water`` of it lies on water.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from scipy import ndimage
 EIGHT = np.ones((3, 3), bool)
 
 
+# A mean that equals the threshold in exact arithmetic reaches it despite float32
+# rounding of stored x scale; the probability's own step (0.01 / models) is far larger.
+TIE_TOLERANCE = 1e-6
+
+
 @dataclass(frozen=True)
 class CleanupOptions:
     threshold: float = 0.5
@@ -25,12 +32,26 @@ class CleanupOptions:
 
 
 def forbidden_zone(valid: np.ndarray, edge_px: int) -> np.ndarray:
-    """Pixels within ``edge_px`` of invalid data or of the image border."""
-    zone = ~valid
-    if edge_px > 0:
-        # growing by edge_px steps of 8-connectivity = a (2 edge_px + 1) square maximum
-        # filter; the border counts as invalid ("constant" mode with cval 1)
-        zone = ndimage.maximum_filter(zone, size=2 * edge_px + 1, mode="constant", cval=True)
+    """Pixels within Euclidean distance ``edge_px`` of invalid data or of the image
+    border (pixels outside the image count as invalid): the invalid area dilated by a
+    disk of radius ``edge_px`` (dy² + dx² <= edge_px², skimage's ``disk``).
+
+    A disk is a stack of row spans, so the dilation is, per row offset dy, a horizontal
+    maximum filter of half-width floor(sqrt(edge_px² - dy²)) shifted by dy: a handful of
+    1-D passes (7 for 10 px), about four times faster than a distance transform."""
+    invalid = ~valid
+    if edge_px <= 0:
+        return invalid
+    rows, cols = valid.shape
+    padded = np.pad(invalid, edge_px, constant_values=True).view(np.uint8)
+    del invalid
+    zone = np.zeros((rows, cols), bool)
+    offsets = np.arange(-edge_px, edge_px + 1)
+    half_widths = np.floor(np.sqrt(edge_px**2 - offsets**2 + 1e-9)).astype(int)
+    for half in np.unique(half_widths):
+        spread = ndimage.maximum_filter1d(padded, 2 * half + 1, axis=1)[:, edge_px:edge_px + cols].view(bool)
+        for dy in offsets[half_widths == half]:
+            zone |= spread[edge_px + dy:edge_px + dy + rows]
     return zone
 
 
@@ -38,7 +59,7 @@ def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
           water: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Labels (int32, 0 = background) of the objects that survive, renumbered 1..n,
     and their pixel counts (object i at index i - 1), which the Level-1 attributes need."""
-    binary = (probability > options.threshold) & valid
+    binary = (probability >= options.threshold - TIE_TOLERANCE) & valid
     labels, count = ndimage.label(binary, structure=EIGHT)
     if count == 0:
         return labels, np.zeros(0, np.int64)

@@ -44,10 +44,13 @@ Per scene: <scene_id>.prob.tif (mean probability), .mask.tif (1 = RTS after clea
 the .l1.parquet paths.""")
 @cli.paths_argument(metavar="PROB...")
 @cli.out_dir_option()
-@click.option("--threshold", default=0.5, type=click.FloatRange(0, 1), help="Binarise the mean above this.")
+@click.option("--threshold", default=0.5, type=click.FloatRange(0, 1),
+              help="Keep pixels whose mean probability reaches this (p >= threshold, as DARTS v1's ensemble).")
 @click.option("--edge-px", default=10, type=click.IntRange(0),
-              help="Drop objects within this many pixels of the image border or of no-data.")
-@click.option("--min-px", default=32, type=click.IntRange(1), help="Drop objects smaller than this (pixels).")
+              help="Drop objects with a pixel within this Euclidean distance (px) of the image border or of "
+                   "no-data (as both DARTS codes: a disk of this radius).")
+@click.option("--min-px", default=32, type=click.IntRange(1),
+              help="Drop objects smaller than this (pixels; objects are 8-connected).")
 @click.option("--water", type=click.Path(dir_okay=False, path_type=Path),
               help="Land-cover raster (any CRS) or water polygons (any vector format).")
 @click.option("--water-classes", default="1", help="Land-cover classes that are water (ESRI: 1).")
