@@ -1,5 +1,6 @@
 """rts-prep end to end on small scenes with known content."""
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from tests.prep import builders
 from tests.prep.builders import SCENE_ID, write_dem, write_landcover, write_scene, write_tcvis
 
 PLANE_GRADIENT = (0.12, -0.07)  # dz/dx, dz/dy in EPSG:3413 metres
-BOWL_A = 0.0016  # z = a r^2 around the bowl centre: relative elevation -a R^2 / 2 = -2 m
+BOWL_A = 0.0016  # z = a r^2 around the bowl centre: relative elevation -a R^2 / 2 (-2 m for R = 50 m)
 
 
 def physical(path: Path) -> tuple[dict, np.ndarray]:
@@ -69,17 +70,45 @@ def test_stack_is_aligned_named_tagged_and_exact(inputs):
     assert np.abs(bands["relative_elevation"][inner]).max() < 0.2
 
 
+def preprocessing_record(stack: Path) -> dict:
+    with rasterio.open(stack) as dataset:
+        return json.loads(dataset.tags()[contract.TAG_PREPROCESSING])
+
+
+def test_stacks_record_what_models_depend_on(inputs):
+    root, scene, plane, tcvis = inputs
+    done = prep(scene, "--dem", plane, "--tcvis", tcvis, "-o", root / "default")
+    assert done.returncode == 0, done.stderr
+    assert preprocessing_record(root / "default" / f"{SCENE_ID}.stack.tif") == {
+        "tpi_radius_m": 100.0, "slope_method": "horn", "terrain_resampling": "cubic",
+        "validity_rule": "udm2_darts_v1", "sensor": "PlanetScope", "pixel_size_m": 3.0}
+    done = prep(scene, "--dem", plane, "--tcvis", tcvis, "--tpi-radius", 30, "--slope-method", "four_neighbour",
+                "--keep-light-haze", "-o", root / "other")
+    assert done.returncode == 0, done.stderr
+    record = preprocessing_record(root / "other" / f"{SCENE_ID}.stack.tif")
+    assert (record["tpi_radius_m"], record["slope_method"], record["validity_rule"]) == (
+        30.0, "four_neighbour", "udm2_darts_v1_light_haze")
+    bands, _ = physical(root / "other" / f"{SCENE_ID}.stack.tif")
+    expected_slope = np.degrees(np.arctan(np.hypot(*PLANE_GRADIENT)))  # a plane: both operators agree
+    assert np.abs(bands["slope"][10:-10, 10:-10] - expected_slope).max() < 0.5
+
+
 def test_bowl_of_known_depth_and_tilted_plane(tmp_path):
     scene = write_scene(tmp_path / SCENE_ID)
     tcvis = write_tcvis(tmp_path / "tcvis.tif")
     _, xs, ys = builders.dem_grid()
     cx, cy = xs.mean(), ys.mean()
     bowl = write_dem(tmp_path / "bowl.tif", lambda x, y: 100 + BOWL_A * ((x - cx) ** 2 + (y - cy) ** 2))
-    done = prep(scene, "--dem", bowl, "--tcvis", tcvis, "-o", tmp_path / "out")
+    done = prep(scene, "--dem", bowl, "--tcvis", tcvis, "--tpi-radius", 50, "-o", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     bands, valid = physical(tmp_path / "out" / f"{SCENE_ID}.stack.tif")
     inner = (slice(10, -10), slice(10, -10))
     assert np.abs(bands["relative_elevation"][inner] - (-BOWL_A * 50**2 / 2)).max() < 0.2
+    # the default window, as in the DARTS code: a circle of 100 m radius
+    done = prep(scene, "--dem", bowl, "--tcvis", tcvis, "-o", tmp_path / "default")
+    assert done.returncode == 0, done.stderr
+    default, _ = physical(tmp_path / "default" / f"{SCENE_ID}.stack.tif")
+    assert np.abs(default["relative_elevation"][inner] - (-BOWL_A * 100**2 / 2)).max() < 0.2
     # slope of the bowl: atan(2 a r) at each scene pixel's distance from the centre
     with rasterio.open(scene) as sr:
         rows, cols = np.mgrid[0:sr.height, 0:sr.width]
@@ -220,6 +249,7 @@ def test_dem_or_tcvis_not_overlapping_and_missing_udm2(tmp_path):
     done = prep(scene, "--dem", plane, "--tcvis", tcvis, "-o", tmp_path / "out")
     assert done.returncode == 0
     assert "no udm2" in done.stderr
+    assert preprocessing_record(tmp_path / "out" / f"{SCENE_ID}.stack.tif")["validity_rule"] == "sr_nodata"
 
 
 def test_piping_from_rts_synth(tmp_path):

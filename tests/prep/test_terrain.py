@@ -33,7 +33,7 @@ def test_plane_has_zero_relative_elevation_and_its_slope():
     dem = 50 + 0.1 * x - 0.05 * y
     inner = (slice(30, -30), slice(30, -30))
     # float32 arithmetic: within 1e-4 m and 1e-4 degree, 1 % of what the stack stores
-    assert np.abs(relative_elevation(dem, 2.0, 100.0)[inner]).max() < 1e-4
+    assert np.abs(relative_elevation(dem, 2.0, radius_m=50.0)[inner]).max() < 1e-4
     expected = np.degrees(np.arctan(np.hypot(0.1, 0.05)))
     np.testing.assert_allclose(slope_degrees(dem, 2.0)[inner], expected, atol=1e-4)
 
@@ -42,9 +42,36 @@ def test_bowl_relative_elevation_is_minus_a_r2_over_2():
     x, y = grid()
     a = 0.0016
     dem = 10 + a * (x**2 + y**2)
-    rel = relative_elevation(dem, 2.0, 100.0)
+    rel = relative_elevation(dem, 2.0, radius_m=50.0)
     # the mean of a r^2 over a disk of radius R about any point is a (r^2 + R^2 / 2)
     np.testing.assert_allclose(rel[40:-40, 40:-40], -a * 50**2 / 2, atol=0.05)
+
+
+def test_the_default_window_is_a_circle_of_100_m_radius():
+    """The DARTS code's window (ee.Kernel.circle takes a radius; nextgen's TPI an outer
+    radius): on a bowl a r², a circle of radius R gives -a R² / 2 everywhere inside."""
+    x, y = grid(301)
+    a = 0.0016
+    dem = 10 + a * (x**2 + y**2)
+    rel = relative_elevation(dem, 2.0)
+    np.testing.assert_allclose(rel[60:-60, 60:-60], -a * 100**2 / 2, atol=0.05)  # 8 m; a 100 m diameter: 2 m
+
+
+def test_four_neighbour_slope_is_earth_engines_central_differences():
+    x, y = grid(41)
+    dem = 50 + 0.1 * x - 0.05 * y
+    inner = (slice(1, -1), slice(1, -1))
+    expected = np.degrees(np.arctan(np.hypot(0.1, 0.05)))
+    np.testing.assert_allclose(slope_degrees(dem, 2.0, "four_neighbour")[inner], expected, atol=1e-4)
+    rough = 300 + np.cumsum(np.random.default_rng(1).normal(0, 1, (41, 37)), axis=0)
+    dzdy, dzdx = np.gradient(rough, 2.0)  # central differences inside
+    central = np.degrees(np.arctan(np.hypot(dzdx, dzdy)))
+    got = slope_degrees(rough, 2.0, "four_neighbour")
+    np.testing.assert_allclose(got[inner], central[inner], atol=1e-3)
+    assert np.isnan(got[0]).all() and np.isnan(got[:, -1]).all()
+    assert np.abs(slope_degrees(rough, 2.0)[inner] - got[inner]).max() > 0.5  # Horn smooths: not the same
+    with pytest.raises(ValueError, match="unknown slope method"):
+        slope_degrees(rough, 2.0, "sobel")
 
 
 def brute_force_relative_elevation(dem, radius_px):
@@ -64,11 +91,11 @@ def test_relative_elevation_near_edges_and_gaps_matches_brute_force():
     rng = np.random.default_rng(4)
     dem = 300 + np.cumsum(rng.normal(0, 1, (41, 37)), axis=1)  # rough terrain, 300 m up
     expected = brute_force_relative_elevation(dem, 6.5)
-    np.testing.assert_allclose(relative_elevation(dem, 2.0, 26.0), expected, atol=1e-4)
+    np.testing.assert_allclose(relative_elevation(dem, 2.0, radius_m=13.0), expected, atol=1e-4)
     dem[10:14, 20:30] = np.nan
     dem[0, 0] = np.nan
     expected = brute_force_relative_elevation(dem, 6.5)
-    got = relative_elevation(dem, 2.0, 26.0)
+    got = relative_elevation(dem, 2.0, radius_m=13.0)
     assert np.array_equal(np.isnan(got), np.isnan(dem))
     np.testing.assert_allclose(got, expected, atol=1e-4)
 
@@ -77,7 +104,7 @@ def test_nodata_stays_nodata_and_is_left_out_of_the_mean():
     x, y = grid(101)
     dem = 20 + 0.0 * x
     dem[50, 50] = np.nan
-    rel = relative_elevation(dem, 2.0, 60.0)
+    rel = relative_elevation(dem, 2.0, radius_m=30.0)
     assert np.isnan(rel[50, 50])
     assert abs(rel[50, 52]) < 1e-9  # a gap counted as 0 m would pull the mean down
     slope = slope_degrees(dem, 2.0)

@@ -116,12 +116,12 @@ def test_truth_is_valid_geoparquet_in_4326(world):
 
 
 def relative_elevation(world: Path):
-    """DEM minus its mean in a 100 m circle (what rts-prep computes), on the DEM grid."""
+    """DEM minus its mean in a circle of 100 m radius (what rts-prep computes), on the DEM grid."""
     with rasterio.open(world / "aux" / "dem.tif") as dem:
         z = dem.read(1).astype(float)
         valid = z != dem.nodata
         transform, crs = dem.transform, dem.crs
-    radius = 25  # px of 2 m
+    radius = 50  # px of 2 m
     yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
     disk = (xx**2 + yy**2 <= radius**2).astype(float)
     total = ndimage.convolve(np.where(valid, z, 0), disk, mode="constant")

@@ -27,6 +27,7 @@ TAG_ACQUIRED = "RTS_ACQUIRED"  # ISO 8601, UTC
 TAG_SENSOR = "RTS_SENSOR"
 TAG_VERSION = "RTS_VERSION"  # "<tool> <version>"
 TAG_MODEL = "RTS_MODEL"  # probability rasters: model name(s), comma-joined
+TAG_PREPROCESSING = "RTS_PREPROCESSING"  # stacks: JSON of what models depend on (rts_core.preprocessing)
 SCENE_TAGS = (TAG_SCENE_ID, TAG_ACQUIRED, TAG_SENSOR, TAG_VERSION)
 DEFAULT_SENSOR = "PlanetScope"
 

@@ -43,9 +43,12 @@ The stack is int16 with a GDAL scale/offset per band: read it as stored x scale 
               help="Land-cover raster turned into a 'water' band (no-data counts as water).")
 @click.option("--water-classes", default="1", callback=parse_classes,
               help="Land-cover class codes that are water (ESRI 10 m: 1).")
-@click.option("--tpi-diameter", default=100.0, type=click.FloatRange(min=1.0),
-              help="Diameter (m) of the circle whose mean DEM relative elevation is taken against "
-                   "(DARTS v1: 100 m; its successor: a 100 m radius = 200).")
+@click.option("--tpi-radius", default=100.0, type=click.FloatRange(min=1.0),
+              help="Radius (m) of the circle whose mean DEM relative elevation is taken against "
+                   "(the DARTS v1 models' DEM layers and darts-nextgen: 100 m).")
+@click.option("--slope-method", type=click.Choice(["horn", "four_neighbour"]), default="horn",
+              help="Slope operator on the DEM grid: Horn's 3x3 (gdaldem, darts-nextgen) or 4-neighbour "
+                   "central differences (Earth Engine's ee.Terrain.slope, behind the DARTS v1 models).")
 @click.option("--keep-light-haze", is_flag=True,
               help="Keep pixels whose only udm2 flag is light haze (DARTS v1 drops them).")
 @click.option("--block", "block_px", default=1024, type=click.IntRange(64),
@@ -53,7 +56,8 @@ The stack is int16 with a GDAL scale/offset per band: read it as stored x scale 
 @click.option("--threads", default=2, type=click.IntRange(1), help="Worker threads computing blocks (one per core).")
 @cli.out_dir_option()
 @cli.run_options(TOOL)
-def main(paths, dem, tcvis, landcover, water_classes, tpi_diameter, keep_light_haze, block_px, threads, out, run):
+def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, keep_light_haze, block_px, threads,
+         out, run):
     """Turn PlanetScope scenes plus ArcticDEM and TCVIS into aligned, masked input stacks.
 
     Each SCENE (the SR GeoTIFF, or the scene's folder with the udm2 and metadata JSON
@@ -62,7 +66,7 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_diameter, keep_light_h
     (and water), invalid wherever udm2, the SR no-data, the DEM or TCVIS say so.
     """
     cli.reuse_freed_memory()  # blocks on threads: keep freed arrays for the next block
-    options = PrepOptions(tpi_diameter_m=tpi_diameter, keep_light_haze=keep_light_haze,
+    options = PrepOptions(tpi_radius_m=tpi_radius, slope_method=slope_method, keep_light_haze=keep_light_haze,
                           water_classes=water_classes, block_px=block_px, threads=threads)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
     # the first path first: upstream (rts-synth) writes the auxiliary rasters before any scene

@@ -24,7 +24,7 @@ from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
-from rts_core import contract, raster
+from rts_core import contract, preprocessing, raster
 from rts_core.parallel import PerThreadDataset, ordered_map
 from rts_core.runner import InputError
 
@@ -41,7 +41,8 @@ SCALE = {"blue": 1e-4, "green": 1e-4, "red": 1e-4, "nir": 1e-4, "ndvi": 1e-4,
 
 @dataclass(frozen=True)
 class PrepOptions:
-    tpi_diameter_m: float = 100.0
+    tpi_radius_m: float = 100.0  # the DARTS code's circle (ee.Kernel.circle takes a radius)
+    slope_method: str = "horn"
     keep_light_haze: bool = False
     water_classes: tuple[int, ...] = (1,)
     block_px: int = 1024
@@ -64,13 +65,13 @@ def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOp
     """Relative elevation and slope (2, rows, cols) of one block, NaN where undefined."""
     pixel = dem.pixel_m(crs)
     reach = kernel_reach_px(Resampling.cubic, pixel / abs(transform.a))
-    margin = int(np.ceil(options.tpi_diameter_m / 2 / pixel)) + 2 + reach
+    margin = int(np.ceil(options.tpi_radius_m / pixel)) + 2 + reach
     patch = dem.read(bounds, crs, margin_px=margin, indexes=1)
     if patch is None:
         return np.full((2, *shape), np.nan, np.float32)
     elevation = patch.data[0]
-    terrain = np.stack([relative_elevation(elevation, pixel, options.tpi_diameter_m),
-                        slope_degrees(elevation, pixel)])
+    terrain = np.stack([relative_elevation(elevation, pixel, options.tpi_radius_m),
+                        slope_degrees(elevation, pixel, options.slope_method)])
     # Slope is undefined on the patch's outermost ring, which lies in the margin: drop
     # it, so that a patch without DEM gaps has no NaN (resample's faster case).
     patch = Patch(terrain[:, 1:-1, 1:-1], patch.transform @ Affine.translation(1, 1), patch.crs)
@@ -114,6 +115,15 @@ def prep_block(scene: Scene, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, landcov
     return stored, valid
 
 
+def preprocessing_record(options: PrepOptions, with_udm2: bool, pixel_m: float) -> dict:
+    """What a model trained on this stack depends on (CONTRACT.md §3 RTS_PREPROCESSING)."""
+    validity = ("sr_nodata" if not with_udm2 else
+                "udm2_darts_v1_light_haze" if options.keep_light_haze else "udm2_darts_v1")
+    return {"tpi_radius_m": float(options.tpi_radius_m), "slope_method": options.slope_method,
+            "terrain_resampling": "cubic", "validity_rule": validity, "sensor": contract.DEFAULT_SENSOR,
+            "pixel_size_m": round(float(pixel_m), 6)}
+
+
 def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None, out_path,
                options: PrepOptions, tool_version: str) -> int:
     """Write the stack of ``scene`` to ``out_path`` (atomically); returns the number of
@@ -137,10 +147,9 @@ def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxili
             raise InputError(f"udm2 {scene.udm2.name} does not match the SR grid or has not 8 bands")
         for source in (dem, tcvis):
             source.check_overlap(sr.bounds, sr.crs)
+        record = preprocessing_record(options, udm2 is not None, abs(sr.transform.a))
         tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version,
-                                 RTS_PREP_TPI_DIAMETER_M=f"{options.tpi_diameter_m:g}",
-                                 RTS_PREP_UDM2=("none" if udm2 is None else
-                                                "darts_v1+light_haze" if options.keep_light_haze else "darts_v1"))
+                                 **{contract.TAG_PREPROCESSING: preprocessing.dumps(record)})
         n_valid = 0
         writer = raster.CogWriter(out_path, width=sr.width, height=sr.height, count=len(names), dtype="int16",
                                   crs=sr.crs, transform=sr.transform, nodata=NODATA, tags=tags,

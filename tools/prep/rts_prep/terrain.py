@@ -58,14 +58,15 @@ def _disk_count(shape: tuple[int, int], radius_px: float) -> np.ndarray:
     return count
 
 
-def relative_elevation(dem: np.ndarray, pixel_m: float, diameter_m: float = 100.0) -> np.ndarray:
-    """DEM minus the mean DEM inside a circle of ``diameter_m`` around each pixel
-    (DARTS' "relative elevation", a topographic position index). The circular mean is
+def relative_elevation(dem: np.ndarray, pixel_m: float, radius_m: float = 100.0) -> np.ndarray:
+    """DEM minus the mean DEM inside a circle of ``radius_m`` around each pixel
+    (DARTS' "relative elevation", a topographic position index; the DARTS code's
+    window is a radius: Earth Engine's ``ee.Kernel.circle``). The circular mean is
     an FFT convolution (the disk's spectrum is cached per block shape); no-data pixels
     are left out of the mean (near a gap it uses the valid part of the circle) and
     stay no-data themselves. Pixels closer than the radius to the array edge see only
     part of the circle: callers pass a window with that margin."""
-    radius = diameter_m / 2.0 / pixel_m
+    radius = radius_m / pixel_m
     valid = np.isfinite(dem)
     if not valid.any():
         return np.full(dem.shape, np.nan, np.float32)
@@ -83,9 +84,11 @@ def relative_elevation(dem: np.ndarray, pixel_m: float, diameter_m: float = 100.
     return result
 
 
-def slope_degrees(dem: np.ndarray, pixel_m: float) -> np.ndarray:
-    """Slope in degrees by Horn's 3x3 method (as ``gdaldem slope``); NaN next to
-    no-data and on the outermost rows and columns.
+def slope_degrees(dem: np.ndarray, pixel_m: float, method: str = "horn") -> np.ndarray:
+    """Slope in degrees by Horn's 3x3 method (as ``gdaldem slope`` and darts-nextgen),
+    or, with ``method="four_neighbour"``, from central differences of the 4 neighbours
+    (as Earth Engine's ``ee.Terrain.slope``, which made DARTS v1's slope layer); NaN
+    next to no-data and on the outermost rows and columns.
 
     Horn's gradient is a [1, 2, 1] smoothing across a central difference along each
     axis, done as two passes of slices in float32 on elevations taken relative to
@@ -97,6 +100,16 @@ def slope_degrees(dem: np.ndarray, pixel_m: float) -> np.ndarray:
     if not finite.any():
         return out
     z = (dem - np.float32(dem[finite].mean())).astype(np.float32, copy=False)
+    if method == "four_neighbour":
+        dzdx = z[1:-1, 2:] - z[1:-1, :-2]
+        dzdy = z[2:, 1:-1] - z[:-2, 1:-1]
+        gradient = np.hypot(dzdx, dzdy, out=dzdx)
+        gradient /= np.float32(2 * pixel_m)
+        np.degrees(np.arctan(gradient, out=gradient), out=out[1:-1, 1:-1])
+        out[~finite] = np.nan  # the centre pixel is not in the stencil
+        return out
+    if method != "horn":
+        raise ValueError(f"unknown slope method {method!r} (horn or four_neighbour)")
     across_rows = z[:-2] + z[2:]
     across_rows += 2 * z[1:-1]  # (rows - 2, cols)
     across_cols = z[:, :-2] + z[:, 2:]
