@@ -42,6 +42,22 @@ def conv_model(path: Path, name="local", bands=("ndvi",)) -> Path:
                                                        "scale": [1.0] * len(bands), "offset": [0.0] * len(bands)})
 
 
+def stride_model(path: Path, stride: int = 4, name="strided", preprocessing=None) -> Path:
+    """Mean of 4 x 4 cells at stride 4, upsampled back (nearest), sigmoid: a network
+    with stride 4 and no padding, so its output depends on nothing but the phase of the
+    cells (encoder depth 2: inputs must be multiples of 4)."""
+    nodes = [helper.make_node("AveragePool", ["input"], ["pooled"], kernel_shape=[stride, stride],
+                              strides=[stride, stride]),
+             helper.make_node("Resize", ["pooled", "", "scales"], ["up"], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+             helper.make_node("Sigmoid", ["up"], ["output"])]
+    init = [helper.make_tensor("scales", TensorProto.FLOAT, [4], [1, 1, stride, stride])]
+    meta = {"name": name, "bands": ["ndvi"], "scale": [10.0], "offset": [0.0], "encoder_depth": int(np.log2(stride))}
+    if preprocessing is not None:
+        meta["preprocessing"] = preprocessing
+    return save_model(path, nodes, init, 1, meta)
+
+
 def identity_model(path: Path, band: str, scale: float, offset: float, name="ident") -> Path:
     """Output = the normalised band itself (probability), to check band selection."""
     nodes = [helper.make_node("Identity", ["input"], ["output"])]
@@ -49,7 +65,7 @@ def identity_model(path: Path, band: str, scale: float, offset: float, name="ide
 
 
 def write_stack(path: Path, shape=(300, 370), invalid=None, bands=contract.STACK_BANDS, seed=0,
-                scene_id=SCENE_ID) -> Path:
+                scene_id=SCENE_ID, preprocessing=None) -> Path:
     """A stack as rts-prep writes it (int16, per-band scale), smooth random values."""
     from scipy import ndimage
 
@@ -66,7 +82,8 @@ def write_stack(path: Path, shape=(300, 370), invalid=None, bands=contract.STACK
     if invalid is not None:
         valid[invalid] = False
     stored[:, ~valid] = -32768
-    tags = raster.scene_tags(scene_id, "2023-07-15T20:12:34Z", "test")
+    extra = {} if preprocessing is None else {contract.TAG_PREPROCESSING: json.dumps(preprocessing)}
+    tags = raster.scene_tags(scene_id, "2023-07-15T20:12:34Z", "test", **extra)
     raster.write_cog(path, stored, crs="EPSG:32608", transform=Affine(3, 0, 500000, 0, -3, 7700000), nodata=-32768,
                      tags=tags, band_descriptions=list(bands), scales=[scales.get(n, 1e-4) for n in bands],
                      offsets=[0.0] * len(bands))

@@ -5,9 +5,9 @@ import onnxruntime
 import pytest
 import rasterio
 
-from rts_infer.tiling import axis_weights, layout
+from rts_infer.tiling import axis_weights, layout, reflect_index, starts
 from tests.conftest import run_script
-from tests.infer.models import SCENE_ID, conv_model, identity_model, save_model, write_stack
+from tests.infer.models import SCENE_ID, conv_model, identity_model, save_model, stride_model, write_stack
 
 
 def infer(*args):
@@ -170,3 +170,64 @@ def test_cuda_requested_without_a_gpu(tmp_path):
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
     auto = infer(stack, "--model", model, "--device", "auto", "-o", tmp_path / "auto")
     assert auto.returncode == 0 and "running on the CPU" in auto.stderr
+
+
+@pytest.mark.parametrize("tile, overlap", [(256, 100), (96, 30), (64, 18)])
+def test_tiled_equals_whole_scene_for_overlaps_off_the_models_stride(tmp_path, tile, overlap):
+    """A stride-4 network gives the same result tiled as on the whole scene when the
+    mirrored context (half the overlap: 50, 15, 9 px) is rounded up to the stride and
+    tile origins fall on it; at a context of 50 px the cells would shift by 2 px."""
+    stack = write_stack(tmp_path / f"{SCENE_ID}.stack.tif", shape=(300, 370))
+    model = stride_model(tmp_path / "strided.onnx")
+    whole = infer(stack, "--model", model, "--tile-size", 512, "-o", tmp_path / "whole")
+    tiled = infer(stack, "--model", model, "--tile-size", tile, "--overlap", overlap, "-o", tmp_path / "tiled")
+    assert whole.returncode == 0 and tiled.returncode == 0, whole.stderr + tiled.stderr
+    a, _ = read_probability(tmp_path / "whole" / f"{SCENE_ID}.strided.prob.tif")
+    b, tags = read_probability(tmp_path / "tiled" / f"{SCENE_ID}.strided.prob.tif")
+    assert (a != 255).all() and a.std() > 5  # the model's output varies: a shift of the cells would show
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+    assert int(tags["RTS_TILE"]) % 4 == 0
+
+
+def test_reflect_index_is_numpys_reflection():
+    for length in (1, 2, 5, 9):
+        values = np.arange(length)
+        for pad in (0, 3, 12):
+            expected = np.pad(values, pad, mode="reflect") if length > 1 else np.zeros(length + 2 * pad, int)
+            np.testing.assert_array_equal(reflect_index(np.arange(-pad, length + pad), length), expected)
+
+
+def test_tile_origins_fall_on_the_stride():
+    origins = starts(1024, 256, 100, 32)
+    assert all(o % 32 == 0 for o in origins) and origins[-1] == 1024 - 256
+    assert all(b - a <= 256 - 100 for a, b in zip(origins, origins[1:], strict=False))
+    assert starts(1000, 256, 100) == [0, 156, 312, 468, 624, 744]
+
+
+RECORD = {"tpi_radius_m": 100.0, "slope_method": "horn", "terrain_resampling": "cubic",
+          "validity_rule": "udm2_darts_v1", "sensor": "PlanetScope", "pixel_size_m": 3.0}
+
+
+def test_a_stack_made_otherwise_than_the_models_training_stacks_is_refused(tmp_path):
+    other = "20230716_201234_12_24a3"
+    wrong = write_stack(tmp_path / f"{SCENE_ID}.stack.tif", shape=(60, 60),
+                        preprocessing={**RECORD, "tpi_radius_m": 50.0, "pixel_size_m": 3.125})
+    right = write_stack(tmp_path / f"{other}.stack.tif", shape=(60, 60), scene_id=other, preprocessing=RECORD)
+    strict = stride_model(tmp_path / "strict.onnx", name="strict", preprocessing=RECORD)
+    plain = conv_model(tmp_path / "plain.onnx", name="plain")  # no record: cannot be checked
+    done = infer(wrong, right, "--model", strict, "--model", plain, "-o", tmp_path / "out")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {wrong}: tpi_radius_m 50.0 in the stack but 100.0 in model strict (prep the scene "
+                      "as the model's training stacks were, or --allow-preprocessing-mismatch)"]
+    assert "model plain has no preprocessing record" in done.stderr
+    # nothing for the refused stack, from either model (PSOrthoTile's 3.125 m passes as 3 m)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{other}.plain.prob.tif",
+                                                                     f"{other}.strict.prob.tif"]
+    allowed = infer(wrong, "--model", strict, "--allow-preprocessing-mismatch", "-o", tmp_path / "allowed")
+    assert allowed.returncode == 0, allowed.stderr
+    assert "tpi_radius_m 50.0 in the stack but 100.0 in model strict (running anyway" in allowed.stderr
+    assert (tmp_path / "allowed" / f"{SCENE_ID}.strict.prob.tif").exists()
+    old = write_stack(tmp_path / "old" / f"{SCENE_ID}.stack.tif", shape=(60, 60))  # no record
+    done = infer(old, "--model", strict, "-o", tmp_path / "old_out")
+    assert done.returncode == 0 and "no RTS_PREPROCESSING record" in done.stderr

@@ -8,7 +8,7 @@ import pytest
 import torch
 import yaml
 
-from rts_core import contract
+from rts_core import contract, preprocessing
 from rts_train.config import ModelConfig
 from rts_train.export import export_onnx, load_darts_v1, read_metadata
 from rts_train.inspect_model import describe
@@ -76,6 +76,18 @@ def test_darts_v1_folder_with_dataparallel_prefix(tmp_path):
     np.testing.assert_allclose(meta.offset, [0.5, 0, 0, 0, 0, 0.5, 0])
     model, config = load_darts_v1(folder)
     assert config.name == "notcvis" and config.encoder_depth == 3
+    # DARTS v1's inference tiling (1024 px patches, 256 px margin) and its DEM layers' preprocessing
+    assert (meta.tile_size, meta.overlap) == (1024, 256)
+    assert meta.preprocessing == preprocessing.DARTS_V1
+    assert meta.preprocessing["tpi_radius_m"] == 100.0 and meta.preprocessing["slope_method"] == "four_neighbour"
+    stated = tmp_path / "stated.onnx"
+    done = run_script("rts-train", "export", folder, "-o", stated, "--preprocessing", "slope_method=horn",
+                      "--preprocessing", "tpi_radius_m=150")
+    assert done.returncode == 0, done.stderr
+    assert read_metadata(stated).preprocessing == {**preprocessing.DARTS_V1, "slope_method": "horn",
+                                                   "tpi_radius_m": 150.0}
+    bad = run_script("rts-train", "export", folder, "-o", tmp_path / "bad.onnx", "--preprocessing", "../x=1")
+    assert bad.returncode == 2 and "unusable key" in bad.stderr and not (tmp_path / "bad.onnx").exists()
 
 
 def test_inspect_prints_metadata_shapes_and_parameters(tmp_path):

@@ -1,6 +1,8 @@
 """rts-train fit on a small synthetic world, on CPU."""
 
 import csv
+import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 import rasterio
 from rasterio import features
 
+from rts_train.export import read_metadata
 from tests.conftest import run_script
 
 BIN = Path(sys.executable).parent
@@ -59,6 +62,11 @@ def test_fit_learns_far_better_than_a_constant(stacks):
     baseline = constant_f1(world, paths[-1])
     assert baseline < 0.15
     assert best > 0.4 and best > 4 * baseline, (best, baseline)
+    # the model carries what its training stacks were made with
+    with rasterio.open(paths[0]) as dataset:
+        record = json.loads(dataset.tags()["RTS_PREPROCESSING"])
+    assert read_metadata(out / "notcvis.onnx").preprocessing == record
+    assert record["tpi_radius_m"] == 100.0 and record["slope_method"] == "horn"
     # rerun: skipped, same path printed
     again = run_script("rts-train", "fit", *paths, "--labels", world / "truth" / "rts.parquet", "--bands", "notcvis",
                        "-o", out, *SMALL)
@@ -74,6 +82,21 @@ def test_fit_is_deterministic_on_cpu(stacks, tmp_path):
         assert done.returncode == 0, done.stderr
         results.append((tmp_path / name / "metrics.csv").read_text().splitlines()[1])
     assert results[0] == results[1]
+
+
+def test_stacks_made_differently_cannot_train_one_model(stacks, tmp_path):
+    root, world, paths = stacks
+    odd = tmp_path / Path(paths[0]).name
+    shutil.copy(paths[0], odd)
+    with rasterio.open(odd, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+        record = json.loads(dataset.tags()["RTS_PREPROCESSING"])
+        dataset.update_tags(RTS_PREPROCESSING=json.dumps({**record, "tpi_radius_m": 50.0}))
+    done = run_script("rts-train", "fit", odd, *paths[1:], "--labels", world / "truth" / "rts.parquet",
+                      "--epochs", "1", "--steps", "1", "-o", tmp_path / "m", *SMALL)
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the training stacks were made differently: tpi_radius_m" in errors[0]
+    assert not (tmp_path / "m").exists() or not list((tmp_path / "m").glob("*.onnx"))
 
 
 def test_bad_inputs(stacks, tmp_path):
@@ -103,7 +126,8 @@ def test_bad_inputs(stacks, tmp_path):
     done = run_script("rts-train", "fit", short, *paths[1:], "--labels", world / "truth" / "rts.parquet",
                       "--bands", "tcvis", "--epochs", "1", "--steps", "1", "-o", tmp_path / "m2", *SMALL)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {short}: stack lacks band(s) tc_brightness, tc_greenness, tc_wetness"]
+    assert errors == [f"error: {short}: stack lacks band(s) tc_brightness, tc_greenness, tc_wetness "
+                      "needed by the model"]
     assert done.returncode == 1  # the other stacks still trained a model
     assert (tmp_path / "m2" / "tcvis.onnx").exists()
     assert np.isfinite(float((tmp_path / "m2" / "metrics.csv").read_text().splitlines()[1].split(",")[1]))

@@ -12,7 +12,7 @@ from rts_core import cli, contract
 from rts_core.raster import read_scene_info
 from rts_core.runner import InputError, Plan, report_error
 
-from .predict import InferOptions, predict_stack
+from .predict import InferOptions, check_preprocessing, predict_stack, read_stack_record
 from .session import DeviceError, Model, ModelError, providers_for
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,17 @@ once per run; tiles are read and normalised on other threads while the model run
 @click.option("--blending", type=click.Choice(["linear", "cosine"]), default="linear",
               help="Weight ramp across tile overlaps.")
 @click.option("--threads", type=click.IntRange(1), help="ONNX Runtime CPU threads (default: all cores).")
+@click.option("--allow-preprocessing-mismatch", is_flag=True,
+              help="Run a model on stacks made otherwise than its training stacks (another TPI radius, slope "
+                   "method, sensor, ...) with a warning, instead of refusing them.")
 @cli.run_options(TOOL)
-def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size, overlap, blending, threads, run):
-    """Run ONNX models tile by tile over whole stacks and write probability rasters."""
+def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size, overlap, blending, threads,
+         allow_preprocessing_mismatch, run):
+    """Run ONNX models tile by tile over whole stacks and write probability rasters.
+
+    Each stack's RTS_PREPROCESSING record (TPI radius, slope method, terrain resampling,
+    validity rule, sensor, pixel size) must match what each model was trained on; a
+    stack that does not is refused, and nothing is written for it."""
     stacks = cli.stream_paths(paths)  # stacks are processed as they arrive through a pipe
     try:
         providers = providers_for(device, tensorrt)
@@ -73,26 +81,35 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
         clash = InputError(f"two models share a name ({', '.join(names)}): outputs would clash")
         report_error(", ".join(models), clash)
         sys.exit(1)
+    for model in loaded:
+        if model.info.preprocessing is None:
+            log.warning("%s: model %s has no preprocessing record (exported by an older rtsmap): stacks cannot be "
+                        "checked against it", model.path, model.info.name)
     options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
-    scene_ids: dict[str, str] = {}
+    records: dict[str, dict | None] = {}
 
-    def scene_id(stack: str) -> str:
-        if stack not in scene_ids:
-            try:
-                scene_ids[stack] = read_scene_info(stack).scene_id
-            except rasterio.errors.RasterioIOError as exc:
-                raise InputError(f"cannot read: {exc}") from None
-        return scene_ids[stack]
+    def plan(stack):
+        try:
+            with rasterio.open(stack) as dataset:
+                scene_id = read_scene_info(dataset).scene_id
+                records[stack] = read_stack_record(dataset)
+        except rasterio.errors.RasterioIOError as exc:
+            raise InputError(f"cannot read: {exc}") from None
+        return Plan([out / contract.model_prob_name(scene_id, model.info.name) for model in loaded])
 
-    def plan(item):
-        stack, model = item
-        return Plan([out / contract.model_prob_name(scene_id(stack), model.info.name)])
+    def process(stack, item_plan):
+        record = records.pop(stack)
+        for model in loaded:  # every model first: a stack that fits one model but not another gets nothing
+            warning = check_preprocessing(record, model, allow_preprocessing_mismatch)
+            if warning:
+                log.warning("%s: %s", stack, warning)
+        if record is None:
+            log.warning("%s: no %s record (made by an older rts-prep): cannot check it fits the model(s)", stack,
+                        contract.TAG_PREPROCESSING)
+        for model, output in zip(loaded, item_plan.outputs, strict=True):
+            if run.overwrite or not output.exists():
+                predict_stack(stack, model, output, options, version)
 
-    def process(item, item_plan):
-        stack, model = item
-        predict_stack(stack, model, item_plan.outputs[0], options, version)
-
-    items = ((stack, model) for stack in stacks for model in loaded)
-    result = run.items(items, plan, process, label="infer", source=lambda item: item[0], out_dirs=[out])
+    result = run.items(stacks, plan, process, label="infer", out_dirs=[out])
     sys.exit(1 if failed or result.failed else 0)

@@ -10,12 +10,13 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from rts_core import contract, raster
+from rts_core import contract, preprocessing, raster
+from rts_core.model_input import StackBands, read_model_input, stack_bands
 from rts_core.parallel import PerThreadDataset, ordered_map
 from rts_core.runner import InputError
 
 from .session import Model
-from .tiling import Tile, layout, pad_to
+from .tiling import Tile, layout, pad_to, reflect_index, round_up
 
 
 @dataclass(frozen=True)
@@ -27,47 +28,51 @@ class InferOptions:
     readers: int = 2  # threads reading and normalising tiles ahead of the model
 
 
-def stack_bands(dataset, bands) -> tuple[list[int], np.ndarray, np.ndarray]:
-    """1-based indexes and stored->physical scale/offset of the model's bands."""
-    names = list(dataset.descriptions)
-    missing = [b for b in bands if b not in names]
-    if missing:
-        raise InputError(f"stack lacks band(s) {', '.join(missing)} needed by the model")
-    indexes = [names.index(b) + 1 for b in bands]
-    scales = np.array([dataset.scales[i - 1] for i in indexes], np.float32)
-    offsets = np.array([dataset.offsets[i - 1] for i in indexes], np.float32)
-    return indexes, scales, offsets
-
-
-def tile_input(dataset, tile: Tile, context: int, shape, indexes, stored_scale, stored_offset, model: Model,
+def tile_input(dataset, tile: Tile, context: int, shape, selected: StackBands, model: Model,
                out: np.ndarray) -> None:
-    """Fill ``out`` (bands, size, size) with a tile's model input: physical values
-    normalised per the metadata, 0 where invalid. ``tile`` is in the coordinates of the
-    scene padded by ``context`` px on every side; the part outside the scene is its
-    mirror image (reflection), so pixels at the scene's edge see the same context
-    whatever the tiling. Works in place to keep memory bounded."""
-    info = model.info
+    """Fill ``out`` (bands, size, size) with a tile's model input (rts_core.model_input:
+    normalised per the metadata, 0 where invalid). ``tile`` is in the coordinates of
+    the scene padded by ``context`` px at the top and left (and at least as much at the
+    bottom and right); the part outside the scene is its mirror image (reflection about
+    the edge pixels), so pixels at the scene's edge see the same context whatever the
+    tiling. Works in place to keep memory bounded."""
     height, width = shape
-    top, left = tile.row - context, tile.col - context
-    bottom, right = top + tile.height, left + tile.width
-    r0, r1, c0, c1 = max(top, 0), min(bottom, height), max(left, 0), min(right, width)
-    window = Window(c0, r0, c1 - c0, r1 - r0)
-    x = dataset.read(indexes, window=window, out_dtype=np.float32)
-    valid = dataset.dataset_mask(window=window) > 0
-    x *= (stored_scale * info.scale)[:, None, None]
-    x += (stored_offset * info.scale + info.offset)[:, None, None]
-    if info.clip is not None:
-        np.clip(x, info.clip[0], info.clip[1], out=x)
-    x[:, ~valid] = 0.0
-    pads = ((0, 0), (r0 - top, bottom - r1), (c0 - left, right - c1))
-    if any(p for pair in pads for p in pair):
-        x = np.pad(x, pads, mode="reflect")
+    rows = np.arange(tile.row, tile.row + tile.height) - context
+    cols = np.arange(tile.col, tile.col + tile.width) - context
+    inside = rows[0] >= 0 and rows[-1] < height and cols[0] >= 0 and cols[-1] < width
+    if not inside:
+        rows, cols = reflect_index(rows, height), reflect_index(cols, width)
+    r0, c0 = int(rows.min()), int(cols.min())
+    window = Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1)
+    x = read_model_input(dataset, window, selected, model.info.normalisation)
+    if not inside:
+        x = x[:, rows - r0][:, :, cols - c0]
     size = out.shape[1]
     out[:] = pad_to(x, size, size)
 
 
-def padded_size(tile: int, multiple: int) -> int:
-    return -(-tile // multiple) * multiple
+def check_preprocessing(stack_record: dict | None, model: Model, allow_mismatch: bool) -> str | None:
+    """Whether the stack was made the way the model's training stacks were: an input
+    error naming both values when not, or with ``allow_mismatch`` the warning to give.
+    Without a record on either side (older files) there is nothing to compare."""
+    model_record = model.info.preprocessing
+    if stack_record is None or model_record is None:
+        return None
+    differences = preprocessing.mismatches(stack_record, model_record)
+    if not differences:
+        return None
+    text = preprocessing.describe(differences, model.info.name)
+    if allow_mismatch:
+        return f"{text} (running anyway: --allow-preprocessing-mismatch)"
+    raise InputError(f"{text} (prep the scene as the model's training stacks were, or "
+                     f"--allow-preprocessing-mismatch)")
+
+
+def read_stack_record(dataset) -> dict | None:
+    try:
+        return preprocessing.parse(dataset.tags().get(contract.TAG_PREPROCESSING))
+    except preprocessing.RecordError as exc:
+        raise InputError(str(exc)) from None
 
 
 def predict_stack(stack_path, model: Model, out_path, options: InferOptions, tool_version: str) -> None:
@@ -78,15 +83,19 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
         raise InputError(f"cannot read: {exc}") from None
     with opened as dataset:
         scene = raster.read_scene_info(dataset)
-        indexes, stored_scale, stored_offset = stack_bands(dataset, info.bands)
+        selected = stack_bands(dataset, info.bands)
         height, width = dataset.shape
         profile = dict(crs=dataset.crs, transform=dataset.transform)
-    tile = options.tile_size or info.tile_size
+    stride = info.multiple
+    tile = round_up(options.tile_size or info.tile_size, stride)  # the network's input size
     overlap = min(options.overlap if options.overlap is not None else info.overlap, tile // 2)
-    context = min((overlap + 1) // 2, height - 1, width - 1)  # mirrored margin around the scene
-    padded_height, padded_width = height + 2 * context, width + 2 * context
-    size = padded_size(min(tile, max(padded_height, padded_width)), info.multiple)
-    rows = layout(padded_height, padded_width, tile, overlap, options.blending)
+    # mirrored margin around the scene: half the overlap, rounded up to the stride so that
+    # scene pixels sit at the same phase as in whole-scene inference; the bottom and right
+    # get what makes the padded scene a multiple of the stride (so every tile origin is)
+    context = round_up((overlap + 1) // 2, stride)
+    padded_height, padded_width = round_up(height + 2 * context, stride), round_up(width + 2 * context, stride)
+    size = min(tile, max(padded_height, padded_width))
+    rows = layout(padded_height, padded_width, tile, overlap, options.blending, stride)
     readers = PerThreadDataset(stack_path)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=info.name,
                              RTS_PROVIDER=model.provider, RTS_PRECISION=model.precision,
@@ -96,9 +105,9 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
 
     def prepare(batch):
         dataset = readers.get()
-        x = np.empty((len(batch), len(indexes), size, size), np.float32)
+        x = np.empty((len(batch), len(selected.indexes), size, size), np.float32)
         for slot, t in zip(x, batch, strict=True):
-            tile_input(dataset, t, context, (height, width), indexes, stored_scale, stored_offset, model, slot)
+            tile_input(dataset, t, context, (height, width), selected, model, slot)
         return batch, x
 
     # the blending buffer covers padded rows [top, top + len(acc)); a tile row is

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from rts_core import contract
+from rts_core import contract, preprocessing
+from rts_core.model_input import Normalisation
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +28,16 @@ class DeviceError(RuntimeError):
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    bands: tuple[str, ...]
-    scale: np.ndarray
-    offset: np.ndarray
-    clip: tuple[float, float] | None
+    normalisation: Normalisation  # bands, scale, offset, clip: the model-input transform
     output: str  # "logits" or "probability"
     tile_size: int
     overlap: int
-    multiple: int  # input height and width must be multiples of this
+    multiple: int  # the network's stride: input height and width must be multiples of this
+    preprocessing: dict | None = None  # what its training stacks were made with
+
+    @property
+    def bands(self) -> tuple[str, ...]:
+        return self.normalisation.bands
 
 
 def read_info(metadata: dict, inputs) -> ModelInfo:
@@ -43,13 +46,14 @@ def read_info(metadata: dict, inputs) -> ModelInfo:
         raise ModelError(f"no '{key}' metadata (export it with rts-train export)")
     try:
         meta = json.loads(metadata[key])
-        bands = tuple(meta["bands"])
-        scale = np.asarray(meta["scale"], np.float32)
-        offset = np.asarray(meta["offset"], np.float32)
-    except (ValueError, KeyError, TypeError) as exc:
+        clip = meta.get("clip")
+        normalisation = Normalisation.of(tuple(meta["bands"]), meta["scale"], meta["offset"], clip or None)
+        record = preprocessing.parse(meta.get("preprocessing"))
+    except preprocessing.RecordError as exc:
+        raise ModelError(str(exc)) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"unreadable '{key}' metadata: {exc}") from None
-    if not (len(bands) == scale.size == offset.size):
-        raise ModelError("metadata bands, scale and offset differ in length")
+    bands = normalisation.bands
     output = meta.get("output", contract.DEFAULT_MODEL_OUTPUT)
     if output not in contract.MODEL_OUTPUTS:
         raise ModelError(f"metadata output {output!r} is neither logits nor probability")
@@ -60,13 +64,19 @@ def read_info(metadata: dict, inputs) -> ModelInfo:
         raise ModelError(f"expected an N x C x H x W input, found {shape}")
     if isinstance(shape[1], int) and shape[1] != len(bands):
         raise ModelError(f"model input has {shape[1]} channels but its metadata lists {len(bands)} bands")
-    clip = meta.get("clip")
-    depth = int(meta.get("encoder_depth", contract.DEFAULT_ENCODER_DEPTH))
-    return ModelInfo(name=str(meta.get("name") or "model"), bands=bands, scale=scale, offset=offset,
-                     clip=tuple(clip) if clip else None, output=output,
-                     tile_size=int(meta.get("tile_size", contract.DEFAULT_TILE_SIZE)),
-                     overlap=int(meta.get("overlap", contract.DEFAULT_OVERLAP)),
-                     multiple=2 ** depth)
+    depth = _bounded(meta, "encoder_depth", contract.DEFAULT_ENCODER_DEPTH, 0, 8)
+    tile_size = _bounded(meta, "tile_size", contract.DEFAULT_TILE_SIZE, 16, 16384)
+    overlap = _bounded(meta, "overlap", contract.DEFAULT_OVERLAP, 0, tile_size // 2)
+    return ModelInfo(name=str(meta.get("name") or "model"), normalisation=normalisation, output=output,
+                     tile_size=tile_size, overlap=overlap, multiple=2 ** depth, preprocessing=record)
+
+
+def _bounded(meta: dict, key: str, default: int, low: int, high: int) -> int:
+    """An integer of the metadata that sizes arrays: checked before it does."""
+    value = meta.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ModelError(f"metadata {key} {value!r} is not an integer from {low} to {high}")
+    return value
 
 
 def providers_for(device: str, tensorrt: bool = False) -> list:

@@ -1,7 +1,11 @@
-"""Tile layout and blending weights (pure numpy).
+"""Tile layout, blending weights and mirrored indexes (pure numpy).
 
-Tiles start every ``tile - overlap`` pixels and the last one is aligned to the scene's
-end, so every tile lies inside the scene (smaller scenes are one padded tile). Each
+Tiles start every ``tile - overlap`` pixels, rounded down to a multiple of the model's
+stride, and the last one is aligned to the (padded) scene's end, so every tile lies
+inside it (smaller scenes are one tile). A network with stride s sees the same pixels
+at the same phase only when they sit at the same offset modulo s in its input: with
+every tile origin a multiple of s, tiled inference matches whole-scene inference
+wherever the tiles' own borders are out of reach. Each
 tile's weight ramps up across the overlap on the sides that have a neighbour (from 0 at
 the tile's border) and stays 1 on sides at the scene's edge, so every valid pixel, the
 outermost included, gets a weight-normalised value.
@@ -14,12 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins along one axis."""
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def starts(length: int, tile: int, overlap: int, multiple: int = 1) -> list[int]:
+    """Tile origins along one axis: multiples of ``multiple`` when ``length`` and
+    ``tile`` are."""
     if length <= tile:
         return [0]
-    stride = max(tile - overlap, 1)
-    origins = list(range(0, length - tile, stride))
+    step = max((tile - overlap) // multiple * multiple, multiple)
+    origins = list(range(0, length - tile, step))
     origins.append(length - tile)
     return sorted(set(origins))
 
@@ -57,11 +66,12 @@ class Tile:
     weights: np.ndarray  # (height, width)
 
 
-def layout(height: int, width: int, tile: int, overlap: int, kind: str = "linear") -> list[list[Tile]]:
+def layout(height: int, width: int, tile: int, overlap: int, kind: str = "linear",
+           multiple: int = 1) -> list[list[Tile]]:
     """Tiles row by row, with their blending weights. Tiles of the same size and ramped
     sides share one read-only weight array: a large scene has thousands of tiles but
     only a handful of distinct weights, and a full array per tile costs hundreds of MiB."""
-    row_starts, col_starts = starts(height, tile, overlap), starts(width, tile, overlap)
+    row_starts, col_starts = starts(height, tile, overlap, multiple), starts(width, tile, overlap, multiple)
     shared: dict[tuple[int, int, bool, bool, bool, bool], np.ndarray] = {}
 
     def tile_weights(h: int, w: int, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
@@ -91,3 +101,14 @@ def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
     if not (extra_rows or extra_cols):
         return array
     return np.pad(array, ((0, 0), (0, extra_rows), (0, extra_cols)), mode="reflect")
+
+
+def reflect_index(index: np.ndarray, length: int) -> np.ndarray:
+    """Indexes into an axis of ``length`` for positions before, inside and after it,
+    mirrored about the first and last pixel (numpy's ``reflect``: ... 2 1 | 0 1 2 ... n-1 | n-2 ...),
+    repeating for positions further out than the axis is long."""
+    if length == 1:
+        return np.zeros_like(index)
+    period = 2 * (length - 1)
+    folded = np.abs(index) % period
+    return np.where(folded >= length, period - folded, folded)

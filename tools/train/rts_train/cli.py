@@ -36,6 +36,26 @@ def _bands(_ctx, _param, value):
         raise click.BadParameter(str(exc)) from None
 
 
+def _preprocessing(_ctx, _param, values) -> dict:
+    """KEY=VALUE pairs -> a preprocessing record (numbers where they parse as numbers)."""
+    from rts_core import preprocessing
+
+    record = {}
+    for pair in values:
+        key, equals, text = pair.partition("=")
+        if not equals:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = text
+        record[key.strip()] = value
+    try:
+        return preprocessing.check(record)
+    except preprocessing.RecordError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _architecture(_ctx, _param, value):
     from .model import check_architecture
 
@@ -133,8 +153,11 @@ def fit_command(paths, labels, footprints, out, band_spec, name, architecture, e
 @click.option("--name", help="Model name to write (default: from the checkpoint).")
 @click.option("--tile-size", type=click.IntRange(64), help="Inference tile size to write.")
 @click.option("--overlap", type=click.IntRange(0), help="Inference overlap to write.")
+@click.option("--preprocessing", "stated", multiple=True, callback=_preprocessing, metavar="KEY=VALUE",
+              help="State how the model's training stacks were made, overriding the checkpoint's record "
+                   "(a DARTS v1 folder gets DARTS v1's): e.g. tpi_radius_m=100, slope_method=horn (repeatable).")
 @cli.run_options(TOOL)
-def export_command(checkpoint, output, name, tile_size, overlap, run):
+def export_command(checkpoint, output, name, tile_size, overlap, stated, run):
     """Export our checkpoint, or a DARTS v1 model folder, to ONNX with the rts metadata."""
     from .export import export_onnx, load_any
 
@@ -147,6 +170,8 @@ def export_command(checkpoint, output, name, tile_size, overlap, run):
         config.name = name or config.name
         config.tile_size = tile_size or config.tile_size
         config.overlap = overlap if overlap is not None else config.overlap
+        if stated:
+            config.preprocessing = {**(config.preprocessing or {}), **stated}
         export_onnx(model, config, output)
     except Exception as exc:  # noqa: BLE001
         report_error(checkpoint, exc, debug=run.debug)

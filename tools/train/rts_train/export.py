@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from rts_core import atomic, contract
+from rts_core import atomic, contract, preprocessing
 
 from .config import DARTS_NORMALISATION, ModelConfig
 from .model import build, check_architecture
@@ -97,9 +97,11 @@ def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn
     name = "tcvis" if "tcvis" in sources else "notcvis"
     config = ModelConfig(name=name, bands=bands, architecture=architecture, encoder=encoder,
                          encoder_depth=int(model_settings.get("encoder_depth", contract.DEFAULT_ENCODER_DEPTH)),
-                         tile_size=256, overlap=128,  # DARTS v1's own inference tiling
+                         # DARTS v1's inference (scripts/inference.py): 1024 px patches, 256 px margin
+                         tile_size=1024, overlap=256,
                          scale=[DARTS_NORMALISATION[b][0] for b in bands],
-                         offset=[DARTS_NORMALISATION[b][1] for b in bands])
+                         offset=[DARTS_NORMALISATION[b][1] for b in bands],
+                         preprocessing=dict(preprocessing.DARTS_V1))
     checkpoints = sorted((folder / "checkpoints").glob("*.pt"), key=lambda p: int(re.sub(r"\D", "", p.stem) or 0))
     if checkpoint:
         checkpoints = [p for p in checkpoints if p.stem == checkpoint or p.name == checkpoint]
