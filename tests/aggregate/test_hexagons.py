@@ -7,9 +7,9 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
-from rts_aggregate.geographic import to_geographic
 from rts_aggregate.hexagons import cell_polygons, density, overlay
 from rts_aggregate.level2 import WORK_CRS, coverage, level2
+from rts_core.crs import to_geographic
 from tests.aggregate.test_level2 import real_level1
 
 

@@ -15,13 +15,13 @@ SCENE_CRS = "EPSG:32608"
 SCENE_ORIGIN = (580_000.0, 7_710_000.0)  # near Tuktoyaktuk
 
 
-def scene_transform(pixel=3.0):
-    return Affine(pixel, 0, SCENE_ORIGIN[0], 0, -pixel, SCENE_ORIGIN[1])
+def scene_transform(pixel=3.0, origin=SCENE_ORIGIN):
+    return Affine(pixel, 0, origin[0], 0, -pixel, origin[1])
 
 
 def write_scene(folder: Path, size=(200, 240), *, dn=None, udm2=None, bands=4, descriptions=None,
                 scene_id=SCENE_ID, crs=SCENE_CRS, with_udm2=True, acquired="2022-07-14T20:15:30.123456Z",
-                suffix="_3B_AnalyticMS_SR.tif") -> Path:
+                suffix="_3B_AnalyticMS_SR.tif", origin=SCENE_ORIGIN) -> Path:
     """A scene folder: SR (uint16 DN), udm2 (all clear unless given), metadata JSON."""
     folder.mkdir(parents=True, exist_ok=True)
     rows, cols = size
@@ -29,8 +29,9 @@ def write_scene(folder: Path, size=(200, 240), *, dn=None, udm2=None, bands=4, d
         rng = np.random.default_rng(1)
         dn = rng.integers(100, 4000, size=(bands, rows, cols)).astype(np.uint16)
     sr = folder / f"{scene_id}{suffix}"
+    transform = scene_transform(origin=origin) if crs else Affine.identity()
     with rasterio.open(sr, "w", driver="GTiff", width=cols, height=rows, count=dn.shape[0], dtype="uint16",
-                       crs=crs, transform=scene_transform() if crs else Affine.identity(), nodata=0) as dst:
+                       crs=crs, transform=transform, nodata=0) as dst:
         dst.write(dn)
         for i, name in enumerate(descriptions or [], start=1):
             dst.set_band_description(i, name)
@@ -39,7 +40,6 @@ def write_scene(folder: Path, size=(200, 240), *, dn=None, udm2=None, bands=4, d
             udm2 = np.zeros((8, rows, cols), np.uint8)
             udm2[0] = 1
             udm2[6] = 90
-        transform = scene_transform() if crs else Affine.identity()
         with rasterio.open(folder / f"{scene_id}_3B_udm2.tif", "w", driver="GTiff", width=cols, height=rows,
                            count=8, dtype="uint8", crs=crs, transform=transform) as dst:
             dst.write(udm2)
@@ -48,11 +48,11 @@ def write_scene(folder: Path, size=(200, 240), *, dn=None, udm2=None, bands=4, d
     return sr
 
 
-def dem_grid(margin_m=400.0, size=(200, 240), pixel=2.0):
+def dem_grid(margin_m=400.0, size=(200, 240), pixel=2.0, origin=SCENE_ORIGIN, crs=SCENE_CRS):
     """A 2 m EPSG:3413 grid covering the scene with a margin."""
-    left, top = SCENE_ORIGIN
+    left, top = origin
     right, bottom = left + size[1] * 3.0, top - size[0] * 3.0
-    to_polar = Transformer.from_crs(SCENE_CRS, "EPSG:3413", always_xy=True)
+    to_polar = Transformer.from_crs(crs, "EPSG:3413", always_xy=True)
     xs, ys = to_polar.transform([left, right, left, right], [top, top, bottom, bottom])
     x0, x1 = min(xs) - margin_m, max(xs) + margin_m
     y0, y1 = min(ys) - margin_m, max(ys) + margin_m
@@ -63,9 +63,9 @@ def dem_grid(margin_m=400.0, size=(200, 240), pixel=2.0):
     return transform, xs, ys
 
 
-def write_dem(path: Path, function, nodata=-9999.0, holes=None) -> Path:
+def write_dem(path: Path, function, nodata=-9999.0, holes=None, **grid) -> Path:
     """DEM in EPSG:3413 at 2 m: z = function(x, y) on pixel centres (metres)."""
-    transform, xs, ys = dem_grid()
+    transform, xs, ys = dem_grid(**grid)
     z = function(xs[None, :], ys[:, None]).astype(np.float32)
     if holes is not None:
         z[holes(xs[None, :], ys[:, None])] = nodata

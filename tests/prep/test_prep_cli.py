@@ -316,3 +316,43 @@ def test_warped_dem_views_are_released_with_each_scene(tmp_path):
     assert all(view.closed and view.src_dataset.closed for view in views)
     assert source.pixel_m(scene_crs) > 0  # a fresh view opens on demand after a release
     source.close()
+
+
+def test_a_scene_straddling_the_antimeridian_reads_geographic_rasters_from_both_ends(tmp_path):
+    """A Chukotka scene in UTM zone 1 across 180°: TCVIS and land cover in EPSG:4326
+    are read from both ends of the raster (-180 and 180) into one patch."""
+    from affine import Affine
+    from pyproj import Transformer
+
+    crs = "EPSG:32601"
+    x180, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(180.0, 66.0)
+    origin = (round(x180) - 360.0, round(y) + 300.0)  # 240 columns of 3 m: 180° falls on column 120
+    scene = write_scene(tmp_path / SCENE_ID, crs=crs, origin=origin)
+    dem = write_dem(tmp_path / "dem.tif", lambda x, y: 50 + 0.05 * x + 0 * y, origin=origin, crs=crs)
+    # global 0.01° rasters: 60 just west of 180°, 200 just east (at -180°), 128 elsewhere
+    dx = 0.01
+    lons = -180 + (np.arange(36000) + 0.5) * dx
+    column = np.where(lons > 179.0, 60, np.where(lons < -179.0, 200, 128)).astype(np.uint8)
+    transform = Affine(dx, 0, -180.0, 0, -dx, 66.2)
+    profile = dict(driver="GTiff", width=36000, height=40, dtype="uint8", crs="EPSG:4326", transform=transform,
+                   tiled=True, compress="deflate")
+    with rasterio.open(tmp_path / "tcvis.tif", "w", count=3, **profile) as dst:
+        dst.write(np.broadcast_to(column, (3, 40, 36000)))
+    landcover = np.where(lons < -179.0, 1, 11).astype(np.uint8)  # water east of 180°
+    with rasterio.open(tmp_path / "lc.tif", "w", count=1, nodata=0, **profile) as dst:
+        dst.write(np.broadcast_to(landcover, (1, 40, 36000)))
+    done = prep(scene, "--dem", dem, "--tcvis", tmp_path / "tcvis.tif", "--landcover", tmp_path / "lc.tif",
+                "--block", 64, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    bands, valid = physical(tmp_path / "out" / f"{SCENE_ID}.stack.tif")
+    assert valid.all()
+    with rasterio.open(scene) as sr:
+        rows, cols = np.mgrid[0:sr.height, 0:sr.width]
+        x, y = sr.xy(rows.ravel(), cols.ravel())
+    lon = np.array(Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)[0]).reshape(rows.shape)
+    west, east = (lon > 0) & (lon < 179.9999), (lon < 0) & (lon > -179.9999)  # clear of 180° itself
+    assert west.sum() > 10_000 and east.sum() > 10_000
+    assert (bands["tc_brightness"][west] == 60).all() and (bands["tc_brightness"][east] == 200).all()
+    assert (bands["water"][west] == 0).all() and (bands["water"][east] == 1).all()
+    expected_slope = np.degrees(np.arctan(0.05))
+    assert np.abs(bands["slope"][10:-10, 10:-10] - expected_slope).max() < 0.5

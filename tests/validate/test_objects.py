@@ -166,3 +166,35 @@ def test_invalid_geometries_are_repaired(caplog):
     body, _ = assess_objects(frame([bowtie]), frame([box(6, 2, 9, 8)]), ObjectOptions())
     assert counts(body) == (1, 1, 1, 0, 1, 0)
     assert "repaired" in caplog.text
+
+
+def test_data_across_180_degrees_is_measured_in_utm_zone_1_or_60():
+    """Predictions in UTM zone 60 and references in EPSG:4326 split at 180° (as
+    rts-aggregate writes them): buffers and areas in the zone at 180°, not in the zone of
+    the longitudes' plain mean (zone 31, 177° from this data)."""
+    from pyproj import Transformer
+
+    from rts_core.crs import longitude_arc, metric_crs, to_geographic
+
+    zone1 = "EPSG:32601"
+    x180, y0 = Transformer.from_crs("EPSG:4326", zone1, always_xy=True).transform(180.0, 66.0)
+    square = geopandas.GeoSeries([box(x180 - 30, y0, x180 + 30, y0 + 60)], crs=zone1)  # 60 x 60 m across 180°
+    ref = to_geographic(geopandas.GeoDataFrame(geometry=square.to_crs("EPSG:6931")))
+    assert ref.geometry.iloc[0].geom_type == "MultiPolygon"  # two parts, at -180° and +180°
+    across = box(x180 - 10, y0 + 20, x180 + 10, y0 + 40)  # 400 m², across 180° and the reference
+    beside = box(x180 + 34, y0, x180 + 64, y0 + 30)  # 900 m², 4 m east of the reference
+    pred = geopandas.GeoDataFrame(geometry=[across, beside], crs=zone1).to_crs("EPSG:32660")
+    assert metric_crs(pred, ref) in ("EPSG:32601", "EPSG:32660")
+    assert longitude_arc([(179.9, -179.9)]) == pytest.approx((179.9, 0.2))
+    assert longitude_arc([(170.0, 175.0), (-178.0, -175.0)]) == pytest.approx((170.0, 15.0))
+    assert longitude_arc([(-10.0, 10.0), (100.0, 120.0)]) == pytest.approx((-10.0, 130.0))
+    near, matches = assess_objects(pred, ref, ObjectOptions(buffer_m=5, min_area_m2=350))
+    assert counts(near) == (2, 1, 2, 0, 1, 0)  # both counted (true areas) and both within 5 m
+    far, _ = assess_objects(pred, ref, ObjectOptions(buffer_m=3, min_area_m2=350))
+    assert counts(far) == (2, 1, 1, 1, 1, 0)
+    small, _ = assess_objects(pred, ref, ObjectOptions(min_area_m2=500))
+    assert counts(small) == (1, 1, 0, 1, 0, 1)  # the 400 m² prediction is below 500 m²
+    # matches.parquet keeps each side in EPSG:4326 without a band around the globe
+    widths = matches.geometry.apply(lambda g: max(p.bounds[2] - p.bounds[0] for p in getattr(g, "geoms", [g])))
+    assert (widths < 0.01).all()
+    assert matches.geometry.iloc[0].geom_type == "MultiPolygon"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from rts_core import contract
+from rts_core.crs import to_geographic
 
 from . import hexagons
-from .geographic import to_geographic
 from .level2 import coverage, level2, repaired, tracks
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,9 @@ Every tool imports only this package, never another tool:
 - :mod:`rts_core.atomic` - temporary-name-then-rename outputs and their clean-up;
 - :mod:`rts_core.raster` - Cloud-Optimized GeoTIFF writer and the ``RTS_*`` tags;
 - :mod:`rts_core.vector` - GeoParquet 1.1 and GeoPackage writers;
+- :mod:`rts_core.crs` - the metric CRS for measuring, EPSG:4326 split at 180° (vector extra);
+- :mod:`rts_core.model_input` - a stack window -> the model's input (training and inference);
+- :mod:`rts_core.preprocessing` - the record of how stacks were made, and its comparison;
 - :mod:`rts_core.log` - logging and progress on standard error.
 """
 

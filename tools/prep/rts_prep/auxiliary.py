@@ -100,7 +100,11 @@ class Auxiliary:
         with self.view(crs) as view:
             view_crs, own = view.crs, view.bounds
         left, bottom, right, top = warp.transform_bounds(crs, view_crs, *bounds, densify_pts=21)
-        if left >= own.right or right <= own.left or bottom >= own.top or top <= own.bottom:
+        if left > right and view_crs.is_geographic:  # the scene straddles 180°: [left, 180] and [-180, right]
+            apart = left >= own.right and right <= own.left
+        else:
+            apart = left >= own.right or right <= own.left
+        if apart or bottom >= own.top or top <= own.bottom:
             raise InputError(f"the {self.name} raster ({self.path}) does not overlap the scene")
 
     def read(self, bounds, crs, margin_px: int, indexes=None) -> Patch | None:
@@ -108,6 +112,11 @@ class Auxiliary:
         of its own pixels; None where the raster does not reach."""
         with self.view(crs) as view:
             left, bottom, right, top = warp.transform_bounds(crs, view.crs, *bounds, densify_pts=21)
+            if left > right and view.crs.is_geographic:
+                # GDAL's bounds of a block that straddles 180° run from ``left`` east across
+                # it to ``right``: read it as one patch whose longitudes go on past 180
+                # (GDAL's warper maps those back), from both ends of the raster
+                return self._read_across_antimeridian(view, left, bottom, right + 360.0, top, margin_px, indexes)
             window = from_bounds(left, bottom, right, top, transform=view.transform)
             col0 = max(math.floor(window.col_off) - margin_px, 0)
             row0 = max(math.floor(window.row_off) - margin_px, 0)
@@ -121,6 +130,37 @@ class Auxiliary:
         if data.ndim == 2:
             data = data[np.newaxis]
         return Patch(data.astype(np.float32).filled(np.nan), where, view_crs)
+
+
+    def _read_across_antimeridian(self, view, left, bottom, right, top, margin_px, indexes) -> Patch | None:
+        """The patch over unwrapped longitudes [left, right] (right beyond 180): the
+        raster's columns appear once as they are and once shifted by a full turn."""
+        turn = 360.0 / view.transform.a  # columns per 360°
+        if abs(turn - round(turn)) > 1e-6:
+            raise InputError(f"the {self.name} raster ({self.path}) cannot be read across the antimeridian: "
+                             "its pixel width does not divide 360°")
+        turn = round(turn)
+        window = from_bounds(left, bottom, right, top, transform=view.transform)
+        col0 = math.floor(window.col_off) - margin_px
+        col1 = math.ceil(window.col_off + window.width) + margin_px
+        row0 = max(math.floor(window.row_off) - margin_px, 0)
+        row1 = min(math.ceil(window.row_off + window.height) + margin_px, view.height)
+        if row1 <= row0:
+            return None
+        count = 1 if isinstance(indexes, int) else len(indexes) if indexes is not None else view.count
+        data = np.full((count, row1 - row0, col1 - col0), np.nan, np.float32)
+        found = False
+        for shift in (0, turn):  # raster column c lies at unwrapped column c + shift
+            first, last = max(col0, shift), min(col1, shift + view.width)
+            if last <= first:
+                continue
+            part = view.read(indexes, window=Window(first - shift, row0, last - first, row1 - row0), masked=True)
+            data[:, :, first - col0:last - col0] = part.reshape(count, row1 - row0, last - first).astype(
+                np.float32).filled(np.nan)
+            found = True
+        if not found:
+            return None
+        return Patch(data, view.transform * Affine.translation(col0, row0), view.crs)
 
 
 def _close_view(view: WarpedVRT) -> None:

@@ -19,13 +19,13 @@ import numpy as np
 import pandas
 import shapely
 
+from rts_core.crs import POLAR_NORTH, metric_crs, to_geographic
 from rts_core.runner import InputError
 from rts_core.vector import repair_geometries
 
 from .objects import grouped_scores, iou_of, match_intersect, match_iou, summary
 
 log = logging.getLogger(__name__)
-POLAR_NORTH, POLAR_SOUTH = "EPSG:6931", "EPSG:6932"
 
 
 class SideError(InputError):
@@ -51,24 +51,6 @@ class ObjectOptions:
                 "std": "sample (ddof 1) across groups"}
 
 
-def work_crs(*frames):
-    """A projected CRS in metres for buffers and areas: the UTM zone of the data when it
-    spans at most 12° of longitude, else the polar equal-area EASE-Grid 2.0 of its
-    hemisphere."""
-    from pyproj import Transformer
-
-    bounds = [Transformer.from_crs(f.crs, "EPSG:4326", always_xy=True).transform_bounds(*f.total_bounds, densify_pts=21)
-              for f in frames if len(f)]
-    if not bounds:
-        return POLAR_NORTH
-    b = np.array(bounds)
-    west, south, east, north = b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()
-    if east - west <= 12 and north < 84 and south > -80:
-        zone = int(((west + east) / 2 + 180) // 6) % 60 + 1
-        return f"EPSG:{326 if (south + north) / 2 >= 0 else 327}{zone:02d}"
-    return POLAR_NORTH if (south + north) / 2 >= 0 else POLAR_SOUTH
-
-
 def polygonal(frame, what: str, buffer_m: float | None):
     """Valid polygons: invalid ones repaired (with a warning), the buffer applied."""
     geometry = repair_geometries(frame.geometry.values, what)
@@ -92,7 +74,7 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
                         "500 m)")
     if options.mode == "iou" and set(shapely.get_type_id(pred.geometry.values).tolist()) & {0, 4}:
         raise SideError("pred", "iou mode needs polygon predictions, got points")
-    crs = work_crs(pred, ref)
+    crs = metric_crs(pred, ref)
     pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
     ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
     pred_geometry = polygonal(pred_work, "prediction", None)
@@ -161,10 +143,18 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
 
 
 def _geographic(frame) -> np.ndarray:
-    """The frame's geometries in EPSG:4326 (an empty frame may lack a CRS)."""
+    """The frame's geometries in EPSG:4326 (an empty frame may lack a CRS); those that
+    come out spanning more than half the globe crossed 180° and are split there (in the
+    Arctic: through EASE-Grid 2.0 North)."""
     if not len(frame):
         return np.empty(0, dtype=object)
-    return np.asarray(frame.geometry.to_crs("EPSG:4326").values, dtype=object)
+    geographic = np.asarray(frame.geometry.to_crs("EPSG:4326").values, dtype=object)
+    bounds = shapely.bounds(geographic)
+    crossing = (bounds[:, 2] - bounds[:, 0] > 180) & ~frame.crs.is_geographic
+    if crossing.any():
+        polar = frame.iloc[np.flatnonzero(crossing)].to_crs(POLAR_NORTH)
+        geographic[crossing] = np.asarray(to_geographic(polar).geometry.values, dtype=object)
+    return geographic
 
 
 def _pair_iou(own, other, partner) -> np.ndarray:

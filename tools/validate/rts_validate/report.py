@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 from rts_core import atomic
+from rts_core.crs import metric_crs
 
 from .objects import OBJECT_KEYS
 from .pixels import PIXEL_KEYS
@@ -102,7 +103,7 @@ def write_map(path: Path, counted) -> None:
     from matplotlib.patches import Patch
 
     if counted.crs is not None and counted.crs.is_geographic and len(counted):
-        counted = counted.to_crs(counted.estimate_utm_crs())
+        counted = counted.to_crs(metric_crs(counted))
     figure, axes = pyplot.subplots(figsize=(7, 7), dpi=110)
     labels = {"tp": "true prediction", "fp": "false prediction", "tp_ref": "reference found", "fn": "reference missed"}
     for status in ("tp_ref", "fn", "tp", "fp"):  # references under predictions
