@@ -67,7 +67,7 @@ demo-stacks: demo-world
 	awk -F, 'NR > 1 && $$5 == "test" {print "$(DEMO_DIR)/stacks/" $$1 ".stack.tif"}' $(WORLD)/scenes.csv \
 	  > $(DEMO_DIR)/test_stacks.txt
 
-# Retrains the committed demo models (10-15 minutes on 2 cores) from the demo world's
+# Retrains the committed demo models (up to about 45 minutes on 2 cores) from the demo world's
 # training scenes (regions 1-3); the test region is never seen.
 demo-models: demo-stacks
 	@mkdir -p $(DEMO_MODELS)
