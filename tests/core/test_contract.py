@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import rasterio
 
 from rts_core import contract
@@ -69,8 +70,7 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path):
     assert toy(*inputs, "-o", out).returncode == 0
     target = out / f"{IDS[0]}.toy.tif"
     before = target.stat().st_mtime_ns
-    inputs[0].write_text("40 9")  # would change the result if recomputed
-    again = toy(*inputs, "-o", out)
+    again = toy(*inputs, "-o", out)  # the same inputs: complete, skipped
     assert again.returncode == 0
     assert str(target) in again.stdout.splitlines()  # still printed for the next stage
     assert target.stat().st_mtime_ns == before
@@ -78,8 +78,32 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path):
         assert dataset.read(1).max() == 1
     forced = toy(*inputs, "-o", out, "--overwrite")
     assert forced.returncode == 0
+    assert target.stat().st_mtime_ns != before
+    # complete means made from these inputs (CONTRACT §1: a recorded fingerprint): a
+    # changed input is computed again without --overwrite
+    inputs[0].write_text("40 9")
+    changed = toy(*inputs, "-o", out)
+    assert changed.returncode == 0 and str(target) in changed.stdout.splitlines()
     with rasterio.open(target) as dataset:
         assert dataset.read(1).max() == 9
+
+
+def test_damaged_and_foreign_outputs_are_computed_again(tmp_path):
+    inputs = requests(tmp_path)
+    out = tmp_path / "out"
+    assert toy(*inputs, "-o", out).returncode == 0
+    empty, cut, foreign = (out / f"{scene_id}.toy.tif" for scene_id in IDS)
+    empty.write_bytes(b"")  # a zero-byte file under a final name
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])  # truncated
+    with rasterio.open(foreign, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dst:
+        dst.write(np.zeros((1, 4, 4), np.uint8))  # readable, but no fingerprint of ours
+    again = toy(*inputs, "-o", out)
+    assert again.returncode == 0, again.stderr
+    assert f"{empty} is damaged (an empty file); computing it again" in again.stderr
+    assert f"{cut} is damaged" in again.stderr
+    for path, value in zip((empty, cut, foreign), (1, 2, 3), strict=True):
+        with rasterio.open(path) as dataset:
+            assert dataset.read(1).max() == value and dataset.width == 40
 
 
 def test_one_bad_input_among_three(tmp_path):

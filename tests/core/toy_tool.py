@@ -13,7 +13,7 @@ import click
 from affine import Affine
 
 from rts_core import cli, raster
-from rts_core.runner import InputError, Plan
+from rts_core.runner import InputError, Plan, fingerprint
 from rts_core.sceneid import acquired_from_scene_id, parse_scene_id
 
 
@@ -37,12 +37,13 @@ def main(paths, out, rows, pause, run):
     """Write a constant raster per request file."""
 
     def plan(path):
-        return Plan([out / f"{parse_scene_id(path)}.toy.tif"])
+        return Plan([out / f"{parse_scene_id(path)}.toy.tif"], fingerprint=fingerprint([path], "rts-toy 0"))
 
     def process(path, item_plan):
         size, value = read_request(path)
         scene_id = parse_scene_id(path)
-        tags = raster.scene_tags(scene_id, acquired_from_scene_id(scene_id), "rts-toy 0")
+        tags = raster.scene_tags(scene_id, acquired_from_scene_id(scene_id), "rts-toy 0",
+                                 fingerprint=item_plan.fingerprint)
         with raster.CogWriter(item_plan.outputs[0], width=size, height=size, count=1,
                               dtype="uint8", crs="EPSG:32608",
                               transform=Affine(3, 0, 500000, 0, -3, 7700000),

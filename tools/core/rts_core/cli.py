@@ -11,8 +11,15 @@ PATHS... / ``-``   input paths; a lone ``-`` reads one path per stdin line  ever
 ``--version``      print the tool's version                                 every tool
 =================  ======================================================  ============
 
-Every option can also be set through ``RTS_<TOOL>_<OPTION>`` (Click's
-``auto_envvar_prefix``), e.g. ``RTS_INFER_DEVICE=cpu``.
+Every option can also be set through ``RTS_<TOOL>_<OPTION>``, OPTION being its long
+name upper-cased with ``-`` as ``_``, for subcommands too (``RTS_INFER_DEVICE=cpu``,
+``RTS_TRAIN_EPOCHS=20`` for ``rts-train fit``): :class:`Command` and :class:`Group`
+name each option's variable so (Click's own scheme would follow internal parameter
+names and put subcommand names in between).
+
+Errors leave a command one way: :func:`run_options` turns a :class:`RunError` into one
+line and exit 2, anything else escaping into one line and exit 1 (tracebacks only with
+``--debug``); :func:`exit_with` ends a run with the contract's status.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import functools
 import itertools
 import os
 import sys
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -30,7 +38,7 @@ from pathlib import Path
 import click
 
 from .log import setup_logging
-from .runner import Plan, RunResult, run_items
+from .runner import EXIT_SOME_FAILED, Plan, RunError, RunResult, report_error, run_items
 
 STDIN = "-"
 
@@ -52,26 +60,54 @@ def context_settings(tool: str) -> dict:
             "max_content_width": 100, "show_default": True}
 
 
-def _decorate(tool: str, package: str, factory, **kwargs):
+def option_envvar(prefix: str, option: click.Option) -> str:
+    """``RTS_<TOOL>_<OPTION>`` from the option's long name (``--block`` -> ``BLOCK``)."""
+    long = max((name for name in option.opts if name.startswith("--")), key=len, default=option.name)
+    return f"{prefix}_{long.lstrip('-').upper().replace('-', '_')}"
+
+
+class Command(click.Command):
+    """A command whose options read ``RTS_<TOOL>_<OPTION>``, TOOL being the program's
+    (for a subcommand too)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        root = parent.find_root() if parent is not None else None
+        prefix = (root.auto_envvar_prefix if root is not None else None) or extra.get("auto_envvar_prefix") \
+            or (self.context_settings or {}).get("auto_envvar_prefix")
+        if prefix:
+            for param in self.params:
+                if isinstance(param, click.Option) and param.expose_value and param.envvar is None:
+                    param.envvar = option_envvar(prefix, param)
+        return super().make_context(info_name, args, parent=parent, **extra)
+
+
+class Group(Command, click.Group):
+    """A group of :class:`Command`."""
+
+    command_class = Command
+
+
+def _decorate(tool: str, package: str, cls, **kwargs):
     def decorator(function):
         prefix = envvar_prefix(tool)
         epilog = kwargs.pop("epilog", None)
-        note = f"Every option can also be set as an environment variable {prefix}_<OPTION>."
+        note = (f"Every option can also be set as an environment variable {prefix}_<OPTION> "
+                f"(the long name, upper case, - as _).")
         kwargs["epilog"] = f"{epilog}\n\n{note}" if epilog else note
-        command = factory(tool, context_settings=context_settings(tool), **kwargs)(function)
+        command = click.command(tool, cls=cls, context_settings=context_settings(tool), **kwargs)(function)
         return click.version_option(tool_version(package), "--version", prog_name=tool,
                                     message="%(prog)s %(version)s")(command)
     return decorator
 
 
 def command(tool: str, package: str, **kwargs):
-    """``click.command`` for a tool: env-var prefix, ``-h``, ``--version``."""
-    return _decorate(tool, package, click.command, **kwargs)
+    """``click.command`` for a tool: environment variables, ``-h``, ``--version``."""
+    return _decorate(tool, package, Command, **kwargs)
 
 
 def group(tool: str, package: str, **kwargs):
     """``click.group`` for a tool with subcommands (rts-train, rts-validate)."""
-    return _decorate(tool, package, click.group, **kwargs)
+    return _decorate(tool, package, Group, **kwargs)
 
 
 def paths_argument(name: str = "paths", metavar: str = "PATH...", required: bool = True):
@@ -110,8 +146,24 @@ def stream_paths(paths: Sequence[str], stdin=None) -> Iterator[str]:
 
 
 def out_dir_option(required: bool = True, help: str = "Output folder (created if missing)."):
-    return click.option("--out", "-o", "out", required=required, help=help,
+    return click.option("--out", "-o", "out", required=required, help=help, callback=_usable_out_dir,
                         type=click.Path(file_okay=False, path_type=Path))
+
+
+def _usable_out_dir(_ctx, _param, value: Path | None) -> Path | None:
+    """The output folder, if it can be made: one that cannot (a plain file in the way,
+    no permission) stops the run before any input is read. Nothing is created here, so
+    a run whose inputs all fail leaves no folder behind."""
+    if value is None:
+        return value
+    existing = value
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise RunError(value, f"cannot make the output folder: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunError(value, f"cannot write to the output folder: {existing} is not writable")
+    return value
 
 
 @dataclass(frozen=True)
@@ -164,14 +216,26 @@ def reuse_freed_memory() -> None:
 
 def run_options(tool: str, overwrite: bool = True):
     """Add ``--overwrite`` (optional), ``--quiet`` and ``--debug``, set up logging, and
-    pass them to the command as one ``run`` argument (:class:`RunOptions`)."""
+    pass them to the command as one ``run`` argument (:class:`RunOptions`). Whatever
+    escapes the command ends it the one way (see the module docstring)."""
     def decorator(function):
         @functools.wraps(function)
         def wrapper(*args, quiet: bool, debug: bool, **kwargs):
             setup_logging(tool, quiet=quiet, debug=debug)
             bound_gdal_cache()
             run = RunOptions(tool, kwargs.pop("overwrite", False), quiet, debug)
-            return function(*args, run=run, **kwargs)
+            try:
+                return function(*args, run=run, **kwargs)
+            except RunError:
+                if debug:
+                    traceback.print_exc(file=sys.stderr)
+                raise  # Click shows it as one line and exits with its code
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort,
+                    SystemExit, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the contract's one line, whatever went wrong
+                report_error(getattr(exc, "source", None) or tool, exc, debug=debug)
+                sys.exit(EXIT_SOME_FAILED)
 
         wrapped = click.option("--debug", is_flag=True,
                                help="Debug logs, and tracebacks with errors.")(wrapper)
@@ -186,6 +250,13 @@ def run_options(tool: str, overwrite: bool = True):
     return decorator
 
 
-def exit_with(result: RunResult) -> None:
-    """End the command with the contract's exit status (0 all done, 1 some failed)."""
-    sys.exit(result.exit_code)
+def fail(source: object, exc: BaseException, *, debug: bool = False, code: int = EXIT_SOME_FAILED) -> None:
+    """End a command that failed as a whole: the contract's one line, then ``code``."""
+    report_error(source, exc, debug=debug)
+    sys.exit(code)
+
+
+def exit_with(result: RunResult | None = None, failed: bool = False) -> None:
+    """End the command with the contract's exit status: 0 all done, 1 some input
+    failed (in ``result``, or ``failed`` for failures reported before the run)."""
+    sys.exit(EXIT_SOME_FAILED if failed or (result is not None and result.failed) else 0)

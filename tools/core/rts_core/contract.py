@@ -6,6 +6,8 @@ happens in one place and outside checks keep matching.
 
 from __future__ import annotations
 
+import re
+
 # Band names of the input stack, in the order prep writes them.
 SPECTRAL_BANDS = ("blue", "green", "red", "nir")
 TERRAIN_BANDS = ("relative_elevation", "slope")
@@ -28,10 +30,30 @@ TAG_SENSOR = "RTS_SENSOR"
 TAG_VERSION = "RTS_VERSION"  # "<tool> <version>"
 TAG_MODEL = "RTS_MODEL"  # probability rasters: model name(s), comma-joined
 TAG_PREPROCESSING = "RTS_PREPROCESSING"  # stacks: JSON of what models depend on (rts_core.preprocessing)
+TAG_FINGERPRINT = "RTS_FINGERPRINT"  # every raster output: what it was made from (rts_core.runner)
 SCENE_TAGS = (TAG_SCENE_ID, TAG_ACQUIRED, TAG_SENSOR, TAG_VERSION)
 DEFAULT_SENSOR = "PlanetScope"
 
-# File names per scene.
+# Names read from files (scene ids, model names) become parts of file names only when
+# they match this: letters, digits, "_" and "-", starting with a letter or digit. No
+# separators, no dots (a dot would make "<scene>.<model>.prob.tif" ambiguous), no "..".
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
+
+
+class UnsafeNameError(ValueError):
+    """A name from a file that cannot be part of an output path."""
+
+
+def safe_name(value: object, what: str = "name") -> str:
+    """``value`` if it may be part of a file name, else :class:`UnsafeNameError`."""
+    if not isinstance(value, str) or not SAFE_NAME.match(value):
+        shown = repr(value)[:60]
+        raise UnsafeNameError(f"{what} {shown} cannot be part of a file name (letters, digits, _ and -, "
+                              "up to 100, starting with a letter or digit)")
+    return value
+
+
+# File names per scene: every part read from a file is checked first.
 STACK_SUFFIX = ".stack.tif"
 PROB_SUFFIX = ".prob.tif"
 MASK_SUFFIX = ".mask.tif"
@@ -40,27 +62,27 @@ EXTENT_SUFFIX = ".extent.parquet"
 
 
 def stack_name(scene_id: str) -> str:
-    return f"{scene_id}{STACK_SUFFIX}"
+    return f"{safe_name(scene_id, 'scene id')}{STACK_SUFFIX}"
 
 
 def model_prob_name(scene_id: str, model_name: str) -> str:
-    return f"{scene_id}.{model_name}{PROB_SUFFIX}"
+    return f"{safe_name(scene_id, 'scene id')}.{safe_name(model_name, 'model name')}{PROB_SUFFIX}"
 
 
 def prob_name(scene_id: str) -> str:
-    return f"{scene_id}{PROB_SUFFIX}"
+    return f"{safe_name(scene_id, 'scene id')}{PROB_SUFFIX}"
 
 
 def mask_name(scene_id: str) -> str:
-    return f"{scene_id}{MASK_SUFFIX}"
+    return f"{safe_name(scene_id, 'scene id')}{MASK_SUFFIX}"
 
 
 def l1_name(scene_id: str) -> str:
-    return f"{scene_id}{L1_SUFFIX}"
+    return f"{safe_name(scene_id, 'scene id')}{L1_SUFFIX}"
 
 
 def extent_name(scene_id: str) -> str:
-    return f"{scene_id}{EXTENT_SUFFIX}"
+    return f"{safe_name(scene_id, 'scene id')}{EXTENT_SUFFIX}"
 
 
 # DARTS-compatible probability encoding: uint8 0-100, scale 0.01, nodata 255.

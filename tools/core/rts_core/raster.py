@@ -31,14 +31,17 @@ COG_BLOCKSIZE = 512
 
 def scene_tags(scene_id: str, acquired: datetime | str, tool_version: str, *,
                sensor: str = contract.DEFAULT_SENSOR, model: str | Sequence[str] | None = None,
-               **extra: str) -> dict[str, str]:
-    """The contract's per-scene tags (plus any ``extra`` ones, e.g. the provider)."""
+               fingerprint: str | None = None, **extra: str) -> dict[str, str]:
+    """The contract's per-scene tags (plus the output's fingerprint, see
+    rts_core.runner, and any ``extra`` ones, e.g. the provider)."""
     if isinstance(acquired, datetime):
         acquired = format_acquired(acquired)
     tags = {contract.TAG_SCENE_ID: scene_id, contract.TAG_ACQUIRED: acquired,
             contract.TAG_SENSOR: sensor, contract.TAG_VERSION: tool_version}
     if model is not None:
         tags[contract.TAG_MODEL] = model if isinstance(model, str) else ",".join(model)
+    if fingerprint is not None:
+        tags[contract.TAG_FINGERPRINT] = fingerprint
     tags.update({key: str(value) for key, value in extra.items()})
     return tags
 

@@ -1,8 +1,11 @@
 """The per-item runner every tool uses (CONTRACT.md section 1).
 
 For each input it asks the tool which files the input will produce (:class:`Plan`),
-skips it when they all exist (outputs only ever appear complete, see
-:mod:`rts_core.atomic`), otherwise processes it. A failure is isolated to its input:
+skips it when they are all complete, otherwise processes it. Complete means verified:
+each file reads whole and records the fingerprint of the inputs and options it was made
+from (outputs only ever appear under their final names when written through
+:mod:`rts_core.atomic`, but a file may be damaged later, or made by another run with
+other options); a damaged file is recomputed with a warning, a stale one quietly. A failure is isolated to its input:
 one ``error: <input>: <reason>`` line on stderr (traceback with ``--debug``), any
 output of that input removed, and the others go on. Paths the next stage consumes
 are printed on stdout as soon as each input is done, so pipelines stream.
@@ -20,7 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from . import atomic
+import click
+
+from . import atomic, contract
 from .log import progress
 
 log = logging.getLogger(__name__)
@@ -28,27 +33,120 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 EXIT_OK = 0
-EXIT_SOME_FAILED = 1  # usage errors exit with 2, through Click
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2  # Click's usage errors, and run-level options that cannot be used
+
+TAG_FINGERPRINT = contract.TAG_FINGERPRINT  # rasters: GDAL dataset tag
+PARQUET_FINGERPRINT = b"rts:fingerprint"  # GeoParquet: schema metadata key
 
 
 class InputError(Exception):
-    """A problem with one input that the user can fix; reported without traceback."""
+    """A problem with one input that the user can fix; reported without traceback.
+    ``source`` names the file at fault when it is not the input being processed."""
+
+    def __init__(self, message: str = "", source: object = None):
+        super().__init__(message)
+        self.source = source
+
+
+class RunError(click.ClickException):
+    """A problem that stops the whole run before any input is touched: an unusable
+    run-level option (model, device, DEM, output folder). One line naming ``source``,
+    exit status ``code`` (2, a usage error, unless given). A Click exception, so that
+    option callbacks may raise it while the command line is parsed."""
+
+    def __init__(self, source: object, message: str, code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.source, self.exit_code = source, code
+
+    @property
+    def code(self) -> int:
+        return self.exit_code
+
+    def show(self, file=None) -> None:
+        print(error_line(self.source, self), file=file or sys.stderr, flush=True)
+
+
+class DamagedOutput(Exception):
+    """An output file that cannot be read whole."""
+
+
+def recorded_fingerprint(path: Path) -> str | None:
+    """The fingerprint an output of ours records (None when it records none), reading
+    enough of the file to know it is whole: a raster's last block, a Parquet file's
+    footer. Other files are whole by the atomic rename; they record nothing."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise DamagedOutput("an empty file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import rasterio
+            from rasterio.windows import Window
+
+            with rasterio.open(path) as dataset:
+                tags = dataset.tags()
+                dataset.read(dataset.count, window=Window(dataset.width - 1, dataset.height - 1, 1, 1))
+            return tags.get(TAG_FINGERPRINT)
+        if suffix == ".parquet":
+            import pyarrow.parquet as parquet
+
+            metadata = parquet.read_schema(path).metadata or {}
+            value = metadata.get(PARQUET_FINGERPRINT)
+            return value.decode() if value is not None else None
+    except Exception as exc:  # noqa: BLE001 - GDAL and Arrow raise many kinds for broken files
+        raise DamagedOutput(one_line(exc)[:200]) from None
+    return None
 
 
 @dataclass
 class Plan:
-    """What one input produces: every file written, and those printed on stdout for
-    the next stage (all of them unless given)."""
+    """What one input produces: every file written, those printed on stdout for the
+    next stage (all of them unless given), and the fingerprint of what they are made
+    from (:func:`fingerprint`; one for all outputs, or one per output), which the tool
+    records in each raster and Parquet file it writes."""
 
     outputs: Sequence[Path]
     printed: Sequence[Path] | None = None
+    fingerprint: str | Sequence[str] | None = None
 
     def __post_init__(self):
         self.outputs = [Path(p) for p in self.outputs]
         self.printed = self.outputs if self.printed is None else [Path(p) for p in self.printed]
 
+    def fingerprint_of(self, index: int) -> str | None:
+        if self.fingerprint is None or isinstance(self.fingerprint, str):
+            return self.fingerprint
+        return self.fingerprint[index]
+
+    def output_state(self, index: int) -> tuple[str, str]:
+        """("complete" | "missing" | "stale" | "damaged", why) of one output."""
+        path, expected = self.outputs[index], self.fingerprint_of(index)
+        if not path.exists():
+            return "missing", f"{path} is missing"
+        try:
+            recorded = recorded_fingerprint(path)
+        except (DamagedOutput, OSError) as exc:
+            return "damaged", f"{path} is damaged ({one_line(exc)})"
+        if expected is not None and recorded != expected and path.suffix.lower() in (".tif", ".tiff", ".parquet"):
+            return "stale", (f"{path} was made from other inputs or options" if recorded else
+                             f"{path} records no fingerprint (made by another tool or version)")
+        return "complete", ""
+
+    def state(self) -> tuple[str, str]:
+        """The state of the outputs together: complete only when each is; "damaged"
+        when some are there and one is damaged or missing."""
+        states = [self.output_state(i) for i in range(len(self.outputs))]
+        if all(state == "missing" for state, _ in states):
+            return "missing", "not made yet"
+        for wanted in ("damaged", "missing", "stale"):
+            for state, why in states:
+                if state == wanted:
+                    return ("damaged" if state == "missing" else state), why
+        return "complete", ""
+
     def complete(self) -> bool:
-        return all(path.exists() for path in self.outputs)
+        return self.state()[0] == "complete"
 
 
 @dataclass
@@ -69,9 +167,15 @@ def one_line(exc: BaseException) -> str:
 
 
 def report_error(source: object, exc: BaseException, *, debug: bool = False) -> None:
+    """The contract's one line, ``error: <source>: <reason>`` (a traceback first with
+    ``--debug``). An exception that names its own source wins."""
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
-    print(f"error: {source}: {one_line(exc)}", file=sys.stderr, flush=True)
+    print(error_line(getattr(exc, "source", None) or source, exc), file=sys.stderr, flush=True)
+
+
+def error_line(source: object, exc: BaseException) -> str:
+    return f"error: {source}: {one_line(exc)}"
 
 
 def emit(paths: Iterable[Path]) -> None:
@@ -80,13 +184,16 @@ def emit(paths: Iterable[Path]) -> None:
 
 
 def fingerprint(inputs: Iterable[Path | str], *settings: object) -> str:
-    """What a many-to-one product was made from: each input's resolved path, size and
-    change time, plus the settings. Tools that reduce many inputs to one set of outputs
-    (aggregate, validate) store it and skip a rerun only when it matches."""
+    """What an output was made from: each input's resolved path, size and change time,
+    plus the settings (options that change the result, the tool's version). Outputs
+    record it; a rerun skips them only when it matches."""
     digest = hashlib.sha256()
     for path in sorted({Path(p).resolve() for p in inputs}):
-        stat = path.stat()
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        try:
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError:  # missing: reading it will say so, with the reason
+            digest.update(f"{path}\0absent\n".encode())
     digest.update(repr(settings).encode())
     return digest.hexdigest()
 
@@ -102,7 +209,15 @@ def up_to_date(manifest: Path, stamp: str, outputs: Sequence[Path] | None = None
     if earlier.get("fingerprint") != stamp:
         return None
     outputs = [Path(p) for p in (earlier.get("outputs", []) if outputs is None else outputs)]
-    return outputs if outputs and all(p.exists() for p in outputs) else None
+    if not outputs or not all(p.exists() for p in outputs):
+        return None
+    for path in outputs:  # whole, not only there
+        try:
+            recorded_fingerprint(path)
+        except (DamagedOutput, OSError) as exc:
+            log.warning("%s is damaged (%s); computing the products again", path, one_line(exc))
+            return None
+    return outputs
 
 
 def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[T, Plan], None],
@@ -116,15 +231,26 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[
     """
     for folder in out_dirs:
         atomic.cleanup_stale_temporaries(Path(folder))
+    roots = [Path(folder).resolve() for folder in out_dirs]
     result = RunResult()  # items may be a lazy stream (paths arriving through a pipe)
     for item in progress(items, label=label):
         item_plan: Plan | None = None
         try:
             item_plan = plan(item)
-            if not overwrite and item_plan.complete():
-                log.debug("%s: outputs exist, skipped", source(item))
+            outside = [p for p in item_plan.outputs if roots and not any(
+                p.resolve().is_relative_to(root) for root in roots)]
+            if outside:
+                item_plan = None  # nothing of ours to remove there
+                raise InputError(f"output {outside[0]} would lie outside the output folder")
+            state, why = ("missing", "") if overwrite else item_plan.state()
+            if state == "complete":
+                log.debug("%s: outputs complete, skipped", source(item))
                 result.skipped.append(item)
             else:
+                if state == "damaged":
+                    log.warning("%s: %s; computing it again", source(item), why)
+                elif state == "stale":
+                    log.info("%s: %s; computing it again", source(item), why)
                 process(item, item_plan)
                 missing = [str(p) for p in item_plan.outputs if not p.exists()]
                 if missing:

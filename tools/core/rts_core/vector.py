@@ -14,18 +14,25 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import atomic
-from .runner import InputError
+from .runner import PARQUET_FINGERPRINT, InputError
 
 log = logging.getLogger(__name__)
 
 
-def write_geoparquet(frame, path: Path | str) -> Path:
-    """Write a GeoDataFrame (CRS required) as GeoParquet 1.1 with a bbox column."""
+def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None) -> Path:
+    """Write a GeoDataFrame (CRS required) as GeoParquet 1.1 with a bbox column, and
+    the output's fingerprint (rts_core.runner) in the schema metadata."""
     if frame.crs is None:
         raise ValueError(f"{path}: refusing to write a GeoParquet file without a CRS")
     with atomic.atomic_path(path) as temporary:
         frame.to_parquet(temporary, index=False, schema_version="1.1.0",
                          write_covering_bbox=True, compression="zstd")
+        if fingerprint is not None:  # geopandas writes no extra metadata: add it to the table
+            import pyarrow.parquet as parquet
+
+            table = parquet.read_table(temporary)
+            metadata = {**(table.schema.metadata or {}), PARQUET_FINGERPRINT: fingerprint.encode()}
+            parquet.write_table(table.replace_schema_metadata(metadata), temporary, compression="zstd")
     return Path(path)
 
 
