@@ -145,12 +145,14 @@ def test_bad_inputs_each_one_line(tmp_path):
     garbage.write_bytes(b"\x00\x01 nonsense")
     mismatch = save_model(tmp_path / "mismatch.onnx", [onnx_identity()], [], 1,
                           {"name": "mm", "bands": ["ndvi", "slope"], "scale": [1, 1], "offset": [0, 0]})
-    done = infer(good, "--model", garbage, "--model", mismatch, "--model", model, "-o", tmp_path / "out2")
-    assert done.returncode == 1
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert errors[0].startswith(f"error: {garbage}: cannot load the model")
-    assert errors[1] == f"error: {mismatch}: model input has 1 channels but its metadata lists 2 bands"
-    assert done.stdout.splitlines() == [str(tmp_path / "out2" / f"{SCENE_ID}.slopeonly.prob.tif")]
+    # a model that cannot be used stops the run before any stack (CONTRACT §1: exit 2, one line)
+    for bad, reason in ((garbage, "cannot load the model"),
+                        (mismatch, "model input has 1 channels but its metadata lists 2 bands")):
+        done = infer(good, "--model", bad, "--model", model, "-o", tmp_path / "out2")
+        assert done.returncode == 2
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(f"error: {bad}: {reason}")
+        assert done.stdout == "" and not (tmp_path / "out2").exists()
 
 
 def onnx_identity():
@@ -164,7 +166,7 @@ def test_cuda_requested_without_a_gpu(tmp_path):
     stack = write_stack(tmp_path / f"{SCENE_ID}.stack.tif", shape=(40, 40))
     model = conv_model(tmp_path / "local.onnx")
     done = infer(stack, "--model", model, "--device", "cuda", "-o", tmp_path / "out")
-    assert done.returncode == 1
+    assert done.returncode == 2  # a run-level option that cannot be used (CONTRACT §1)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "CUDA is not available" in errors[0]
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

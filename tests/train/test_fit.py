@@ -67,10 +67,18 @@ def test_fit_learns_far_better_than_a_constant(stacks):
         record = json.loads(dataset.tags()["RTS_PREPROCESSING"])
     assert read_metadata(out / "notcvis.onnx").preprocessing == record
     assert record["tpi_radius_m"] == 100.0 and record["slope_method"] == "horn"
-    # rerun: skipped, same path printed
-    again = run_script("rts-train", "fit", *paths, "--labels", world / "truth" / "rts.parquet", "--bands", "notcvis",
-                       "-o", out, *SMALL)
+    # rerun with the same inputs and options: skipped, same path printed
+    args = [*paths, "--labels", world / "truth" / "rts.parquet", "--footprints", world / "truth" / "extent.parquet",
+            "--bands", "notcvis", "--epochs", "4", "--steps", "20", "--val-scenes", val, "-o", out, *SMALL]
+    before = (out / "notcvis.onnx").stat().st_mtime_ns
+    again = run_script("rts-train", "fit", *args)
     assert again.returncode == 0 and again.stdout.strip() == str(out / "notcvis.onnx")
+    assert (out / "notcvis.onnx").stat().st_mtime_ns == before and "skipped" in again.stderr
+    # with other options the model is fitted again (CONTRACT §1: complete means made from these options)
+    other = run_script("rts-train", "fit", *args[:-len(SMALL) - 2], "--epochs", "1", "--steps", "1", "-o", out, *SMALL)
+    assert other.returncode == 0, other.stderr
+    assert (out / "notcvis.onnx").stat().st_mtime_ns != before
+    assert len((out / "metrics.csv").read_text().splitlines()) == 2  # one epoch
 
 
 def test_fit_is_deterministic_on_cpu(stacks, tmp_path):

@@ -149,7 +149,7 @@ def test_objects_errors_name_the_file_at_fault(tmp_path):
     assert errors[0].startswith(f"error: {tmp_path / 'points.parquet'}: ") and "polygon predictions" in errors[0]
     no_column = run_script("rts-validate", "objects", tmp_path / "ref.parquet", tmp_path / "ref.parquet",
                            "-o", tmp_path / "v", "--group-by", "region")
-    assert no_column.returncode == 1 and no_column.stderr.startswith("error: --group-by column(s) in neither")
+    assert no_column.returncode == 1 and no_column.stderr.startswith("error: --group-by: column(s) in neither")
     assert not (tmp_path / "v").exists()
 
 

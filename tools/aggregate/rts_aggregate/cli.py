@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import click
@@ -80,7 +79,7 @@ def planned_reads(level1_paths: list[str], extents_given: list[Path]) -> list[Pa
 def skip(outputs: list[Path], failures: int = 0) -> None:
     log.info("products are up to date with these inputs: skipped (--overwrite recomputes)")
     emit(outputs)
-    sys.exit(1 if failures else 0)
+    cli.exit_with(failed=bool(failures))
 
 
 def load(level1_paths: list[str], extents_given: list[Path], debug: bool):
@@ -113,13 +112,16 @@ def load(level1_paths: list[str], extents_given: list[Path], debug: bool):
 
 
 def concat(frames):
+    """One frame of all; with no rows at all, an empty one with the files' columns."""
     import geopandas
 
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return geopandas.GeoDataFrame({"scene_id": [], "acquired": pandas.to_datetime([], utc=True), "year": []},
-                                      geometry=[], crs=WORK_CRS)
-    return pandas.concat(frames, ignore_index=True)
+    filled = [f for f in frames if len(f)]
+    if filled:
+        return pandas.concat(filled, ignore_index=True)
+    if frames:
+        return frames[0].iloc[:0].copy()
+    return geopandas.GeoDataFrame({"scene_id": [], "acquired": pandas.to_datetime([], utc=True), "year": []},
+                                  geometry=[], crs=WORK_CRS)
 
 
 @cli.command(TOOL, TOOL, epilog="""Examples:
@@ -173,10 +175,10 @@ def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
     if failures and not partial:
         log.warning("%d of %d input(s) failed: nothing written (--partial aggregates the others)",
                     failures, len(inputs) + len(extents_given))
-        sys.exit(1)
+        cli.exit_with(failed=True)
     if not level1_frames:
         log.warning("no readable Level-1 input: nothing written")
-        sys.exit(1)
+        cli.exit_with(failed=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic.cleanup_stale_temporaries(out)
     stamp = fingerprint(read, *settings)
@@ -200,8 +202,7 @@ def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
             "inputs": [str(p) for p in read]}, indent=1) + "\n")
     except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
         atomic.remove_quietly(*outputs, manifest)
-        report_error(out, exc, debug=run.debug)
-        sys.exit(1)
+        cli.fail(out, exc, debug=run.debug)
     log.info("%s", summary_line(products))
     emit(outputs)
-    sys.exit(1 if failures else 0)
+    cli.exit_with(failed=bool(failures))

@@ -167,6 +167,7 @@ def density(level2, annual_coverage, resolution: int):
                                          100 * table["rts_area_m2"] / table["covered_area_m2"], np.nan)
     table["resolution"] = np.int32(resolution)
     table["year"] = table["year"].astype(np.int32)
+    table["h3_cell"] = table["h3_cell"].astype(str)  # the same column type when no cell is covered
     cache.add(table["h3_cell"].unique())
     geometry = np.array([cache.polygons[c] for c in table["h3_cell"]], dtype=object)
     table = table.sort_values(["year", "h3_cell"], kind="stable")

@@ -110,7 +110,8 @@ def level2(level1, extents, *, repair: bool = True):
         return geopandas.GeoDataFrame({"year": np.empty(0, np.int32), "area_m2": [], "area_ha": [],
                                        "n_observations": np.empty(0, np.int64), "n_scenes": np.empty(0, np.int64),
                                        "n_acquisitions": np.empty(0, np.int64), "detection_ratio": [],
-                                       "first_observed": [], "last_observed": []}, geometry=[], crs=level1.crs)
+                                       "first_observed": np.empty(0, object), "last_observed": np.empty(0, object)},
+                                      geometry=[], crs=level1.crs)
     return pandas.concat(frames, ignore_index=True)
 
 
@@ -156,7 +157,9 @@ def coverage(extents, years: list[int] | None = None):
     for year, group in extents.groupby("year", sort=True):
         union = shapely.union_all(group.geometry.values)
         annual.append({"year": int(year), "area_km2": shapely.area(union) / 1e6, "geometry": union})
-    level2_cover = geopandas.GeoDataFrame(annual, geometry="geometry", crs=crs)
+    level2_cover = geopandas.GeoDataFrame(
+        annual or {"year": np.array([], np.int64), "area_km2": np.array([], float)},  # no year: empty, full schema
+        geometry="geometry" if annual else [], crs=crs)
     union = shapely.union_all(level2_cover.geometry.values) if len(level2_cover) else shapely.Polygon()
     wanted = sorted(years) if years else list(level2_cover["year"])
     by_year = dict(zip(level2_cover["year"], level2_cover.geometry, strict=True))

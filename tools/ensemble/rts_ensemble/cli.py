@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
 
-from rts_core import cli, contract
-from rts_core.raster import read_scene_info
-from rts_core.runner import InputError, Plan, report_error
+from rts_core import cli
+from rts_core.runner import Plan, fingerprint
 
 from .cleanup import CleanupOptions
-from .scene import Member, ensemble_scene
-from .water import WaterSource
+from .scene import ensemble_scene, group_members, scene_outputs
+from .water import open_water
 
 log = logging.getLogger(__name__)
 TOOL = "rts-ensemble"
@@ -58,50 +56,39 @@ the .l1.parquet paths.""")
               help="Drop objects with more than this share of their area on water.")
 @click.option("--weights", default="", callback=parse_weights,
               help="Per-model weights of the mean, e.g. tcvis=0.6,notcvis=0.4 (default: equal).")
+@click.option("--models", "model_names", default="",
+              help="The models every scene must have, e.g. tcvis,notcvis (default: every model among the inputs).")
+@click.option("--allow-partial", is_flag=True,
+              help="Write a scene from the models it has when it lacks some (with a warning) instead of refusing it.")
 @cli.run_options(TOOL)
-def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water, weights, run):
-    """Average model probabilities, clean up as DARTS does, and polygonise Level-1 footprints."""
+def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water, weights, model_names, allow_partial,
+         run):
+    """Average model probabilities, clean up as DARTS does, and polygonise Level-1 footprints.
+
+    Every scene is averaged over the full set of models of the run (--models, or every
+    model among the inputs): a scene missing one is an error for that scene, and a
+    raster without its RTS_MODEL tag an error for it and its scene, unless --allow-partial."""
     inputs = cli.expand_paths(paths)  # first: in a pipeline, upstream may still be writing --water
-    if water is not None and not water.exists():
-        raise click.BadParameter(f"{water} does not exist", param_hint="--water")
-    try:
-        classes = tuple(int(c) for c in water_classes.split(",") if c.strip())
-        water_source = WaterSource(water, classes) if water else None
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--water") from None
-    except InputError as exc:  # an unreadable --water file: one line, before any output
-        report_error(water, exc, debug=run.debug)
-        sys.exit(1)
+    water_source = open_water(water, water_classes)  # an unusable --water stops the run
     options = CleanupOptions(threshold=threshold, edge_px=edge_px, min_px=min_px, max_water=max_water)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
-    groups: dict[str, list[Member]] = {}
-    failed = False
-    for path in inputs:
-        try:
-            info = read_scene_info(path)
-            if not info.model:
-                raise InputError("no RTS_MODEL tag: not a probability raster of rts-infer")
-        except Exception as exc:  # noqa: BLE001 - one line per unreadable input
-            report_error(path, exc, debug=run.debug)
-            failed = True
-            continue
-        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model))
+    wanted = tuple(sorted({m.strip() for m in model_names.split(",") if m.strip()}))
+    groups, failed = group_members(inputs, wanted, allow_partial, debug=run.debug)
     unknown = set(weights) - {m.model for members in groups.values() for m in members}
     if unknown:
         log.warning("--weights names model(s) not among the inputs: %s", ", ".join(sorted(unknown)))
-
-    def scene_outputs(scene_id) -> dict[str, Path]:
-        return {"prob": out / contract.prob_name(scene_id), "mask": out / contract.mask_name(scene_id),
-                "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
+    settings = (options, sorted(weights.items()), water_classes, version)
 
     def plan(scene_id):
-        outputs = scene_outputs(scene_id)
-        return Plan(list(outputs.values()), printed=[outputs["l1"]])
+        outputs = scene_outputs(out, scene_id)
+        sources = [m.path for m in groups[scene_id]] + ([water] if water else [])
+        return Plan(list(outputs.values()), printed=[outputs["l1"]], fingerprint=fingerprint(sources, settings))
 
-    def process(scene_id, _plan):
-        count = ensemble_scene(groups[scene_id], scene_outputs(scene_id), options, weights, water_source, version)
+    def process(scene_id, item_plan):
+        count = ensemble_scene(groups[scene_id], scene_outputs(out, scene_id), options, weights, water_source, version,
+                               item_plan.fingerprint)
         log.debug("%s: %d Level-1 objects", scene_id, count)
 
     result = run.items(list(groups), plan, process, label="ensemble",
                        source=lambda scene_id: groups[scene_id][0].path, out_dirs=[out])
-    sys.exit(1 if failed or result.failed else 0)
+    cli.exit_with(result, failed=failed)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas
 import rasterio
 
-from rts_core import contract, raster, vector
+from rts_core import contract, raster, runner, vector
 from rts_core.raster import SceneInfo
 from rts_core.runner import InputError
 
@@ -27,6 +27,60 @@ log = logging.getLogger(__name__)
 class Member:
     path: Path
     model: str
+
+
+def scene_outputs(out: Path, scene_id: str) -> dict[str, Path]:
+    """The four files of a scene (names checked: the id comes from a file's tag)."""
+    return {"prob": out / contract.prob_name(scene_id), "mask": out / contract.mask_name(scene_id),
+            "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
+
+
+def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = False,
+                  debug: bool = False) -> tuple[dict[str, list[Member]], bool]:
+    """Probability rasters grouped by scene, each scene holding the run's full set of
+    models (``wanted``, else every model among the inputs). An unreadable or untagged
+    raster is an error for it and its scene; a scene missing a model is an error
+    unless ``allow_partial``. Returns the complete groups and whether any failed (the
+    failures are reported, one line each)."""
+    groups: dict[str, list[Member]] = {}
+    broken: set[str] = set()
+    failed = False
+    for path in paths:
+        scene_id = None
+        try:
+            info = raster.read_scene_info(path)
+            scene_id = info.scene_id
+            if not info.model:
+                raise InputError("no RTS_MODEL tag: not a probability raster of rts-infer")
+            contract.safe_name(info.model, "model name")
+        except Exception as exc:  # noqa: BLE001 - one line per unreadable input
+            if scene_id is not None:
+                broken.add(scene_id)
+                exc = InputError(f"{runner.one_line(exc)}; scene {scene_id} is not written")
+            runner.report_error(path, exc, debug=debug)
+            failed = True
+            continue
+        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model))
+    for scene_id in broken:
+        groups.pop(scene_id, None)
+    models = set(wanted) or {m.model for members in groups.values() for m in members}
+    for scene_id in list(groups):
+        members = groups[scene_id]
+        have = {m.model for m in members}
+        extra = have - models
+        missing = models - have
+        if extra:  # --models leaves these out
+            groups[scene_id] = members = [m for m in members if m.model in models]
+        if missing and (allow_partial and members):
+            log.warning("%s: lacks model(s) %s; written from %s (--allow-partial)", scene_id,
+                        ", ".join(sorted(missing)), ", ".join(sorted(have & models)))
+        elif missing:
+            runner.report_error(members[0].path if members else scene_id, InputError(
+                f"scene {scene_id} lacks the probabilities of model(s) {', '.join(sorted(missing))} "
+                f"(the run's models: {', '.join(sorted(models))}; --allow-partial to write it anyway)"), debug=debug)
+            failed = True
+            del groups[scene_id]
+    return groups, failed
 
 
 def mean_of_members(members: list[Member], weights: dict[str, float]):
@@ -47,7 +101,7 @@ def mean_of_members(members: list[Member], weights: dict[str, float]):
                 probability = dataset.read(1, out_dtype=np.float32)
                 probability *= np.float32(dataset.scales[0] * weight)
                 probability += np.float32(dataset.offsets[0] * weight)
-                member_valid = dataset.dataset_mask() > 0
+                member_valid = (dataset.dataset_mask() > 0) & np.isfinite(probability)  # NaN, inf: invalid
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(f"cannot read {member.path}: {exc}") from None
         if total is None:
@@ -57,6 +111,7 @@ def mean_of_members(members: list[Member], weights: dict[str, float]):
             valid &= member_valid
         weight_sum += weight
     total /= np.float32(weight_sum)
+    total[~valid] = 0.0  # no NaN beyond this point
     return total, valid, grid
 
 
@@ -81,7 +136,8 @@ def level1_frame(scene: SceneInfo, acquired: pandas.Timestamp, geometries: dict,
 
 
 def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: CleanupOptions,
-                   weights: dict[str, float], water: WaterSource | None, tool_version: str) -> int:
+                   weights: dict[str, float], water: WaterSource | None, tool_version: str,
+                   fingerprint: str | None = None) -> int:
     """Write the four outputs of one scene; returns the number of Level-1 objects."""
     # in model-name order, so the result and its "models" label do not depend on the order
     # the inputs arrived in (a pipe, a workflow engine)
@@ -97,8 +153,9 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     labels, n_pixels = clean(mean, valid, options, water_mask)
     models = ",".join(m.model for m in members)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=models,
-                             RTS_THRESHOLD=f"{options.threshold:g}", RTS_EDGE_PX=str(options.edge_px),
-                             RTS_MIN_PX=str(options.min_px), RTS_MAX_WATER=f"{options.max_water:g}")
+                             fingerprint=fingerprint, RTS_THRESHOLD=f"{options.threshold:g}",
+                             RTS_EDGE_PX=str(options.edge_px), RTS_MIN_PX=str(options.min_px),
+                             RTS_MAX_WATER=f"{options.max_water:g}")
     stored = np.round(mean / contract.PROB_SCALE).astype(np.uint8)
     stored[~valid] = contract.PROB_NODATA
     raster.write_cog(outputs["prob"], stored, crs=crs, transform=transform, nodata=contract.PROB_NODATA,
@@ -110,9 +167,10 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     geometries = polygonise(labels, transform)
     statistics = object_statistics(labels, mean, n_pixels)
     acquired = pandas.Timestamp(scene.acquired)
-    vector.write_geoparquet(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"])
+    vector.write_geoparquet(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"],
+                            fingerprint)
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
                                     geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")
-    vector.write_geoparquet(extent, outputs["extent"])
+    vector.write_geoparquet(extent, outputs["extent"], fingerprint)
     return len(n_pixels)

@@ -11,7 +11,7 @@ import rasterio
 from rasterio import features, warp
 from rasterio.enums import Resampling
 
-from rts_core.runner import InputError, one_line
+from rts_core.runner import InputError, RunError, one_line
 from rts_core.vector import read_vector
 
 VECTOR_SUFFIXES = {".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"}
@@ -24,7 +24,7 @@ class WaterSource:
         if self.is_vector:
             frame = read_vector(self.path)
             if frame.crs is None:
-                raise ValueError(f"water polygons {path} have no CRS")
+                raise ValueError("the water polygons have no CRS")
             self.frame = frame
         else:
             try:
@@ -33,7 +33,7 @@ class WaterSource:
                 raise InputError(f"cannot read land cover: {one_line(exc)}") from None
             with opened as dataset:
                 if dataset.crs is None:
-                    raise ValueError(f"land cover {path} has no CRS")
+                    raise ValueError("the land cover has no CRS")
 
     def mask(self, shape, transform, crs) -> np.ndarray:
         if self.is_vector:
@@ -50,4 +50,21 @@ class WaterSource:
                                dst_nodata=np.nan, src_nodata=nodata, resampling=Resampling.nearest)
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(f"cannot read land cover {self.path}: {exc}") from None
-        return np.isnan(classes) | np.isin(classes, self.classes)
+        return ~np.isfinite(classes) | np.isin(classes, self.classes)  # NaN and inf are no-data
+
+
+def open_water(path: Path | None, classes_text: str) -> WaterSource | None:
+    """The run's --water source (None if not given); one that cannot be used stops the
+    run before any scene (RunError: one line, exit 2)."""
+    if path is None:
+        return None
+    try:
+        classes = tuple(int(c) for c in classes_text.split(",") if c.strip())
+    except ValueError:
+        raise RunError(f"--water-classes {classes_text}", "expected comma-separated class codes") from None
+    if not Path(path).exists():
+        raise RunError(f"--water {path}", "no such file")
+    try:
+        return WaterSource(Path(path), classes)
+    except (InputError, ValueError) as exc:
+        raise RunError(f"--water {path}", str(exc)) from None

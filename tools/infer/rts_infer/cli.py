@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import click
 import rasterio
 
 from rts_core import cli, contract
 from rts_core.raster import read_scene_info
-from rts_core.runner import InputError, Plan, report_error
+from rts_core.runner import InputError, Plan, fingerprint
 
 from .predict import InferOptions, check_preprocessing, predict_stack, read_stack_record
-from .session import DeviceError, Model, ModelError, providers_for
+from .session import load_models
 
 log = logging.getLogger(__name__)
 TOOL = "rts-infer"
@@ -54,39 +53,10 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
     validity rule, sensor, pixel size) must match what each model was trained on; a
     stack that does not is refused, and nothing is written for it."""
     stacks = cli.stream_paths(paths)  # stacks are processed as they arrive through a pipe
-    try:
-        providers = providers_for(device, tensorrt)
-    except DeviceError as exc:
-        report_error(f"--device {device}", exc)
-        sys.exit(1)
-    loaded, failed = [], False
-    for path in models:
-        try:
-            model = Model(path, providers, precision, threads)
-        except ModelError as exc:
-            report_error(path, exc, debug=run.debug)
-            failed = True
-            continue
-        if model.cuda_unavailable:
-            reason = "the CUDA execution provider could not be loaded (CUDA/cuDNN libraries or GPU missing)"
-            if device != "auto":
-                report_error(f"--device {device}", DeviceError(reason))
-                sys.exit(1)
-            log.warning("%s: running on the CPU", reason)
-        log.info("model %s (%s): %d bands, provider %s, %s", model.info.name, path, len(model.info.bands),
-                 model.provider, precision)
-        loaded.append(model)
-    names = [m.info.name for m in loaded]
-    if len(set(names)) != len(names):
-        clash = InputError(f"two models share a name ({', '.join(names)}): outputs would clash")
-        report_error(", ".join(models), clash)
-        sys.exit(1)
-    for model in loaded:
-        if model.info.preprocessing is None:
-            log.warning("%s: model %s has no preprocessing record (exported by an older rtsmap): stacks cannot be "
-                        "checked against it", model.path, model.info.name)
+    loaded = load_models(models, device, tensorrt, precision, threads)  # a model that cannot run stops the run
     options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending)
     version = f"{TOOL} {cli.tool_version(TOOL)}"
+    settings = (tile_size, overlap, blending, precision, allow_preprocessing_mismatch, version)  # what changes results
     records: dict[str, dict | None] = {}
 
     def plan(stack):
@@ -96,7 +66,8 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
                 records[stack] = read_stack_record(dataset)
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(f"cannot read: {exc}") from None
-        return Plan([out / contract.model_prob_name(scene_id, model.info.name) for model in loaded])
+        return Plan([out / contract.model_prob_name(scene_id, model.info.name) for model in loaded],
+                    fingerprint=[fingerprint([stack, model.path], settings) for model in loaded])
 
     def process(stack, item_plan):
         record = records.pop(stack)
@@ -107,9 +78,9 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
         if record is None:
             log.warning("%s: no %s record (made by an older rts-prep): cannot check it fits the model(s)", stack,
                         contract.TAG_PREPROCESSING)
-        for model, output in zip(loaded, item_plan.outputs, strict=True):
-            if run.overwrite or not output.exists():
-                predict_stack(stack, model, output, options, version)
+        for index, model in enumerate(loaded):
+            if run.overwrite or item_plan.output_state(index)[0] != "complete":
+                predict_stack(stack, model, item_plan.outputs[index], options, version,
+                              item_plan.fingerprint_of(index))
 
-    result = run.items(stacks, plan, process, label="infer", out_dirs=[out])
-    sys.exit(1 if failed or result.failed else 0)
+    cli.exit_with(run.items(stacks, plan, process, label="infer", out_dirs=[out]))

@@ -75,7 +75,8 @@ def read_stack_record(dataset) -> dict | None:
         raise InputError(str(exc)) from None
 
 
-def predict_stack(stack_path, model: Model, out_path, options: InferOptions, tool_version: str) -> None:
+def predict_stack(stack_path, model: Model, out_path, options: InferOptions, tool_version: str,
+                  fingerprint: str | None = None) -> None:
     info = model.info
     try:
         opened = rasterio.open(stack_path)
@@ -98,7 +99,7 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
     rows = layout(padded_height, padded_width, tile, overlap, options.blending, stride)
     readers = PerThreadDataset(stack_path)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=info.name,
-                             RTS_PROVIDER=model.provider, RTS_PRECISION=model.precision,
+                             fingerprint=fingerprint, RTS_PROVIDER=model.provider, RTS_PRECISION=model.precision,
                              RTS_TILE=f"{tile}", RTS_OVERLAP=f"{overlap}")
     tiles = [t for line in rows for t in line]
     batches = [tiles[i:i + options.batch_size] for i in range(0, len(tiles), options.batch_size)]
@@ -137,7 +138,8 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
                     if done_in_row[t.row] == per_row:
                         n = flush_until[t.row] - top
                         if n > 0:
-                            _write_rows(out, readers.get(), acc[:n], weight[:n], top, context, height, width)
+                            _write_rows(out, readers.get(), acc[:n], weight[:n], top, context, height, width,
+                                        selected)
                             keep = filled - n  # shift the unfinished rows up, in place
                             acc[:keep], weight[:keep] = acc[n:filled], weight[n:filled]
                             acc[keep:filled], weight[keep:filled] = 0, 0
@@ -146,8 +148,9 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
         readers.close()
 
 
-def _write_rows(out, dataset, acc, weight, top, context, height, width) -> None:
-    """Write the padded rows [top, top + len(acc)) that fall inside the scene."""
+def _write_rows(out, dataset, acc, weight, top, context, height, width, selected: StackBands) -> None:
+    """Write the padded rows [top, top + len(acc)) that fall inside the scene: no-data
+    where the stack is invalid (its mask, or NaN/inf in a float stack's model bands)."""
     first, last = max(top - context, 0), min(top + acc.shape[0] - context, height)
     if last <= first:
         return
@@ -155,6 +158,8 @@ def _write_rows(out, dataset, acc, weight, top, context, height, width) -> None:
     cols = slice(context, context + width)
     window = Window(0, first, width, last - first)
     valid = dataset.dataset_mask(window=window) > 0
+    if np.issubdtype(np.dtype(dataset.dtypes[0]), np.floating):
+        valid &= np.isfinite(dataset.read(selected.indexes, window=window)).all(axis=0)
     probability = acc[rows, cols] / np.maximum(weight[rows, cols], 1e-12)
     stored = np.round(probability / contract.PROB_SCALE).astype(np.uint8)
     stored[~valid] = contract.PROB_NODATA

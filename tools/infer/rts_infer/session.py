@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from rts_core import contract, preprocessing
 from rts_core.model_input import Normalisation
+from rts_core.runner import RunError
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,11 @@ def read_info(metadata: dict, inputs) -> ModelInfo:
     depth = _bounded(meta, "encoder_depth", contract.DEFAULT_ENCODER_DEPTH, 0, 8)
     tile_size = _bounded(meta, "tile_size", contract.DEFAULT_TILE_SIZE, 16, 16384)
     overlap = _bounded(meta, "overlap", contract.DEFAULT_OVERLAP, 0, tile_size // 2)
-    return ModelInfo(name=str(meta.get("name") or "model"), normalisation=normalisation, output=output,
+    try:
+        name = contract.safe_name(meta.get("name") or "model", "model name")
+    except contract.UnsafeNameError as exc:
+        raise ModelError(str(exc)) from None
+    return ModelInfo(name=name, normalisation=normalisation, output=output,
                      tile_size=tile_size, overlap=overlap, multiple=2 ** depth, preprocessing=record)
 
 
@@ -152,3 +157,34 @@ class Model:
         if self.info.output == "logits":
             out = 1.0 / (1.0 + np.exp(-out))
         return np.clip(out, 0.0, 1.0)
+
+
+def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int | None) -> list[Model]:
+    """Every model of the run, loaded once; the first that cannot be used (unreadable,
+    no rts metadata, a device that is not there, two models of one name) stops the run
+    before any stack is read (RunError: one line, exit 2)."""
+    try:
+        providers = providers_for(device, tensorrt)
+    except DeviceError as exc:
+        raise RunError(f"--device {device}", str(exc)) from None
+    loaded = []
+    for path in paths:
+        try:
+            model = Model(path, providers, precision, threads)
+        except ModelError as exc:
+            raise RunError(path, str(exc)) from None
+        if model.cuda_unavailable:
+            reason = "the CUDA execution provider could not be loaded (CUDA/cuDNN libraries or GPU missing)"
+            if device != "auto":
+                raise RunError(f"--device {device}", reason)
+            log.warning("%s: running on the CPU", reason)
+        if model.info.preprocessing is None:
+            log.warning("%s: model %s has no preprocessing record (exported by an older rtsmap): stacks cannot be "
+                        "checked against it", path, model.info.name)
+        log.info("model %s (%s): %d bands, provider %s, %s", model.info.name, path, len(model.info.bands),
+                 model.provider, precision)
+        loaded.append(model)
+    names = [m.info.name for m in loaded]
+    if len(set(names)) != len(names):
+        raise RunError(", ".join(map(str, paths)), f"two models share a name ({', '.join(names)}): outputs would clash")
+    return loaded

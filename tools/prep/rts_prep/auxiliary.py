@@ -18,7 +18,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 
 from rts_core.parallel import PerThreadDataset
-from rts_core.runner import InputError
+from rts_core.runner import InputError, RunError
 
 # rasterio sometimes warns that an in-memory array "has no geotransform" when arrays
 # are warped on several threads at once (known upstream, e.g. odc-geo issue 131); we
@@ -51,10 +51,10 @@ class Auxiliary:
         try:
             dataset = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as exc:
-            raise ValueError(f"cannot open the {name} raster {path}: {exc}") from None
+            raise ValueError(f"cannot open the {name} raster: {exc}") from None
         if dataset.crs is None:
             dataset.close()
-            raise ValueError(f"the {name} raster {path} has no CRS")
+            raise ValueError(f"the {name} raster has no CRS")
         self.geographic = dataset.crs.is_geographic
         self._dataset = dataset
         self._lock = threading.Lock()
@@ -217,8 +217,13 @@ def kernel_reach_px(resampling: Resampling, scale: float | None) -> int:
 
 
 @contextlib.contextmanager
-def opened(path, name: str, metric: bool = False):
-    source = Auxiliary(path, name, metric) if path is not None else None
+def opened(path, name: str, option: str, metric: bool = False):
+    """The auxiliary raster of a run-level option, open for the run (None if not
+    given); one that cannot be used stops the run before any scene (exit 2)."""
+    try:
+        source = Auxiliary(path, name, metric) if path is not None else None
+    except ValueError as exc:
+        raise RunError(f"{option} {path}", str(exc)) from None
     try:
         yield source
     finally:

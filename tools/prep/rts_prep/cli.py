@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from rts_core import cli, contract
-from rts_core.runner import Plan
+from rts_core.runner import Plan, fingerprint
 
 from .auxiliary import opened
 from .scene import open_scene
@@ -71,26 +71,27 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, 
     version = f"{TOOL} {cli.tool_version(TOOL)}"
     # the first path first: upstream (rts-synth) writes the auxiliary rasters before any scene
     inputs = cli.stream_paths(paths)
+    auxiliaries = [p for p in (dem, tcvis, landcover) if p is not None]
+    settings = (options.tpi_radius_m, options.slope_method, options.keep_light_haze, options.water_classes, version)
     with contextlib.ExitStack() as stack:
-        try:
-            dem_source = stack.enter_context(opened(dem, "DEM", metric=True))
-            tcvis_source = stack.enter_context(opened(tcvis, "TCVIS"))
-            landcover_source = stack.enter_context(opened(landcover, "land cover"))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
+        dem_source = stack.enter_context(opened(dem, "DEM", "--dem", metric=True))
+        tcvis_source = stack.enter_context(opened(tcvis, "TCVIS", "--tcvis"))
+        landcover_source = stack.enter_context(opened(landcover, "land cover", "--landcover"))
         scenes = {}
 
         def plan(path):
             scene = open_scene(path)
             scenes.clear()  # a skipped scene's entry (process never ran) goes here
             scenes[path] = scene
-            return Plan([out / contract.stack_name(scene.scene_id)])
+            return Plan([out / contract.stack_name(scene.scene_id)],
+                        fingerprint=fingerprint([*scene.files, *auxiliaries], *settings))
 
         def process(path, item_plan):
             scene = scenes.pop(path)
             if scene.udm2 is None:
                 log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", path)
-            prep_scene(scene, dem_source, tcvis_source, landcover_source, item_plan.outputs[0], options, version)
+            prep_scene(scene, dem_source, tcvis_source, landcover_source, item_plan.outputs[0], options, version,
+                       item_plan.fingerprint)
 
         result = run.items(inputs, plan, process, label="prep", out_dirs=[out])
     cli.exit_with(result)

@@ -29,6 +29,12 @@ class Scene:
     udm2: Path | None
     acquired: datetime
     bands: tuple[int, int, int, int]  # 1-based SR band indexes of blue, green, red, nir
+    metadata: Path | None = None
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file the stack is made from."""
+        return [p for p in (self.sr, self.udm2, self.metadata) if p is not None]
 
 
 def find_sr(path: Path) -> Path:
@@ -84,4 +90,4 @@ def open_scene(path: str | Path) -> Scene:
             acquired = parse_acquired(json.loads(metadata.read_text())["properties"]["acquired"])
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
-    return Scene(scene_id, sr, udm2, acquired, bands)
+    return Scene(scene_id, sr, udm2, acquired, bands, metadata)

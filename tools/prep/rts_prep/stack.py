@@ -125,7 +125,7 @@ def preprocessing_record(options: PrepOptions, with_udm2: bool, pixel_m: float) 
 
 
 def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None, out_path,
-               options: PrepOptions, tool_version: str) -> int:
+               options: PrepOptions, tool_version: str, fingerprint: str | None = None) -> int:
     """Write the stack of ``scene`` to ``out_path`` (atomically); returns the number of
     valid pixels. An input error if nothing is valid."""
     names = band_names(landcover is not None)
@@ -148,7 +148,7 @@ def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxili
         for source in (dem, tcvis):
             source.check_overlap(sr.bounds, sr.crs)
         record = preprocessing_record(options, udm2 is not None, abs(sr.transform.a))
-        tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version,
+        tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, fingerprint=fingerprint,
                                  **{contract.TAG_PREPROCESSING: preprocessing.dumps(record)})
         n_valid = 0
         writer = raster.CogWriter(out_path, width=sr.width, height=sr.height, count=len(names), dtype="int16",

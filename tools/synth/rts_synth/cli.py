@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from rts_core import cli
-from rts_core.runner import Plan
+from rts_core.runner import Plan, fingerprint
 
 from . import synth
 from .fields import Fields
@@ -70,28 +70,29 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, run):
              world.grid.height, len(world.regions), len(world.slumps), len(world.scenes))
     fields = Fields(world)
     truth_by_scene = {}
+    stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, version)
 
     def plan(item):
         kind, scene = item
         if kind == "aux":
-            return Plan(list(synth.aux_paths(out).values()), printed=[])
+            return Plan(list(synth.aux_paths(out).values()), printed=[], fingerprint=stamp)
         if kind == "truth":
-            return Plan(list(synth.truth_paths(out).values()), printed=[])
+            return Plan(list(synth.truth_paths(out).values()), printed=[], fingerprint=stamp)
         paths = synth.scene_paths(out, scene.scene_id, quicklook)
-        return Plan(list(paths.values()), printed=[paths["sr"]])
+        return Plan(list(paths.values()), printed=[paths["sr"]], fingerprint=stamp)
 
     def process(item, item_plan):
         kind, scene = item
         if kind == "aux":
             paths = synth.aux_paths(out)
-            synth.write_dem(fields, paths["dem"], version)
-            synth.write_tcvis(fields, paths["tcvis"], version)
-            synth.write_landcover(fields, paths["landcover"], version)
+            synth.write_dem(fields, paths["dem"], version, stamp)
+            synth.write_tcvis(fields, paths["tcvis"], version, stamp)
+            synth.write_landcover(fields, paths["landcover"], version, stamp)
         elif kind == "truth":
-            synth.write_truth(world, synth.truth_paths(out), out)
+            synth.write_truth(world, synth.truth_paths(out), out, stamp)
         else:
             paths = synth.scene_paths(out, scene.scene_id, quicklook)
-            synth.write_scene(fields, scene, paths, version)
+            synth.write_scene(fields, scene, paths, version, stamp)
             if quicklook:
                 truth = truth_by_scene.get(scene.scene_id) or synth.scene_truth_utm(world, scene)
                 synth.write_quicklook(paths["quicklook"], paths["sr"], truth)

@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from scipy import ndimage
 
-from rts_core import atomic, raster, vector
+from rts_core import atomic, contract, raster, vector
 from rts_core.sceneid import format_acquired
 
 from .fields import Fields, scene_window
@@ -68,16 +68,18 @@ def _reproject(geometry, source: str, target: str):
 
 
 # -- scenes ----------------------------------------------------------------------------
-def write_scene(fields: Fields, scene: Scene, paths: dict[str, Path], tool_version: str) -> None:
+def write_scene(fields: Fields, scene: Scene, paths: dict[str, Path], tool_version: str,
+                fingerprint: str = "") -> None:
     world = fields.world
     transform = world.grid.window_transform(scene.col_off, scene.row_off)
     size = scene.size
     common = dict(width=size, height=size, crs=world.grid.crs, transform=transform)
     with raster.CogWriter(paths["sr"], count=4, dtype="uint16", nodata=0,
                           band_descriptions=("blue", "green", "red", "nir"),
-                          tags={"RTS_SYNTH": tool_version}, **common) as sr, \
+                          tags={"RTS_SYNTH": tool_version, contract.TAG_FINGERPRINT: fingerprint}, **common) as sr, \
             raster.CogWriter(paths["udm2"], count=8, dtype="uint8", band_descriptions=UDM2_BANDS,
-                             overview_resampling="nearest", **common) as udm2:
+                             tags={contract.TAG_FINGERPRINT: fingerprint}, overview_resampling="nearest",
+                             **common) as udm2:
         for window in raster.row_windows(size, size, strip_rows(size)):
             dn, flags = scene_window(fields, scene, (window.col_off, window.row_off, window.width,
                                                      window.height))
@@ -141,7 +143,7 @@ def _aux_grid(world: World, crs: str, pixel: tuple[float, float]):
     return Affine(dx, 0, left, 0, -dy, top), width, height
 
 
-def write_dem(fields: Fields, path: Path, tool_version: str) -> None:
+def write_dem(fields: Fields, path: Path, tool_version: str, fingerprint: str = "") -> None:
     """ArcticDEM-like: float32 metres, EPSG:3413, 2 m, with no-data gaps. Elevation is
     evaluated on the world grid by windows, then warped (cubic) window by window."""
     world = fields.world
@@ -163,7 +165,8 @@ def write_dem(fields: Fields, path: Path, tool_version: str) -> None:
                 raster.CogWriter(path, width=width, height=height, count=1, dtype="float32",
                                  crs=DEM_CRS, transform=transform, nodata=DEM_NODATA,
                                  band_descriptions=("elevation",),
-                                 tags={"RTS_SYNTH": tool_version, "UNITS": "metre"}) as out:
+                                 tags={"RTS_SYNTH": tool_version, contract.TAG_FINGERPRINT: fingerprint,
+                                       "UNITS": "metre"}) as out:
             for window in raster.row_windows(height, width, strip_rows(width, 2_000_000)):
                 block = vrt.read(1, window=window)
                 if gaps:
@@ -175,7 +178,7 @@ def write_dem(fields: Fields, path: Path, tool_version: str) -> None:
         atomic.remove_quietly(draft)
 
 
-def write_tcvis(fields: Fields, path: Path, tool_version: str) -> None:
+def write_tcvis(fields: Fields, path: Path, tool_version: str, fingerprint: str = "") -> None:
     """Landsat Tasseled-Cap trends 2000-2019 (brightness, greenness, wetness), uint8 with
     128 = no change: slumps active before 2020 and eroding shores show wetness up and
     greenness down; outcrops and gravel bars show nothing."""
@@ -206,11 +209,11 @@ def write_tcvis(fields: Fields, path: Path, tool_version: str) -> None:
     data = np.clip(np.round(bands), 0, 255).astype(np.uint8)
     raster.write_cog(path, data, crs=TCVIS_CRS, transform=transform,
                      band_descriptions=("tc_brightness", "tc_greenness", "tc_wetness"),
-                     tags={"RTS_SYNTH": tool_version,
+                     tags={"RTS_SYNTH": tool_version, contract.TAG_FINGERPRINT: fingerprint,
                            "ENCODING": "10-year trend clipped to -0.12..0.12, scaled to 0-255; 128 = no change"})
 
 
-def write_landcover(fields: Fields, path: Path, tool_version: str) -> None:
+def write_landcover(fields: Fields, path: Path, tool_version: str, fingerprint: str = "") -> None:
     """ESRI 10 m land cover classes: water (1) for lakes, the river and ponds large
     enough to show at 10 m; bare ground (8) for rock, gravel and slumps; rangeland (11)."""
     world = fields.world
@@ -222,7 +225,8 @@ def write_landcover(fields: Fields, path: Path, tool_version: str) -> None:
                                  fill=ESRI_RANGELAND, dtype="uint8")
     raster.write_cog(path, classes, crs=LANDCOVER_CRS, transform=transform, nodata=0,
                      band_descriptions=("landcover",), overview_resampling="nearest",
-                     tags={"RTS_SYNTH": tool_version, "CLASSES": "ESRI 10 m: 1 water, 8 bare, 11 rangeland"})
+                     tags={"RTS_SYNTH": tool_version, contract.TAG_FINGERPRINT: fingerprint,
+                           "CLASSES": "ESRI 10 m: 1 water, 8 bare, 11 rangeland"})
 
 
 # -- truth -----------------------------------------------------------------------------
@@ -275,14 +279,14 @@ def truth_frames(world: World):
     return truth, extent, feature_frame, condition_frame
 
 
-def write_truth(world: World, paths: dict[str, Path], out: Path) -> None:
+def write_truth(world: World, paths: dict[str, Path], out: Path, fingerprint: str | None = None) -> None:
     truth, extent, feature_frame, condition_frame = truth_frames(world)
-    vector.write_geoparquet(truth, paths["rts"])
+    vector.write_geoparquet(truth, paths["rts"], fingerprint)
     vector.write_geopackage({"rts": truth, "extent": extent}, paths["rts_gpkg"],
                             timestamp="2000-01-01T00:00:00Z")
-    vector.write_geoparquet(extent, paths["extent"])
-    vector.write_geoparquet(feature_frame, paths["features"])
-    vector.write_geoparquet(condition_frame, paths["conditions"])
+    vector.write_geoparquet(extent, paths["extent"], fingerprint)
+    vector.write_geoparquet(feature_frame, paths["features"], fingerprint)
+    vector.write_geoparquet(condition_frame, paths["conditions"], fingerprint)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["scene_id", "region", "year", "acquired", "split", "sr_path"])

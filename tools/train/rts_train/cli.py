@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import click
 
 from rts_core import cli, contract
-from rts_core.runner import report_error
+from rts_core.runner import fingerprint
 
 TOOL = "rts-train"
 log = logging.getLogger(__name__)
@@ -109,6 +108,7 @@ def fit_command(paths, labels, footprints, out, band_spec, name, architecture, e
                 infer_overlap, run):
     """Fit a segmentation model on stacks and export its best epoch to ONNX."""
     from .config import ModelConfig
+    from .export import is_current
     from .fit import FitOptions, fit, outputs
 
     set_name, bands = band_spec
@@ -120,26 +120,30 @@ def fit_command(paths, labels, footprints, out, band_spec, name, architecture, e
     if widths and len(widths) != encoder_depth:
         raise click.BadParameter(f"give {encoder_depth} widths (one per encoder stage)",
                                  param_hint="--decoder-channels")
-    config = ModelConfig(name=name or set_name, bands=bands, architecture=architecture, encoder=encoder,
-                         encoder_depth=encoder_depth, decoder_channels=widths, tile_size=infer_tile_size,
-                         overlap=infer_overlap)
-    paths_out = outputs(out, config)
-    if not run.overwrite and all(p.exists() for p in paths_out.values()):
-        log.info("%s exists; skipped (--overwrite to refit)", paths_out["onnx"])
-        click.echo(paths_out["onnx"])
-        return
+    try:
+        config = ModelConfig(name=name or set_name, bands=bands, architecture=architecture, encoder=encoder,
+                             encoder_depth=encoder_depth, decoder_channels=widths, tile_size=infer_tile_size,
+                             overlap=infer_overlap)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--name") from None
     options = FitOptions(epochs=epochs, batch_size=batch_size, steps=steps, lr=lr, tile_size=tile_size,
                          val_scenes=[s for s in val_scenes.split(",") if s], val_fraction=val_fraction,
                          seed=seed, threads=threads, debug=run.debug)
     stacks = cli.expand_paths(paths)
+    stamp = fingerprint([*stacks, labels, *([footprints] if footprints else [])], config, options.settings(),
+                        f"{TOOL} {cli.tool_version(TOOL)}")
+    paths_out = outputs(out, config)
+    if not run.overwrite and is_current(list(paths_out.values()), stamp):
+        log.info("%s is complete; skipped (--overwrite to refit)", paths_out["onnx"])
+        click.echo(paths_out["onnx"])
+        return
     try:
-        result = fit(stacks, labels, footprints, out, config, options)
+        result = fit(stacks, labels, footprints, out, config, options, stamp)
     except Exception as exc:  # noqa: BLE001 - one line, no partial model
-        report_error(labels, exc, debug=run.debug)
-        sys.exit(1)
+        cli.fail(labels, exc, debug=run.debug)
     log.info("best epoch %d: validation F1 %.3f, IoU %.3f", result.best_epoch, result.best["f1"], result.best["iou"])
     click.echo(result.onnx)
-    sys.exit(1 if result.failed else 0)
+    cli.exit_with(failed=bool(result.failed))
 
 
 @main.command("export", epilog="""Example:
@@ -158,11 +162,17 @@ def fit_command(paths, labels, footprints, out, band_spec, name, architecture, e
                    "(a DARTS v1 folder gets DARTS v1's): e.g. tpi_radius_m=100, slope_method=horn (repeatable).")
 @cli.run_options(TOOL)
 def export_command(checkpoint, output, name, tile_size, overlap, stated, run):
-    """Export our checkpoint, or a DARTS v1 model folder, to ONNX with the rts metadata."""
-    from .export import export_onnx, load_any
+    """Export our checkpoint, or a DARTS v1 model folder, to ONNX with the rts metadata.
 
-    if output.exists() and not run.overwrite:
-        log.info("%s exists; skipped (--overwrite to export again)", output)
+    Checkpoints are loaded as weights only: a file that needs more (pickled code) is
+    refused, as loading it would run that code."""
+    from .export import export_onnx, is_current, load_any
+
+    sources = sorted(Path(checkpoint).rglob("*")) if Path(checkpoint).is_dir() else [checkpoint]
+    stamp = fingerprint([p for p in sources if Path(p).is_file()], name, tile_size, overlap, sorted(stated.items()),
+                        f"{TOOL} {cli.tool_version(TOOL)}")
+    if not run.overwrite and is_current([output], stamp):
+        log.info("%s is complete; skipped (--overwrite to export again)", output)
         click.echo(output)
         return
     try:
@@ -172,10 +182,9 @@ def export_command(checkpoint, output, name, tile_size, overlap, stated, run):
         config.overlap = overlap if overlap is not None else config.overlap
         if stated:
             config.preprocessing = {**(config.preprocessing or {}), **stated}
-        export_onnx(model, config, output)
+        export_onnx(model, config, output, fingerprint=stamp)
     except Exception as exc:  # noqa: BLE001
-        report_error(checkpoint, exc, debug=run.debug)
-        sys.exit(1)
+        cli.fail(checkpoint, exc, debug=run.debug)
     click.echo(output)
 
 
@@ -190,6 +199,5 @@ def inspect_command(model, as_json, run):
     try:
         info = describe(model)
     except Exception as exc:  # noqa: BLE001
-        report_error(model, exc, debug=run.debug)
-        sys.exit(1)
+        cli.fail(model, exc, debug=run.debug)
     click.echo(json.dumps(info, indent=2) if as_json else format_description(info))

@@ -52,6 +52,7 @@ class ModelConfig:
     preprocessing: dict | None = None  # what the training stacks were made with (rts_core.preprocessing)
 
     def __post_init__(self):
+        contract.safe_name(self.name, "model name")  # it names the model's files
         if not self.scale:
             self.scale = [DARTS_NORMALISATION[b][0] for b in self.bands]
         if not self.offset:

@@ -3,6 +3,8 @@ folders (``config.yml`` + ``checkpoints/NN.pt``)."""
 
 from __future__ import annotations
 
+import logging
+import pickle
 import re
 import warnings
 from pathlib import Path
@@ -15,6 +17,7 @@ from rts_core import atomic, contract, preprocessing
 from .config import DARTS_NORMALISATION, ModelConfig
 from .model import build, check_architecture
 
+log = logging.getLogger(__name__)
 OPSET = 17
 # DARTS v1 stacked its sources in sorted name order; each source's bands in this order.
 DARTS_SOURCES = {"ndvi": ["ndvi"], "planet": ["blue", "green", "red", "nir"],
@@ -26,8 +29,13 @@ class ExportError(ValueError):
     pass
 
 
-def export_onnx(model: torch.nn.Module, config: ModelConfig, path: Path | str, sample_size: int = 64) -> Path:
-    """Export with dynamic batch, height and width (opset 17) and the metadata."""
+FINGERPRINT_KEY = "rts_fingerprint"  # metadata_props: what the file was made from (rts_core.runner)
+
+
+def export_onnx(model: torch.nn.Module, config: ModelConfig, path: Path | str, sample_size: int = 64,
+                fingerprint: str | None = None) -> Path:
+    """Export with dynamic batch, height and width (opset 17), the metadata, and the
+    fingerprint of the inputs and options it was made from."""
     model = model.eval().cpu()
     size = max(sample_size, 2 ** config.encoder_depth)
     dummy = torch.zeros(1, len(config.bands), size, size)
@@ -39,10 +47,43 @@ def export_onnx(model: torch.nn.Module, config: ModelConfig, path: Path | str, s
                           output_names=["output"], dynamo=False,
                           dynamic_axes={"input": {0: "N", 2: "H", 3: "W"}, "output": {0: "N", 2: "H", 3: "W"}})
         proto = onnx.load(str(temporary))
-        onnx.helper.set_model_props(proto, {contract.MODEL_METADATA_KEY: config.metadata()})
+        props = {contract.MODEL_METADATA_KEY: config.metadata()}
+        if fingerprint is not None:
+            props[FINGERPRINT_KEY] = fingerprint
+        onnx.helper.set_model_props(proto, props)
         proto.producer_name = "rts-train"
         onnx.save(proto, str(temporary))
     return Path(path)
+
+
+def recorded_fingerprint(path: Path | str) -> str | None:
+    """The fingerprint an exported model records; None when it records none or cannot
+    be read whole (then it is made again)."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - a damaged file: protobuf raises several kinds
+        return None
+    return {p.key: p.value for p in proto.metadata_props}.get(FINGERPRINT_KEY)
+
+
+def is_current(outputs, stamp: str) -> bool:
+    """Every output there, the ONNX file whole and made from ``stamp``'s inputs and
+    options; the reason it is not is logged."""
+    missing = [p for p in outputs if not Path(p).exists()]
+    onnx_path = next(p for p in outputs if Path(p).suffix == ".onnx")
+    if len(missing) == len(outputs):
+        return False
+    if missing:
+        log.warning("%s is missing beside the other outputs; making them again", missing[0])
+        return False
+    recorded = recorded_fingerprint(onnx_path)
+    if recorded is None:
+        log.warning("%s is damaged or records no fingerprint; making it again", onnx_path)
+        return False
+    if recorded != stamp:
+        log.info("%s was made from other inputs or options; making it again", onnx_path)
+        return False
+    return True
 
 
 def read_metadata(path: Path | str) -> ModelConfig:
@@ -54,9 +95,23 @@ def read_metadata(path: Path | str) -> ModelConfig:
     return ModelConfig.from_metadata(props[key])
 
 
+def load_weights(path: Path):
+    """A checkpoint's contents as plain data and tensors: unpickling anything else can
+    run code that came with a downloaded file, so it is refused (torch's weights_only)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = lines[-1] if lines else type(exc).__name__
+        raise ExportError(f"{path}: refused: not a checkpoint of weights and plain data, and loading it fully could "
+                          f"run code from the file ({detail[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise ExportError(f"{path}: not a readable torch checkpoint ({' '.join(str(exc).split())[:160]})") from None
+
+
 def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
     """Our own checkpoint: ``{"config": {...}, "state_dict": ...}``."""
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = load_weights(path)
     if not isinstance(saved, dict) or "config" not in saved or "state_dict" not in saved:
         raise ExportError(f"{path}: not an rts-train checkpoint (no config/state_dict)")
     config = ModelConfig(**saved["config"])
@@ -107,7 +162,7 @@ def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn
         checkpoints = [p for p in checkpoints if p.stem == checkpoint or p.name == checkpoint]
     if not checkpoints:
         raise ExportError(f"{folder}: no checkpoints/*.pt" + (f" named {checkpoint}" if checkpoint else ""))
-    state = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)
+    state = load_weights(checkpoints[-1])
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and key in state and isinstance(state[key], dict):
             state = state[key]

@@ -40,6 +40,11 @@ class FitOptions:
     threads: int = 2
     debug: bool = False
 
+    def settings(self) -> tuple:
+        """What changes the model (not the threads or the logging)."""
+        return (self.epochs, self.batch_size, self.steps, self.lr, self.tile_size, tuple(self.val_scenes),
+                self.val_fraction, self.seed)
+
 
 @dataclass
 class FitResult:
@@ -178,7 +183,8 @@ def plot_metrics(path: Path, rows: list[dict]) -> None:
     plt.close(figure)
 
 
-def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: FitOptions) -> FitResult:
+def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: FitOptions,
+        fingerprint: str | None = None) -> FitResult:
     torch.manual_seed(options.seed)
     torch.set_num_threads(options.threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
@@ -232,5 +238,5 @@ def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: Fit
         torch.save({"config": asdict(config), "state_dict": best_state, "epoch": best["epoch"], "metrics": rows,
                     "train_scenes": [s.scene_id for s in train], "val_scenes": [s.scene_id for s in val]},
                    temporary)
-    export_onnx(model, config, paths["onnx"], sample_size=min(options.tile_size, 128))
+    export_onnx(model, config, paths["onnx"], sample_size=min(options.tile_size, 128), fingerprint=fingerprint)
     return FitResult(paths["onnx"], best["epoch"], best, failed)

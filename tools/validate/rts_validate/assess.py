@@ -67,7 +67,7 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
             raise SideError(side, f"the {name} have no CRS")
     missing = [c for c in options.group_by if c not in pred.columns and c not in ref.columns]
     if missing:
-        raise InputError(f"--group-by column(s) in neither input: {', '.join(missing)}")
+        raise InputError(f"column(s) in neither input: {', '.join(missing)}", source="--group-by")
     kinds = set(shapely.get_type_id(ref.geometry.values[~ref.geometry.is_empty]).tolist())
     if kinds & {0, 1, 4, 5} and not options.buffer_m:  # points and lines
         raise SideError("ref", "point or line references need --buffer-m (DARTS buffered point inventories by "

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
 
 from rts_core import atomic, cli
-from rts_core.runner import InputError, emit, fingerprint, report_error, up_to_date
+from rts_core.runner import InputError, emit, fingerprint, up_to_date
 
 from .assess import ObjectOptions, SideError, assess_objects
 from .pixels import assess_pixels
@@ -47,8 +46,7 @@ def read_frames(paths: list[str], what: str, debug: bool):
             if len(frame) and frame.crs is None:
                 raise InputError(f"no CRS information in the {what}")
         except Exception as exc:  # noqa: BLE001 - one line per unreadable input
-            report_error(path, exc, debug=debug)
-            sys.exit(1)
+            cli.fail(path, exc, debug=debug)
         frames.append(frame)
     if len(frames) == 1:
         return frames[0]
@@ -113,8 +111,7 @@ def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, m
     sources = [*pred_paths, str(ref), *map(str, coverage)]
     for path in sources:
         if not Path(path).exists():
-            report_error(path, InputError("no such file"), debug=run.debug)
-            sys.exit(1)
+            cli.fail(path, InputError("no such file"), debug=run.debug)
     stamp = fingerprint(sources, options, "objects", cli.tool_version(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
         return
@@ -124,13 +121,11 @@ def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, m
     pred_file = pred_paths[0] if len(pred_paths) == 1 else None  # several: the message says "predictions"
     try:
         body, matches = assess_objects(predictions, references, options, cover)
-    except InputError as exc:  # name the file at fault when there is one
-        side_file = {"pred": pred_file, "ref": ref}.get(exc.side) if isinstance(exc, SideError) else None
-        print(f"error: {side_file}: {exc}" if side_file else f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    except SideError as exc:  # name the file at fault (several prediction files: "predictions")
+        side = {"pred": pred_file or "predictions", "ref": ref}[exc.side]
+        cli.fail(side, exc, debug=run.debug)
     except Exception as exc:  # noqa: BLE001 - unexpected: blamed on the predictions, as in pixels
-        report_error(pred_file or pred, exc, debug=run.debug)
-        sys.exit(1)
+        cli.fail(pred_file or pred, exc, debug=run.debug)
     try:
         atomic.cleanup_stale_temporaries(out)  # a no-op when the folder is new
         covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
@@ -139,8 +134,7 @@ def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, m
         finish(out, {"mode": mode, "params": options.params(covered), **body},
                inputs, stamp, matches)
     except Exception as exc:  # noqa: BLE001 - the inputs were fine: writing the outputs failed
-        report_error(out, exc, debug=run.debug)
-        sys.exit(1)
+        cli.fail(out, exc, debug=run.debug)
 
 
 @main.command("pixels", epilog="""The prediction is positive above --threshold (a probability raster of
@@ -157,8 +151,7 @@ def pixels(pred, ref, out, threshold, run):
     """Pixel-level confusion matrix, F1, IoU and Cohen's kappa of a prediction raster."""
     for path in (pred, ref):
         if not path.exists():
-            report_error(path, InputError("no such file"), debug=run.debug)
-            sys.exit(1)
+            cli.fail(path, InputError("no such file"), debug=run.debug)
     stamp = fingerprint([pred, ref], threshold, "pixels", cli.tool_version(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
         return
@@ -166,9 +159,5 @@ def pixels(pred, ref, out, threshold, run):
         overall = assess_pixels(pred, ref, threshold)
         finish(out, {"mode": "pixels", "params": {"threshold": threshold}, "overall": overall, "groups": [],
                      "summary": {}}, {"pred": str(pred), "ref": str(ref)}, stamp)
-    except InputError as exc:  # the message names the file at fault
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
-    except Exception as exc:  # noqa: BLE001
-        report_error(pred, exc, debug=run.debug)
-        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - an InputError names the file at fault
+        cli.fail(pred, exc, debug=run.debug)

@@ -76,37 +76,39 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
     try:
         prediction = rasterio.open(pred_path)
     except rasterio.errors.RasterioIOError:
-        raise InputError(f"{pred_path}: not a readable raster") from None
+        raise InputError("not a readable raster", source=pred_path) from None
     totals = np.zeros(4, np.int64)
     with prediction:
         if prediction.crs is None:
-            raise InputError(f"{pred_path}: the prediction raster has no CRS")
+            raise InputError("the prediction raster has no CRS", source=pred_path)
         scale, offset = (prediction.scales or (1.0,))[0], (prediction.offsets or (0.0,))[0]
         reference, polygons, tree = None, None, None
         source = _open_raster(ref_path)
         if source is not None:
             if source.crs is None:
                 source.close()
-                raise InputError(f"{ref_path}: the reference raster has no CRS")
+                raise InputError("the reference raster has no CRS", source=ref_path)
             reference = WarpedVRT(source, crs=prediction.crs, transform=prediction.transform,
                                   width=prediction.width, height=prediction.height, resampling=Resampling.nearest)
             ref_scale, ref_offset = (source.scales or (1.0,))[0], (source.offsets or (0.0,))[0]
         else:
             frame = read_vector(ref_path)
             if frame.crs is None and len(frame):
-                raise InputError(f"{ref_path}: the reference polygons have no CRS")
+                raise InputError("the reference polygons have no CRS", source=ref_path)
             polygons = repair_geometries(frame.to_crs(prediction.crs).geometry.values if len(frame) else [],
                                          "reference")
             tree = shapely.STRtree(polygons)
         try:
             for window in row_windows(prediction.height, prediction.width, window_rows):
                 values = prediction.read(1, window=window, masked=True)
-                valid = ~np.ma.getmaskarray(values)
-                pred_positive = values.filled(0).astype(np.float64) * scale + offset > threshold
+                predicted = values.filled(0).astype(np.float64) * scale + offset
+                valid = ~np.ma.getmaskarray(values) & np.isfinite(predicted)  # NaN and inf are invalid
+                pred_positive = predicted > threshold
                 if reference is not None:
                     ref_values = reference.read(1, window=window, masked=True)
-                    valid &= ~np.ma.getmaskarray(ref_values)
-                    ref_positive = ref_values.filled(0).astype(np.float64) * ref_scale + ref_offset > 0.5
+                    referenced = ref_values.filled(0).astype(np.float64) * ref_scale + ref_offset
+                    valid &= ~np.ma.getmaskarray(ref_values) & np.isfinite(referenced)
+                    ref_positive = referenced > 0.5
                 else:
                     bounds = rasterio.windows.bounds(window, prediction.transform)
                     hits = tree.query(shapely.box(*bounds)) if len(polygons) else []
@@ -119,4 +121,7 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
             if reference is not None:
                 reference.close()
                 source.close()
+    if totals.sum() == 0:
+        raise InputError("no pixel is valid in both the prediction and the reference raster (do they overlap?)",
+                         source=ref_path if reference is not None else pred_path)
     return pixel_scores(*totals)
