@@ -19,7 +19,7 @@ COPY tools/core /src/core
 COPY tools/infer /src/infer
 # onnxruntime-gpu instead of onnxruntime (both provide the same module): install the
 # tool's other needs, then the tool itself without its CPU runtime requirement
-RUN pip install --constraint /tmp/constraints.txt /src/core onnxruntime-gpu numpy rasterio \
+RUN pip install --constraint /tmp/constraints.txt /src/core onnxruntime-gpu numpy scipy rasterio \
     && pip install --no-deps /src/infer \
     && rm -rf /src /tmp/constraints.txt
 

@@ -112,6 +112,7 @@ def test_rerun_skips_before_reading_any_input(level1_files, tmp_path, monkeypatc
     """An unchanged rerun is decided from file sizes and times: no input is loaded."""
     from click.testing import CliRunner
 
+    from rts_aggregate import aggregation
     from rts_aggregate import cli as aggregate_cli
 
     out = tmp_path / "products"
@@ -120,7 +121,7 @@ def test_rerun_skips_before_reading_any_input(level1_files, tmp_path, monkeypatc
     def no_loading(*_args):
         raise AssertionError("inputs loaded although the products are up to date")
 
-    monkeypatch.setattr(aggregate_cli, "load", no_loading)
+    monkeypatch.setattr(aggregation, "load", no_loading)
     result = CliRunner().invoke(aggregate_cli.main, [*map(str, level1_files), "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
     assert result.stdout.split() == [str(out / f"{name}.parquet") for name in PRODUCTS]

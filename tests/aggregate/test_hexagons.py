@@ -7,8 +7,10 @@ import pytest
 import shapely
 from shapely.geometry import Polygon, box
 
+from rts_aggregate.coverage import coverage
+from rts_aggregate.geometry import WORK_CRS
 from rts_aggregate.hexagons import cell_polygons, density, overlay
-from rts_aggregate.level2 import WORK_CRS, coverage, level2
+from rts_aggregate.level2 import level2
 from rts_core.crs import to_geographic
 from tests.aggregate.test_level2 import real_level1
 

@@ -8,7 +8,10 @@ import pandas
 import pytest
 from shapely.geometry import box
 
-from rts_aggregate.level2 import WORK_CRS, coverage, level2, tracks
+from rts_aggregate.coverage import coverage
+from rts_aggregate.geometry import WORK_CRS
+from rts_aggregate.level2 import level2
+from rts_aggregate.tracks import tracks
 from tests.conftest import DATA
 
 

@@ -7,13 +7,14 @@ row strips. A file that does not parse is a bad input.
 
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import click
 from affine import Affine
 
 from rts_core import cli, raster
-from rts_core.runner import InputError, Plan, fingerprint
+from rts_core.runner import InputError, Plan, fingerprint, run_items
 from rts_core.sceneid import acquired_from_scene_id, parse_scene_id
 
 
@@ -31,30 +32,34 @@ def read_request(path: Path) -> tuple[int, int]:
 @cli.paths_argument()
 @cli.out_dir_option()
 @click.option("--rows", default=256, help="Rows per written strip.")
-@click.option("--pause", default=0.0, help="Seconds to sleep after each strip.")
+@click.option("--pause", default=0.0, help="Seconds to sleep after each strip (saying so on stderr).")
 @cli.run_options("rts-toy")
 def main(paths, out, rows, pause, run):
     """Write a constant raster per request file."""
 
-    def plan(path):
-        return Plan([out / f"{parse_scene_id(path)}.toy.tif"], fingerprint=fingerprint([path], "rts-toy 0"))
-
-    def process(path, item_plan):
-        size, value = read_request(path)
-        scene_id = parse_scene_id(path)
-        tags = raster.scene_tags(scene_id, acquired_from_scene_id(scene_id), "rts-toy 0",
-                                 fingerprint=item_plan.fingerprint)
-        with raster.CogWriter(item_plan.outputs[0], width=size, height=size, count=1,
-                              dtype="uint8", crs="EPSG:32608",
-                              transform=Affine(3, 0, 500000, 0, -3, 7700000),
-                              tags=tags) as writer:
-            for window in raster.row_windows(size, size, rows):
-                writer.write(raster_block(window, value), window=window)
-                sys.stderr.flush()
-                time.sleep(pause)
-
-    result = run.items(cli.expand_paths(paths), plan, process, out_dirs=[out])
+    result = run_items(cli.expand_paths(paths), partial(plan, out=out), partial(write, rows=rows, pause=pause), run,
+                       out_dirs=[out])
     cli.exit_with(result)
+
+
+def plan(path, *, out):
+    return Plan([out / f"{parse_scene_id(path)}.toy.tif"], fingerprint=fingerprint([path], "rts-toy 0"), data=path)
+
+
+def write(item_plan, *, rows, pause):
+    size, value = read_request(item_plan.data)
+    scene_id = parse_scene_id(item_plan.data)
+    tags = raster.scene_tags(scene_id, acquired_from_scene_id(scene_id), "rts-toy 0",
+                             fingerprint=item_plan.fingerprint)
+    with raster.CogWriter(item_plan.outputs[0], width=size, height=size, count=1,
+                          dtype="uint8", crs="EPSG:32608",
+                          transform=Affine(3, 0, 500000, 0, -3, 7700000),
+                          tags=tags) as writer:
+        for number, window in enumerate(raster.row_windows(size, size, rows), start=1):
+            writer.write(raster_block(window, value), window=window)
+            if pause:  # a test waits for this line, then kills the writer mid-file
+                print(f"strip {number} written", file=sys.stderr, flush=True)
+                time.sleep(pause)
 
 
 def raster_block(window, value):

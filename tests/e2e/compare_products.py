@@ -15,8 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-PRODUCTS = ("level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
-            "coverage_intersect", "h3")
+from rts_core.contract import PRODUCTS
 
 
 def _frames_equal(a, b, name: str) -> list[str]:

@@ -9,7 +9,7 @@ from rasterio.warp import reproject
 from rasterio.warp import transform as transform_coords
 from scipy.ndimage import distance_transform_cdt
 
-from rts_prep.auxiliary import Patch, resample
+from rts_prep.resample import Patch, resample
 from rts_prep.terrain import disk_kernel, relative_elevation, slope_degrees
 from rts_prep.udm2 import valid_from_udm2
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from rts_validate.assess import ObjectOptions, assess_objects
-from rts_validate.objects import match_iou, summary
+from rts_validate.matching import match_iou, summary
+from rts_validate.objects import ObjectOptions, assess_objects
 
 CRS = "EPSG:32608"  # metres; boxes sit near x = 500 km, y = 7700 km
 X0, Y0 = 500_000, 7_700_000

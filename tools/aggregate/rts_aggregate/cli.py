@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 import click
-import pandas
 
-from rts_core import atomic, cli, contract
-from rts_core.runner import InputError, emit, fingerprint, report_error, up_to_date
-from rts_core.vector import write_geopackage, write_geoparquet
+from rts_core import cli, contract
 
-from .inputs import extent_beside, read_extents, read_level1
-from .level2 import WORK_CRS
-from .products import PRODUCTS, AggregateOptions, aggregate, summary_line
+from .aggregation import aggregate_files
+from .products import AggregateOptions
 
-log = logging.getLogger(__name__)
 TOOL = "rts-aggregate"
-MANIFEST = "aggregate.json"
-GPKG = "rts.gpkg"
 
 
 def parse_years(_ctx, _param, value: str | None) -> tuple[int, ...] | None:
@@ -57,73 +48,6 @@ def extent_files(given: tuple[Path, ...]) -> list[Path]:
     return files
 
 
-def planned_reads(level1_paths: list[str], extents_given: list[Path]) -> list[Path] | None:
-    """The files a run reads when every input is good: the Level-1 files, the extent
-    beside each (without --extents) and the --extents files. None when an input is sure
-    to fail or a file would be read twice; then only loading tells what is read."""
-    reads: list[Path] = []
-    for path in map(Path, level1_paths):
-        if path.name.endswith(contract.EXTENT_SUFFIX):
-            return None
-        reads.append(path)
-        if not extents_given:
-            try:
-                reads.append(extent_beside(path))
-            except InputError:
-                return None
-    reads += extents_given
-    # one role per file: a manifest matching this set then vouches that each was read fine
-    return reads if len({p.resolve() for p in reads}) == len(reads) else None
-
-
-def skip(outputs: list[Path], failures: int = 0) -> None:
-    log.info("products are up to date with these inputs: skipped (--overwrite recomputes)")
-    emit(outputs)
-    cli.exit_with(failed=bool(failures))
-
-
-def load(level1_paths: list[str], extents_given: list[Path], debug: bool):
-    """Read every input; returns (Level-1 frames, extent frames, paths read, failures)."""
-    level1_frames, extent_frames, read, failures = [], [], [], 0
-    for path in map(Path, level1_paths):
-        try:
-            if path.name.endswith(contract.EXTENT_SUFFIX):
-                raise InputError("an extent file among the Level-1 inputs: pass extents with --extents")
-            frame = read_level1(path)
-            extent = None if extents_given else extent_beside(path)
-            extent_frame = read_extents(extent) if extent else None
-        except Exception as exc:  # noqa: BLE001 - one line per bad input
-            report_error(path, exc, debug=debug)
-            failures += 1
-            continue
-        level1_frames.append(frame)
-        read.append(path)
-        if extent is not None:
-            extent_frames.append(extent_frame)
-            read.append(extent)
-    for path in extents_given:
-        try:
-            extent_frames.append(read_extents(path))
-            read.append(path)
-        except Exception as exc:  # noqa: BLE001
-            report_error(path, exc, debug=debug)
-            failures += 1
-    return level1_frames, extent_frames, read, failures
-
-
-def concat(frames):
-    """One frame of all; with no rows at all, an empty one with the files' columns."""
-    import geopandas
-
-    filled = [f for f in frames if len(f)]
-    if filled:
-        return pandas.concat(filled, ignore_index=True)
-    if frames:
-        return frames[0].iloc[:0].copy()
-    return geopandas.GeoDataFrame({"scene_id": [], "acquired": pandas.to_datetime([], utc=True), "year": []},
-                                  geometry=[], crs=WORK_CRS)
-
-
 @cli.command(TOOL, TOOL, epilog="""Examples:
 
 \b
@@ -156,53 +80,7 @@ Rerunning with the same inputs and options skips the work (see aggregate.json)."
 @cli.run_options(TOOL)
 def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
     """Aggregate Level-1 footprints into Level 2, tracks, coverage and H3 products."""
-    inputs = cli.expand_paths(paths)
-    extents_given = extent_files(extents)
     options = AggregateOptions(years=years, h3_resolution=h3_resolution)
-    outputs = [out / f"{name}.parquet" for name in PRODUCTS] + ([out / GPKG] if gpkg else [])
-    manifest = out / MANIFEST
-    settings = (options, cli.tool_version(TOOL))
-    early = None  # the fingerprint before loading, from file sizes and times alone
-    if not run.overwrite and (planned := planned_reads(inputs, extents_given)) is not None:
-        try:
-            early = fingerprint(planned, *settings)
-        except OSError:  # a missing input: loading reports it
-            pass
-        if early and up_to_date(manifest, early, outputs):
-            atomic.cleanup_stale_temporaries(out)
-            skip(outputs)
-    level1_frames, extent_frames, read, failures = load(inputs, extents_given, run.debug)
-    if failures and not partial:
-        log.warning("%d of %d input(s) failed: nothing written (--partial aggregates the others)",
-                    failures, len(inputs) + len(extents_given))
-        cli.exit_with(failed=True)
-    if not level1_frames:
-        log.warning("no readable Level-1 input: nothing written")
-        cli.exit_with(failed=True)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.cleanup_stale_temporaries(out)
-    stamp = fingerprint(read, *settings)
-    # --partial: an earlier run may have aggregated the same readable subset
-    if not run.overwrite and stamp != early and up_to_date(manifest, stamp, outputs):
-        skip(outputs, failures)
-    atomic.remove_quietly(manifest)  # products being rewritten are not vouched for until the end
-    level1 = concat(level1_frames)
-    extents_frame = concat(extent_frames)
-    try:
-        products = aggregate(level1, extents_frame, options)
-        for name in PRODUCTS:
-            write_geoparquet(products[name], out / f"{name}.parquet")
-        if gpkg:
-            latest = level1["acquired"].max() if len(level1) else None
-            stamp_time = latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest is not None else "2000-01-01T00:00:00Z"
-            write_geopackage(products, out / GPKG, timestamp=stamp_time)
-        atomic.write_text(manifest, json.dumps({
-            "tool": f"{TOOL} {cli.tool_version(TOOL)}", "fingerprint": stamp,
-            "options": {"years": list(years) if years else None, "h3_resolution": h3_resolution},
-            "inputs": [str(p) for p in read]}, indent=1) + "\n")
-    except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
-        atomic.remove_quietly(*outputs, manifest)
-        cli.fail(out, exc, debug=run.debug)
-    log.info("%s", summary_line(products))
-    emit(outputs)
-    cli.exit_with(failed=bool(failures))
+    result = aggregate_files(cli.expand_paths(paths), extent_files(extents), out, options, gpkg=gpkg, partial=partial,
+                             run=run)
+    cli.exit_with(failed=result.failed)

@@ -3,9 +3,10 @@
 Cells are built as polygons in the work CRS (EPSG:6931) from their H3 vertices, each
 edge densified along its great circle, so neighbouring cells share identical edges and
 tile the plane without gaps or overlaps. Polygons are then cut exactly at cell edges
-with vectorised shapely intersections. Candidate cells come from points sampled over
-each polygon's bounding box at a spacing below the cell's inradius, grown by grid rings
-until the pieces of every polygon add up to its whole area, so no part is ever lost.
+with vectorised shapely intersections. Candidate cells are H3's own polygon-to-cells
+(every cell overlapping the polygon) plus the cell of a point inside it, grown by grid
+rings until the pieces of every polygon add up to its whole area (H3's edges are great
+circles, ours straight lines in EPSG:6931), so no part is ever lost.
 """
 
 from __future__ import annotations
@@ -62,19 +63,24 @@ def cell_polygons(cells: list[str], crs) -> np.ndarray:
     return shapely.polygons(rings)
 
 
-def _sample_points(geometries, spacing_m: float):
-    """Points on a grid over each geometry's bounding box (corners included):
-    returns (geometry index, x, y)."""
-    bounds = shapely.bounds(geometries)
-    nx = np.maximum(np.ceil((bounds[:, 2] - bounds[:, 0]) / spacing_m), 1).astype(int) + 1
-    ny = np.maximum(np.ceil((bounds[:, 3] - bounds[:, 1]) / spacing_m), 1).astype(int) + 1
-    count = nx * ny
-    owner = np.repeat(np.arange(len(geometries)), count)
-    local = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    column, row = local % np.repeat(nx, count), local // np.repeat(nx, count)
-    x = bounds[owner, 0] + (bounds[owner, 2] - bounds[owner, 0]) * column / np.repeat(nx - 1, count)
-    y = bounds[owner, 1] + (bounds[owner, 3] - bounds[owner, 1]) * row / np.repeat(ny - 1, count)
-    return owner, x, y
+def candidate_cells(geometries, resolution: int, crs) -> pandas.DataFrame:
+    """(owner, cell): the H3 cells overlapping each polygon's outline by H3's
+    polygon-to-cells, and the cell of a point on each polygon's surface (a seed even
+    where H3's spherical test finds none)."""
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    owners, cells = [], []
+    for owner, geometry in enumerate(geometries):
+        for part in shapely.get_parts(geometry):
+            lon, lat = to_lonlat.transform(*np.asarray(part.exterior.coords).T)
+            found = h3.h3shape_to_cells_experimental(h3.LatLngPoly(list(zip(lat, lon, strict=True))), resolution,
+                                                     contain="overlap")
+            cells += found
+            owners += [owner] * len(found)
+    points = shapely.point_on_surface(geometries)
+    lon, lat = to_lonlat.transform(shapely.get_x(points), shapely.get_y(points))
+    cells += [h3.latlng_to_cell(a, b, resolution) for a, b in zip(lat, lon, strict=True)]
+    owners += list(range(len(geometries)))
+    return pandas.DataFrame({"owner": owners, "cell": cells}).drop_duplicates()
 
 
 class CellCache:
@@ -102,13 +108,9 @@ def overlay(geometries, resolution: int, crs, cache: CellCache | None = None) ->
     if not keep.any():
         return empty
     indices = np.flatnonzero(keep)
-    spacing = 0.75 * h3.average_hexagon_edge_length(resolution, "m")  # inradius is 0.87 edge
-    owner, x, y = _sample_points(geometries[indices], spacing)
-    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
-    sampled = pandas.DataFrame({"owner": indices[owner],
-                                "cell": [h3.latlng_to_cell(a, b, resolution) for a, b in zip(lat, lon, strict=True)]})
-    sampled = sampled.drop_duplicates()
-    pending, rings = indices, 1
+    sampled = candidate_cells(geometries[indices], resolution, crs)
+    sampled["owner"] = indices[sampled["owner"].to_numpy()]
+    pending, rings = indices, 0
     pieces = []
     shapely.prepare(geometries[indices])
     while pending.size:

@@ -15,7 +15,7 @@ from rts_core import contract
 from rts_core.runner import InputError
 from rts_core.vector import read_vector
 
-from .level2 import WORK_CRS
+from .geometry import WORK_CRS
 
 LEVEL1_REQUIRED = tuple(c for c in contract.L1_COLUMNS if c != "geometry")
 EXTENT_REQUIRED = ("scene_id", "year")

@@ -15,12 +15,13 @@ from rts_core import contract
 from rts_core.crs import to_geographic
 
 from . import hexagons
-from .level2 import coverage, level2, repaired, tracks
+from .coverage import coverage
+from .geometry import repaired
+from .level2 import level2
+from .tracks import tracks
 
 log = logging.getLogger(__name__)
 
-PRODUCTS = ("level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
-            "coverage_intersect", "h3")
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class AggregateOptions:
 
 
 def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -> dict[str, object]:
-    """Every product of CONTRACT.md section 5, keyed by name, in EPSG:4326."""
+    """Every product of CONTRACT.md section 5 (contract.PRODUCTS), keyed by name, in EPSG:4326."""
     if options.years is not None:
         level1 = level1[level1["year"].isin(options.years)]
         extents = extents[extents["year"].isin(options.years)]

@@ -123,3 +123,14 @@ def write_text(path: Path | str, text: str) -> None:
     """Write a small text file (a manifest, a report) through :func:`atomic_path`."""
     with atomic_path(path) as temporary:
         temporary.write_text(text)
+
+
+def write_figure(path: Path | str, figure, **savefig: object) -> None:
+    """Save a matplotlib figure as PNG through :func:`atomic_path`, then close it."""
+    import matplotlib.pyplot as pyplot
+
+    try:
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format="png", **savefig)
+    finally:
+        pyplot.close(figure)

@@ -24,21 +24,20 @@ line and exit 2, anything else escaping into one line and exit 1 (tracebacks onl
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import functools
 import itertools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
 from .log import setup_logging
-from .runner import EXIT_SOME_FAILED, Plan, RunError, RunResult, report_error, run_items
+from .runner import EXIT_SOME_FAILED, RunError, RunOptions, RunResult, report_error
 
 STDIN = "-"
 
@@ -48,6 +47,11 @@ def tool_version(package: str) -> str:
         return version(package)
     except PackageNotFoundError:
         return "0.0.0"
+
+
+def version_string(tool: str) -> str:
+    """``rts-prep 0.1.0``: what the RTS_VERSION tag and the manifests record."""
+    return f"{tool} {tool_version(tool)}"
 
 
 def envvar_prefix(tool: str) -> str:
@@ -166,52 +170,22 @@ def _usable_out_dir(_ctx, _param, value: Path | None) -> Path | None:
     return value
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """The run-wide switches every tool takes, passed to the command as ``run``."""
-
-    tool: str
-    overwrite: bool = False
-    quiet: bool = False
-    debug: bool = False
-
-    def items(self, items: Iterable, plan: Callable[..., Plan], process: Callable[..., None],
-              **kwargs) -> RunResult:
-        return run_items(items, plan, process, overwrite=self.overwrite, debug=self.debug,
-                         **kwargs)
-
-
 GDAL_CACHE_MB = 256
 
 
-def bound_gdal_cache() -> None:
+@contextlib.contextmanager
+def bounded_gdal_cache():
     """GDAL caches up to 5 % of physical memory by default (1.2 GB on 24 GB); our tools
     read each window once, so a small cache loses nothing and keeps peak memory bounded.
-    A GDAL_CACHEMAX set by the user wins."""
-    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
-
-
-_MALLOPT = {"MALLOC_TRIM_THRESHOLD_": (-1, 1 << 28), "MALLOC_MMAP_THRESHOLD_": (-3, 1 << 26),
-            "MALLOC_ARENA_MAX": (-8, 1)}  # glibc's mallopt parameter numbers and our values
-
-
-def reuse_freed_memory() -> None:
-    """Have glibc's malloc keep freed arrays of up to 64 MB for reuse, for tools that
-    work block by block on threads (call it before starting them). Such work frees
-    and allocates arrays of tens of MB per block; by default each comes back as fresh
-    pages the kernel must zero (a fifth of rts-prep's time went to the kernel). One
-    arena and little trimming keep them in the process; as the same sizes recur, peak
-    memory does not grow. Not for tools holding whole-scene arrays (it raised
-    rts-ensemble's peak by 0.2 GB). Settings made in the environment win; no-op off
-    glibc."""
-    if any(name in os.environ for name in _MALLOPT):
+    Set for the command's run and put back after; a GDAL_CACHEMAX set by the user wins."""
+    if "GDAL_CACHEMAX" in os.environ:
+        yield
         return
+    os.environ["GDAL_CACHEMAX"] = str(GDAL_CACHE_MB)
     try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    for parameter, value in _MALLOPT.values():
-        mallopt(parameter, value)
+        yield
+    finally:
+        os.environ.pop("GDAL_CACHEMAX", None)
 
 
 def run_options(tool: str, overwrite: bool = True):
@@ -222,10 +196,10 @@ def run_options(tool: str, overwrite: bool = True):
         @functools.wraps(function)
         def wrapper(*args, quiet: bool, debug: bool, **kwargs):
             setup_logging(tool, quiet=quiet, debug=debug)
-            bound_gdal_cache()
             run = RunOptions(tool, kwargs.pop("overwrite", False), quiet, debug)
             try:
-                return function(*args, run=run, **kwargs)
+                with bounded_gdal_cache():
+                    return function(*args, run=run, **kwargs)
             except RunError:
                 if debug:
                     traceback.print_exc(file=sys.stderr)

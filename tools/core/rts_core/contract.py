@@ -102,6 +102,10 @@ DEFAULT_OVERLAP = 128
 DEFAULT_THRESHOLD = 0.5
 DEFAULT_ENCODER_DEPTH = 5
 
+# The aggregated products (rts-aggregate), each <name>.parquet, in this order.
+PRODUCTS = ("level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
+            "coverage_intersect", "h3")
+
 # Vector columns.
 L1_COLUMNS = ("scene_id", "acquired", "year", "month", "area_m2", "area_ha", "n_pixels",
               "prob_mean", "prob_max", "models", "sensor", "geometry")

@@ -73,6 +73,22 @@ def check(value) -> dict:
     return record
 
 
+def from_pairs(pairs) -> dict:
+    """``KEY=VALUE`` texts (from a command line) -> a checked record; values that parse
+    as numbers become numbers."""
+    record = {}
+    for pair in pairs:
+        key, equals, text = str(pair).partition("=")
+        if not equals:
+            raise RecordError(f"expected KEY=VALUE, got {pair!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            value = text
+        record[key.strip()] = value
+    return check(record)
+
+
 def dumps(record: Mapping) -> str:
     return json.dumps(dict(record), sort_keys=True)
 

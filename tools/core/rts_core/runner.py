@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -109,6 +109,8 @@ class Plan:
     outputs: Sequence[Path]
     printed: Sequence[Path] | None = None
     fingerprint: str | Sequence[str] | None = None
+    data: Any = None  # what the work function needs of this input (an opened scene, a record)
+    source: object = None  # what an error line names (default: the input)
 
     def __post_init__(self):
         self.outputs = [Path(p) for p in self.outputs]
@@ -220,14 +222,25 @@ def up_to_date(manifest: Path, stamp: str, outputs: Sequence[Path] | None = None
     return outputs
 
 
-def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[T, Plan], None],
-              *, overwrite: bool = False, debug: bool = False, label: str = "inputs",
-              source: Callable[[T], object] = str, out_dirs: Sequence[Path] = ()) -> RunResult:
-    """Plan and process each item; see the module docstring for the rules.
+@dataclass(frozen=True)
+class RunOptions:
+    """The run-wide switches every tool takes (``--overwrite``, ``--quiet``,
+    ``--debug``), passed to a command as ``run``."""
 
-    ``plan(item)`` names the outputs (it may raise for a bad input), ``process(item,
-    plan)`` writes them (each through :mod:`rts_core.atomic`). ``source(item)`` is the
-    text after ``error:``, normally the input path.
+    tool: str
+    overwrite: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+
+def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Plan], None], run: RunOptions,
+              *, label: str = "inputs", source: Callable[[T], object] = str,
+              out_dirs: Sequence[Path] = ()) -> RunResult:
+    """Plan and work each item; see the module docstring for the rules.
+
+    ``plan(item)`` names the outputs and carries what the work needs (it may raise for a
+    bad input); ``work(plan)`` writes the outputs (each through :mod:`rts_core.atomic`).
+    Error lines name ``plan.source``, else ``source(item)`` (the input path).
     """
     for folder in out_dirs:
         atomic.cleanup_stale_temporaries(Path(folder))
@@ -235,23 +248,25 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[
     result = RunResult()  # items may be a lazy stream (paths arriving through a pipe)
     for item in progress(items, label=label):
         item_plan: Plan | None = None
+        named = source(item)
         try:
             item_plan = plan(item)
+            named = item_plan.source if item_plan.source is not None else named
             outside = [p for p in item_plan.outputs if roots and not any(
                 p.resolve().is_relative_to(root) for root in roots)]
             if outside:
                 item_plan = None  # nothing of ours to remove there
                 raise InputError(f"output {outside[0]} would lie outside the output folder")
-            state, why = ("missing", "") if overwrite else item_plan.state()
+            state, why = ("missing", "") if run.overwrite else item_plan.state()
             if state == "complete":
-                log.debug("%s: outputs complete, skipped", source(item))
+                log.debug("%s: outputs complete, skipped", named)
                 result.skipped.append(item)
             else:
                 if state == "damaged":
-                    log.warning("%s: %s; computing it again", source(item), why)
+                    log.warning("%s: %s; computing it again", named, why)
                 elif state == "stale":
-                    log.info("%s: %s; computing it again", source(item), why)
-                process(item, item_plan)
+                    log.info("%s: %s; computing it again", named, why)
+                work(item_plan)
                 missing = [str(p) for p in item_plan.outputs if not p.exists()]
                 if missing:
                     raise RuntimeError(f"expected output(s) not written: {', '.join(missing)}")
@@ -259,7 +274,7 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], process: Callable[[
         except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
             if item_plan is not None:
                 atomic.remove_quietly(*item_plan.outputs)
-            report_error(source(item), exc, debug=debug)
+            report_error(named, exc, debug=run.debug)
             result.failed.append(item)
             continue
         emit(item_plan.printed)

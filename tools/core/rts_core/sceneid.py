@@ -40,6 +40,13 @@ def parse_scene_id(name: str | PurePath) -> str:
     raise SceneIdError(f"no PlanetScope scene id (PSScene or PSOrthoTile) in file name {base!r}")
 
 
+def is_surface_reflectance(name: str | PurePath) -> bool:
+    """Whether a file name is a PlanetScope surface-reflectance GeoTIFF (``*_SR*.tif``,
+    not its udm2), as rts-prep and the Snakefile find a scene's SR file in its folder."""
+    base = PurePath(name).name.upper()
+    return base.endswith((".TIF", ".TIFF")) and "_SR" in base and "UDM" not in base
+
+
 def is_scene_id(text: str) -> bool:
     return bool(_ORTHOTILE.fullmatch(text) or _PSSCENE.fullmatch(text))
 

@@ -18,6 +18,13 @@ from .runner import PARQUET_FINGERPRINT, InputError
 
 log = logging.getLogger(__name__)
 
+# Vector formats told by their suffix (a land-cover or reference file may be either).
+VECTOR_SUFFIXES = (".gpkg", ".parquet", ".geoparquet", ".geojson", ".json", ".shp", ".fgb")
+
+
+def is_vector_file(path: Path | str) -> bool:
+    return Path(path).suffix.lower() in VECTOR_SUFFIXES
+
 
 def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None) -> Path:
     """Write a GeoDataFrame (CRS required) as GeoParquet 1.1 with a bbox column, and
@@ -39,16 +46,22 @@ def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None) ->
 def write_geopackage(layers: Mapping[str, object], path: Path | str,
                      timestamp: str | None = None) -> Path:
     """Write several GeoDataFrames as the layers of one GeoPackage. ``timestamp``
-    (ISO 8601) fixes the file's change dates so that reruns give identical bytes."""
+    (ISO 8601) fixes the file's change dates so that reruns give identical bytes; GDAL's
+    option for it is put back afterwards."""
     import pyogrio
 
+    earlier = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     if timestamp is not None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
-    with atomic.atomic_path(path) as temporary:
-        for name, frame in layers.items():
-            if frame.crs is None:
-                raise ValueError(f"{path}: layer {name!r} has no CRS")
-            frame.to_file(temporary, layer=name, driver="GPKG", engine="pyogrio")
+    try:
+        with atomic.atomic_path(path) as temporary:
+            for name, frame in layers.items():
+                if frame.crs is None:
+                    raise ValueError(f"{path}: layer {name!r} has no CRS")
+                frame.to_file(temporary, layer=name, driver="GPKG", engine="pyogrio")
+    finally:
+        if timestamp is not None:
+            pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": earlier})
     return Path(path)
 
 
@@ -96,7 +109,7 @@ def read_vector(path: Path):
     if not path.exists():
         raise InputError("no such file")
     try:
-        if path.suffix.lower() in (".parquet", ".geoparquet"):
+        if path.suffix.lower() in (".parquet", ".geoparquet"):  # GeoParquet through pyarrow
             return read_geoparquet(path)
         return geopandas.read_file(path, engine="pyogrio")
     except InputError:
@@ -106,9 +119,9 @@ def read_vector(path: Path):
 
 
 def repair_geometries(geometries, what: str):
-    """The geometries with invalid ones made valid, keeping only the areal part of what
-    GEOS makes of a broken polygon (a bow-tie becomes two triangles, a spike is dropped).
-    A warning says how many ``what`` geometries were repaired. Returns a new array."""
+    """The geometries with invalid ones made valid by GEOS's "structure" method (rings
+    rebuilt as areas, collapsed parts dropped: a bow-tie becomes two triangles, a spike
+    goes). A warning says how many ``what`` geometries were repaired. Returns a new array."""
     import numpy as np
     import shapely
 
@@ -117,7 +130,5 @@ def repair_geometries(geometries, what: str):
     count = int(invalid.sum())
     if count:
         log.warning("%d invalid %s geometr%s repaired", count, what, "y" if count == 1 else "ies")
-        fixed = shapely.make_valid(geometries[invalid])
-        geometries[invalid] = [shapely.union_all([part for part in shapely.get_parts(g)
-                                                  if part.geom_type in ("Polygon", "MultiPolygon")]) for g in fixed]
+        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure", keep_collapsed=False)
     return geometries

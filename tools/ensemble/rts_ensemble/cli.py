@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 from pathlib import Path
 
 import click
 
 from rts_core import cli
-from rts_core.runner import Plan, fingerprint
+from rts_core.runner import run_items
 
 from .cleanup import CleanupOptions
-from .scene import ensemble_scene, group_members, scene_outputs
+from .scene import ensemble_scene, group_members, plan_scene
 from .water import open_water
 
-log = logging.getLogger(__name__)
 TOOL = "rts-ensemble"
 
 
@@ -69,26 +68,11 @@ def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water
     model among the inputs): a scene missing one is an error for that scene, and a
     raster without its RTS_MODEL tag an error for it and its scene, unless --allow-partial."""
     inputs = cli.expand_paths(paths)  # first: in a pipeline, upstream may still be writing --water
-    water_source = open_water(water, water_classes)  # an unusable --water stops the run
+    water = open_water(water, water_classes)  # an unusable --water stops the run
     options = CleanupOptions(threshold=threshold, edge_px=edge_px, min_px=min_px, max_water=max_water)
-    version = f"{TOOL} {cli.tool_version(TOOL)}"
-    wanted = tuple(sorted({m.strip() for m in model_names.split(",") if m.strip()}))
-    groups, failed = group_members(inputs, wanted, allow_partial, debug=run.debug)
-    unknown = set(weights) - {m.model for members in groups.values() for m in members}
-    if unknown:
-        log.warning("--weights names model(s) not among the inputs: %s", ", ".join(sorted(unknown)))
-    settings = (options, sorted(weights.items()), water_classes, version)
-
-    def plan(scene_id):
-        outputs = scene_outputs(out, scene_id)
-        sources = [m.path for m in groups[scene_id]] + ([water] if water else [])
-        return Plan(list(outputs.values()), printed=[outputs["l1"]], fingerprint=fingerprint(sources, settings))
-
-    def process(scene_id, item_plan):
-        count = ensemble_scene(groups[scene_id], scene_outputs(out, scene_id), options, weights, water_source, version,
-                               item_plan.fingerprint)
-        log.debug("%s: %d Level-1 objects", scene_id, count)
-
-    result = run.items(list(groups), plan, process, label="ensemble",
-                       source=lambda scene_id: groups[scene_id][0].path, out_dirs=[out])
+    models = tuple(sorted({m.strip() for m in model_names.split(",") if m.strip()}))
+    groups, failed = group_members(inputs, models, allow_partial, weights, debug=run.debug)
+    shared = dict(options=options, weights=weights, water=water, version=cli.version_string(TOOL))
+    result = run_items(groups.items(), partial(plan_scene, out=out, **shared), partial(ensemble_scene, **shared),
+                       run, label="ensemble", source=lambda group: group[1][0].path, out_dirs=[out])
     cli.exit_with(result, failed=failed)

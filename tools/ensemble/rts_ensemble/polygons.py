@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 from rasterio import features
+from scipy import ndimage
 from shapely.geometry import shape
 
 
@@ -27,14 +28,15 @@ def polygonise(labels: np.ndarray, transform) -> dict[int, object]:
 
 def object_statistics(labels: np.ndarray, probability: np.ndarray, n_pixels: np.ndarray) -> dict[str, np.ndarray]:
     """Pixel count, mean and maximum probability per object (labels 1..n, with the
-    pixel counts the clean-up already has)."""
-    count = len(n_pixels)
+    pixel counts the clean-up already has), by scipy's labelled statistics over the
+    object pixels only."""
+    index = np.arange(1, len(n_pixels) + 1)
+    if not index.size:
+        return {"n_pixels": n_pixels, "prob_mean": np.zeros(0), "prob_max": np.zeros(0)}
     inside = labels > 0
     ids, values = labels[inside], probability[inside].astype(np.float64)
-    sums = np.bincount(ids, weights=values, minlength=count + 1)[1:]
-    maxima = np.full(count + 1, -np.inf)
-    np.maximum.at(maxima, ids, values)
-    return {"n_pixels": n_pixels, "prob_mean": sums / np.maximum(n_pixels, 1), "prob_max": maxima[1:]}
+    return {"n_pixels": n_pixels, "prob_mean": ndimage.sum_labels(values, ids, index) / np.maximum(n_pixels, 1),
+            "prob_max": np.asarray(ndimage.maximum(values, ids, index), np.float64)}
 
 
 def extent_polygon(valid: np.ndarray, transform):

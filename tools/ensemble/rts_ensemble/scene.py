@@ -14,7 +14,7 @@ import rasterio
 
 from rts_core import contract, raster, runner, vector
 from rts_core.raster import SceneInfo
-from rts_core.runner import InputError
+from rts_core.runner import InputError, Plan, fingerprint
 
 from .cleanup import CleanupOptions, clean
 from .polygons import extent_polygon, object_statistics, polygonise
@@ -35,7 +35,7 @@ def scene_outputs(out: Path, scene_id: str) -> dict[str, Path]:
             "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
 
 
-def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = False,
+def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = False, weights=None,
                   debug: bool = False) -> tuple[dict[str, list[Member]], bool]:
     """Probability rasters grouped by scene, each scene holding the run's full set of
     models (``wanted``, else every model among the inputs). An unreadable or untagged
@@ -80,7 +80,21 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
                 f"(the run's models: {', '.join(sorted(models))}; --allow-partial to write it anyway)"), debug=debug)
             failed = True
             del groups[scene_id]
+    unknown = set(weights or {}) - models
+    if unknown:
+        log.warning("--weights names model(s) not among the inputs: %s", ", ".join(sorted(unknown)))
     return groups, failed
+
+
+def plan_scene(group: tuple[str, list[Member]], *, out: Path, options: CleanupOptions, weights: dict[str, float],
+               water: WaterSource | None, version: str) -> Plan:
+    """A scene's four files, and the fingerprint of its rasters, the water layer and the
+    options; the scene's rasters ride along."""
+    scene_id, members = group
+    outputs = scene_outputs(out, scene_id)
+    sources = [m.path for m in members] + ([water.path] if water is not None else [])
+    stamp = fingerprint(sources, options, sorted(weights.items()), water.classes if water else None, version)
+    return Plan(list(outputs.values()), printed=[outputs["l1"]], fingerprint=stamp, data=members)
 
 
 def mean_of_members(members: list[Member], weights: dict[str, float]):
@@ -135,10 +149,11 @@ def level1_frame(scene: SceneInfo, acquired: pandas.Timestamp, geometries: dict,
     return frame[list(contract.L1_COLUMNS)]
 
 
-def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: CleanupOptions,
-                   weights: dict[str, float], water: WaterSource | None, tool_version: str,
-                   fingerprint: str | None = None) -> int:
+def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, float], water: WaterSource | None,
+                   version: str) -> int:
     """Write the four outputs of one scene; returns the number of Level-1 objects."""
+    members, stamp = plan.data, plan.fingerprint
+    outputs = dict(zip(("prob", "mask", "l1", "extent"), plan.outputs, strict=True))
     # in model-name order, so the result and its "models" label do not depend on the order
     # the inputs arrived in (a pipe, a workflow engine)
     members = sorted(members, key=lambda m: (m.model, str(m.path)))
@@ -152,8 +167,8 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     water_mask = water.mask(shape, transform, crs) if water is not None else None
     labels, n_pixels = clean(mean, valid, options, water_mask)
     models = ",".join(m.model for m in members)
-    tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=models,
-                             fingerprint=fingerprint, RTS_THRESHOLD=f"{options.threshold:g}",
+    tags = raster.scene_tags(scene.scene_id, scene.acquired, version, sensor=scene.sensor, model=models,
+                             fingerprint=stamp, RTS_THRESHOLD=f"{options.threshold:g}",
                              RTS_EDGE_PX=str(options.edge_px), RTS_MIN_PX=str(options.min_px),
                              RTS_MAX_WATER=f"{options.max_water:g}")
     stored = np.round(mean / contract.PROB_SCALE).astype(np.uint8)
@@ -168,9 +183,9 @@ def ensemble_scene(members: list[Member], outputs: dict[str, Path], options: Cle
     statistics = object_statistics(labels, mean, n_pixels)
     acquired = pandas.Timestamp(scene.acquired)
     vector.write_geoparquet(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"],
-                            fingerprint)
+                            stamp)
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
                                     geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")
-    vector.write_geoparquet(extent, outputs["extent"], fingerprint)
+    vector.write_geoparquet(extent, outputs["extent"], stamp)
     return len(n_pixels)

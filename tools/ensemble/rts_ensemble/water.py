@@ -12,15 +12,13 @@ from rasterio import features, warp
 from rasterio.enums import Resampling
 
 from rts_core.runner import InputError, RunError, one_line
-from rts_core.vector import read_vector
-
-VECTOR_SUFFIXES = {".gpkg", ".parquet", ".geojson", ".json", ".shp", ".fgb"}
+from rts_core.vector import is_vector_file, read_vector
 
 
 class WaterSource:
     def __init__(self, path: Path, classes: tuple[int, ...]):
         self.path, self.classes = Path(path), classes
-        self.is_vector = self.path.suffix.lower() in VECTOR_SUFFIXES
+        self.is_vector = is_vector_file(self.path)
         if self.is_vector:
             frame = read_vector(self.path)
             if frame.crs is None:

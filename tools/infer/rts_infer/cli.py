@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
+from functools import partial
 
 import click
-import rasterio
 
-from rts_core import cli, contract
-from rts_core.raster import read_scene_info
-from rts_core.runner import InputError, Plan, fingerprint
+from rts_core import cli
+from rts_core.runner import run_items
 
-from .predict import InferOptions, check_preprocessing, predict_stack, read_stack_record
+from .predict import InferOptions, infer_stack, plan_stack
 from .session import load_models
 
-log = logging.getLogger(__name__)
 TOOL = "rts-infer"
 
 
@@ -53,34 +50,11 @@ def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size,
     validity rule, sensor, pixel size) must match what each model was trained on; a
     stack that does not is refused, and nothing is written for it."""
     stacks = cli.stream_paths(paths)  # stacks are processed as they arrive through a pipe
-    loaded = load_models(models, device, tensorrt, precision, threads)  # a model that cannot run stops the run
-    options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending)
-    version = f"{TOOL} {cli.tool_version(TOOL)}"
-    settings = (tile_size, overlap, blending, precision, allow_preprocessing_mismatch, version)  # what changes results
-    records: dict[str, dict | None] = {}
-
-    def plan(stack):
-        try:
-            with rasterio.open(stack) as dataset:
-                scene_id = read_scene_info(dataset).scene_id
-                records[stack] = read_stack_record(dataset)
-        except rasterio.errors.RasterioIOError as exc:
-            raise InputError(f"cannot read: {exc}") from None
-        return Plan([out / contract.model_prob_name(scene_id, model.info.name) for model in loaded],
-                    fingerprint=[fingerprint([stack, model.path], settings) for model in loaded])
-
-    def process(stack, item_plan):
-        record = records.pop(stack)
-        for model in loaded:  # every model first: a stack that fits one model but not another gets nothing
-            warning = check_preprocessing(record, model, allow_preprocessing_mismatch)
-            if warning:
-                log.warning("%s: %s", stack, warning)
-        if record is None:
-            log.warning("%s: no %s record (made by an older rts-prep): cannot check it fits the model(s)", stack,
-                        contract.TAG_PREPROCESSING)
-        for index, model in enumerate(loaded):
-            if run.overwrite or item_plan.output_state(index)[0] != "complete":
-                predict_stack(stack, model, item_plan.outputs[index], options, version,
-                              item_plan.fingerprint_of(index))
-
-    cli.exit_with(run.items(stacks, plan, process, label="infer", out_dirs=[out]))
+    models = load_models(models, device, tensorrt, precision, threads)  # a model that cannot run stops the run
+    options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
+                           precision=precision, allow_mismatch=allow_preprocessing_mismatch)
+    version = cli.version_string(TOOL)
+    result = run_items(stacks, partial(plan_stack, out=out, models=models, options=options, version=version),
+                       partial(infer_stack, models=models, options=options, version=version, overwrite=run.overwrite),
+                       run, label="infer", out_dirs=[out])
+    cli.exit_with(result)

@@ -4,6 +4,7 @@ tiles, and written row band by row band as a COG probability raster."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,10 +14,12 @@ from rasterio.windows import Window
 from rts_core import contract, preprocessing, raster
 from rts_core.model_input import StackBands, read_model_input, stack_bands
 from rts_core.parallel import PerThreadDataset, ordered_map
-from rts_core.runner import InputError
+from rts_core.runner import InputError, Plan, fingerprint
 
 from .session import Model
 from .tiling import Tile, layout, pad_to, reflect_index, round_up
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,44 @@ class InferOptions:
     batch_size: int = 4
     blending: str = "linear"
     readers: int = 2  # threads reading and normalising tiles ahead of the model
+    precision: str = "fp32"
+    allow_mismatch: bool = False  # run stacks made otherwise than a model's training stacks, with a warning
+
+    def settings(self) -> tuple:
+        """What changes a probability raster (not the batch size or the threads)."""
+        return self.tile_size, self.overlap, self.blending, self.precision, self.allow_mismatch
+
+
+def plan_stack(stack, *, out, models: list[Model], options: InferOptions, version: str) -> Plan:
+    """One probability raster per model, each with the fingerprint of the stack, the
+    model file and the options; the stack's preprocessing record rides along."""
+    try:
+        with rasterio.open(stack) as dataset:
+            scene_id = raster.read_scene_info(dataset).scene_id
+            record = read_stack_record(dataset)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read: {exc}") from None
+    return Plan([out / contract.model_prob_name(scene_id, model.info.name) for model in models],
+                fingerprint=[fingerprint([stack, model.path], options.settings(), version) for model in models],
+                data={"stack": stack, "record": record})
+
+
+def infer_stack(plan: Plan, *, models: list[Model], options: InferOptions, version: str,
+                overwrite: bool = False) -> None:
+    """Every model over the planned stack, after checking that the stack was made the way
+    each model's training stacks were (all models first: a stack that fits one model but
+    not another gets nothing). Outputs already complete are kept unless ``overwrite``."""
+    stack, record = plan.data["stack"], plan.data["record"]
+    for model in models:
+        warning = check_preprocessing(record, model, options.allow_mismatch)
+        if warning:
+            log.warning("%s: %s", stack, warning)
+    if record is None:
+        log.warning("%s: no %s record (made by an older rts-prep): cannot check it fits the model(s)", stack,
+                    contract.TAG_PREPROCESSING)
+    for index, model in enumerate(models):
+        if overwrite or plan.output_state(index)[0] != "complete":
+            predict_stack(stack, model, plan.outputs[index], options, version, plan.fingerprint_of(index))
 
 
 def tile_input(dataset, tile: Tile, context: int, shape, selected: StackBands, model: Model,

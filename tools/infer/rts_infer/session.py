@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from scipy.special import expit
 
 from rts_core import contract, preprocessing
 from rts_core.model_input import Normalisation
@@ -113,9 +114,10 @@ def to_fp16(path: Path) -> bytes:
     """The model with float16 weights and computation, keeping float32 input and output."""
     try:
         import onnx
-        from onnxruntime.transformers.float16 import convert_float_to_float16
+        from onnxconverter_common.float16 import convert_float_to_float16
     except ImportError as exc:
-        raise ModelError(f"--precision fp16 needs the onnx package (pip install 'rts-infer[fp16]'): {exc}") from None
+        raise ModelError(f"--precision fp16 needs onnx and onnxconverter-common (pip install 'rts-infer[fp16]'): "
+                         f"{exc}") from None
     model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
     return model.SerializeToString()
 
@@ -155,7 +157,7 @@ class Model:
         out = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
         out = out[:, 0].astype(np.float32, copy=False)
         if self.info.output == "logits":
-            out = 1.0 / (1.0 + np.exp(-out))
+            out = expit(out)
         return np.clip(out, 0.0, 1.0)
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
+from functools import partial
 from pathlib import Path
 
 import click
 
-from rts_core import cli, contract
-from rts_core.runner import Plan, fingerprint
+from rts_core import cli
+from rts_core.runner import run_items
+from rts_core.tuning import tune_allocator_for_blocks
 
-from .auxiliary import opened
-from .scene import open_scene
-from .stack import PrepOptions, prep_scene
+from .resample import ignore_threaded_warp_warnings
+from .stack import PrepOptions, opened_sources, plan_stack, prep_scene
 
-log = logging.getLogger(__name__)
 TOOL = "rts-prep"
 
 
@@ -65,33 +63,18 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, 
     blue green red nir ndvi relative_elevation slope tc_brightness tc_greenness tc_wetness
     (and water), invalid wherever udm2, the SR no-data, the DEM or TCVIS say so.
     """
-    cli.reuse_freed_memory()  # blocks on threads: keep freed arrays for the next block
     options = PrepOptions(tpi_radius_m=tpi_radius, slope_method=slope_method, keep_light_haze=keep_light_haze,
                           water_classes=water_classes, block_px=block_px, threads=threads)
-    version = f"{TOOL} {cli.tool_version(TOOL)}"
-    # the first path first: upstream (rts-synth) writes the auxiliary rasters before any scene
-    inputs = cli.stream_paths(paths)
-    auxiliaries = [p for p in (dem, tcvis, landcover) if p is not None]
-    settings = (options.tpi_radius_m, options.slope_method, options.keep_light_haze, options.water_classes, version)
-    with contextlib.ExitStack() as stack:
-        dem_source = stack.enter_context(opened(dem, "DEM", "--dem", metric=True))
-        tcvis_source = stack.enter_context(opened(tcvis, "TCVIS", "--tcvis"))
-        landcover_source = stack.enter_context(opened(landcover, "land cover", "--landcover"))
-        scenes = {}
-
-        def plan(path):
-            scene = open_scene(path)
-            scenes.clear()  # a skipped scene's entry (process never ran) goes here
-            scenes[path] = scene
-            return Plan([out / contract.stack_name(scene.scene_id)],
-                        fingerprint=fingerprint([*scene.files, *auxiliaries], *settings))
-
-        def process(path, item_plan):
-            scene = scenes.pop(path)
-            if scene.udm2 is None:
-                log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", path)
-            prep_scene(scene, dem_source, tcvis_source, landcover_source, item_plan.outputs[0], options, version,
-                       item_plan.fingerprint)
-
-        result = run.items(inputs, plan, process, label="prep", out_dirs=[out])
+    ignore_threaded_warp_warnings()
+    inputs = cli.stream_paths(paths)  # the first path first: upstream writes the rasters before any scene
+    with opened_sources(dem, tcvis, landcover) as sources:
+        shared = dict(sources=sources, options=options, version=cli.version_string(TOOL))
+        result = run_items(inputs, partial(plan_stack, out=out, **shared), partial(prep_scene, **shared),
+                           run, label="prep", out_dirs=[out])
     cli.exit_with(result)
+
+
+def entry() -> None:
+    """The rts-prep console script: the allocator tuned for block work, then the command."""
+    tune_allocator_for_blocks()
+    main()

@@ -13,7 +13,13 @@ import rasterio
 
 from rts_core import contract
 from rts_core.runner import InputError
-from rts_core.sceneid import SceneIdError, acquired_from_scene_id, parse_acquired, parse_scene_id
+from rts_core.sceneid import (
+    SceneIdError,
+    acquired_from_scene_id,
+    is_surface_reflectance,
+    parse_acquired,
+    parse_scene_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +29,7 @@ DEFAULT_ORDER = {4: (1, 2, 3, 4), 8: (2, 4, 6, 8)}
 
 
 @dataclass(frozen=True)
-class Scene:
+class SceneFiles:
     scene_id: str
     sr: Path
     udm2: Path | None
@@ -40,7 +46,7 @@ class Scene:
 def find_sr(path: Path) -> Path:
     """The SR GeoTIFF itself, or the one inside a scene folder."""
     if path.is_dir():
-        found = sorted(p for p in path.glob("*.tif") if "_SR" in p.name.upper() and "UDM" not in p.name.upper())
+        found = sorted(p for p in path.glob("*.tif") if is_surface_reflectance(p.name))
         if not found:
             raise InputError("no surface-reflectance GeoTIFF (*_SR*.tif) in this folder")
         if len(found) > 1:
@@ -66,7 +72,7 @@ def band_indexes(descriptions: tuple, count: int) -> tuple[int, int, int, int]:
     return DEFAULT_ORDER[count]
 
 
-def open_scene(path: str | Path) -> Scene:
+def open_scene(path: str | Path) -> SceneFiles:
     """Locate and check everything prep needs to know about a scene (no pixel is read)."""
     sr = find_sr(Path(path))
     try:
@@ -90,4 +96,4 @@ def open_scene(path: str | Path) -> Scene:
             acquired = parse_acquired(json.loads(metadata.read_text())["properties"]["acquired"])
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
-    return Scene(scene_id, sr, udm2, acquired, bands, metadata)
+    return SceneFiles(scene_id, sr, udm2, acquired, bands, metadata)

@@ -14,6 +14,7 @@ is exact; NDVI is kept to 1e-4, relative elevation and slope to 0.01 m and 0.01Â
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,13 +27,15 @@ from rasterio.windows import transform as window_transform
 
 from rts_core import contract, preprocessing, raster
 from rts_core.parallel import PerThreadDataset, ordered_map
-from rts_core.runner import InputError
+from rts_core.runner import InputError, Plan, fingerprint
 
-from .auxiliary import Auxiliary, Patch, kernel_reach_px, resample
-from .scene import Scene
+from .auxiliary import Auxiliary, opened
+from .resample import Patch, kernel_reach_px, resample
+from .scene import SceneFiles, open_scene
 from .terrain import relative_elevation, slope_degrees
 from .udm2 import valid_from_udm2
 
+log = logging.getLogger(__name__)
 NODATA = -32768
 SCALE = {"blue": 1e-4, "green": 1e-4, "red": 1e-4, "nir": 1e-4, "ndvi": 1e-4,
          "relative_elevation": 0.01, "slope": 0.01, "tc_brightness": 1.0, "tc_greenness": 1.0,
@@ -47,6 +50,32 @@ class PrepOptions:
     water_classes: tuple[int, ...] = (1,)
     block_px: int = 1024
     threads: int = 2
+
+    def settings(self) -> tuple:
+        """What changes a stack (not the block size or the threads)."""
+        return self.tpi_radius_m, self.slope_method, self.keep_light_haze, self.water_classes
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The run's auxiliary rasters, open for the run."""
+
+    dem: Auxiliary
+    tcvis: Auxiliary
+    landcover: Auxiliary | None = None
+
+    @property
+    def files(self) -> list[str]:
+        return [source.path for source in (self.dem, self.tcvis, self.landcover) if source is not None]
+
+
+@contextlib.contextmanager
+def opened_sources(dem, tcvis, landcover=None):
+    """--dem, --tcvis and --landcover open for the run; one that cannot be used stops
+    the run before any scene (RunError, exit 2)."""
+    with opened(dem, "DEM", "--dem", metric=True) as dem_source, opened(tcvis, "TCVIS", "--tcvis") as tcvis_source, \
+            opened(landcover, "land cover", "--landcover") as landcover_source:
+        yield Sources(dem_source, tcvis_source, landcover_source)
 
 
 def band_names(with_water: bool) -> tuple[str, ...]:
@@ -80,7 +109,7 @@ def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOp
     return terrain
 
 
-def prep_block(scene: Scene, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None,
+def prep_block(scene: SceneFiles, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None,
                window: Window, options: PrepOptions) -> tuple[np.ndarray, np.ndarray]:
     """Stored int16 band values (n, rows, cols; NODATA where invalid) and validity of
     one block, each layer encoded as soon as it is computed."""
@@ -124,10 +153,20 @@ def preprocessing_record(options: PrepOptions, with_udm2: bool, pixel_m: float) 
             "pixel_size_m": round(float(pixel_m), 6)}
 
 
-def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None, out_path,
-               options: PrepOptions, tool_version: str, fingerprint: str | None = None) -> int:
-    """Write the stack of ``scene`` to ``out_path`` (atomically); returns the number of
-    valid pixels. An input error if nothing is valid."""
+def plan_stack(path, *, out, sources: Sources, options: PrepOptions, version: str) -> Plan:
+    """The stack a scene becomes, and the fingerprint of everything it is made from."""
+    scene = open_scene(path)
+    return Plan([out / contract.stack_name(scene.scene_id)], data=scene,
+                fingerprint=fingerprint([*scene.files, *sources.files], options.settings(), version))
+
+
+def prep_scene(plan: Plan, *, sources: Sources, options: PrepOptions, version: str) -> int:
+    """Write the stack of the planned scene (atomically); returns the number of valid
+    pixels. An input error if nothing is valid."""
+    scene, out_path = plan.data, plan.outputs[0]
+    dem, tcvis, landcover = sources.dem, sources.tcvis, sources.landcover
+    if scene.udm2 is None:
+        log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", scene.sr)
     names = band_names(landcover is not None)
     srs = PerThreadDataset(scene.sr)
     udm2s = PerThreadDataset(scene.udm2) if scene.udm2 else None
@@ -148,7 +187,7 @@ def prep_scene(scene: Scene, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxili
         for source in (dem, tcvis):
             source.check_overlap(sr.bounds, sr.crs)
         record = preprocessing_record(options, udm2 is not None, abs(sr.transform.a))
-        tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, fingerprint=fingerprint,
+        tags = raster.scene_tags(scene.scene_id, scene.acquired, version, fingerprint=plan.fingerprint,
                                  **{contract.TAG_PREPROCESSING: preprocessing.dumps(record)})
         n_valid = 0
         writer = raster.CogWriter(out_path, width=sr.width, height=sr.height, count=len(names), dtype="int16",

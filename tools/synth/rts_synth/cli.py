@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import click
 
 from rts_core import cli
-from rts_core.runner import Plan, fingerprint
+from rts_core.runner import fingerprint, run_items
 
-from . import synth
+from . import files
 from .fields import Fields
 from .shapes import load_label_shapes
 from .world import build_world
@@ -64,45 +65,12 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, run):
             label_shapes = load_label_shapes(labels, max_area_m2=150_000)
         except Exception as exc:  # noqa: BLE001 - one line, as for any bad input
             raise click.BadParameter(f"{labels}: {exc}", param_hint="--labels") from None
-    version = f"{TOOL} {cli.tool_version(TOOL)}"
     world = build_world(seed, n_scenes, size, years, label_shapes)
     log.info("world: %d x %d px, %d regions, %d slumps, %d scenes", world.grid.width,
              world.grid.height, len(world.regions), len(world.slumps), len(world.scenes))
-    fields = Fields(world)
-    truth_by_scene = {}
+    version = cli.version_string(TOOL)
     stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, version)
-
-    def plan(item):
-        kind, scene = item
-        if kind == "aux":
-            return Plan(list(synth.aux_paths(out).values()), printed=[], fingerprint=stamp)
-        if kind == "truth":
-            return Plan(list(synth.truth_paths(out).values()), printed=[], fingerprint=stamp)
-        paths = synth.scene_paths(out, scene.scene_id, quicklook)
-        return Plan(list(paths.values()), printed=[paths["sr"]], fingerprint=stamp)
-
-    def process(item, item_plan):
-        kind, scene = item
-        if kind == "aux":
-            paths = synth.aux_paths(out)
-            synth.write_dem(fields, paths["dem"], version, stamp)
-            synth.write_tcvis(fields, paths["tcvis"], version, stamp)
-            synth.write_landcover(fields, paths["landcover"], version, stamp)
-        elif kind == "truth":
-            synth.write_truth(world, synth.truth_paths(out), out, stamp)
-        else:
-            paths = synth.scene_paths(out, scene.scene_id, quicklook)
-            synth.write_scene(fields, scene, paths, version, stamp)
-            if quicklook:
-                truth = truth_by_scene.get(scene.scene_id) or synth.scene_truth_utm(world, scene)
-                synth.write_quicklook(paths["quicklook"], paths["sr"], truth)
-
-    items = [("aux", None), ("truth", None)] + [("scene", s) for s in world.scenes]
-
-    def source(item):
-        kind, scene = item
-        return out / ("aux" if kind == "aux" else "truth" if kind == "truth" else f"scenes/{scene.scene_id}")
-
-    out_dirs = [out, out / "aux", out / "truth"] + [out / "scenes" / s.scene_id for s in world.scenes]
-    result = run.items(items, plan, process, label="synth", source=source, out_dirs=out_dirs)
+    result = run_items(files.items(world), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
+                       partial(files.write_item, fields=Fields(world), out=out, quicklook=quicklook, version=version),
+                       run, label="synth", out_dirs=files.out_dirs(out, world))
     cli.exit_with(result)

@@ -14,7 +14,7 @@ from rasterio import features
 from scipy import ndimage
 from shapely import STRtree
 
-from .world import PIXEL_M, Grid, Scene, World
+from .world import PIXEL_M, Grid, World, WorldScene
 
 # Surface reflectance (blue, green, red, nir) of the surface types.
 TUNDRA_SPARSE = np.array([0.036, 0.062, 0.058, 0.215])
@@ -244,7 +244,7 @@ class Fields:
         refl[:, inside] = bare * (1 - cover) + refl[:, inside] * cover
 
 
-def scene_window(fields: Fields, scene: Scene, window) -> tuple[np.ndarray, np.ndarray]:
+def scene_window(fields: Fields, scene: WorldScene, window) -> tuple[np.ndarray, np.ndarray]:
     """Digital numbers (4 bands, uint16, SR x 10000, 0 outside the swath) and udm2
     (8 bands, uint8) of a window of a scene; ``window`` is (col, row, width, height)
     in scene pixels."""

@@ -103,7 +103,7 @@ class Slump:
 
 
 @dataclass
-class Scene:
+class WorldScene:
     scene_id: str
     region: int
     year: int
@@ -157,7 +157,7 @@ class World:
     shore_erosion: list[Polygon] = field(default_factory=list)  # its TCVIS footprint
     slumps: list[Slump] = field(default_factory=list)
     dem_gaps: list[Polygon] = field(default_factory=list)
-    scenes: list[Scene] = field(default_factory=list)
+    scenes: list[WorldScene] = field(default_factory=list)
 
     _footprints: dict = field(default_factory=dict, repr=False)
 
@@ -409,7 +409,7 @@ def _place_slump(world: World, region_index: int, rng: np.random.Generator, shap
 
 
 def _scene(world: World, rng: np.random.Generator, region: int, offset: tuple[int, int],
-           region_px: int, size: int, year: int, used_ids: set[str]) -> Scene:
+           region_px: int, size: int, year: int, used_ids: set[str]) -> WorldScene:
     grid = world.grid
     col_off = offset[0] + int(rng.integers(0, region_px - size + 1))
     row_off = offset[1] + int(rng.integers(0, region_px - size + 1))
@@ -442,7 +442,7 @@ def _scene(world: World, rng: np.random.Generator, region: int, offset: tuple[in
             drift = affinity.rotate(drift, rng.uniform(0, 180))
             snow.append(affinity.translate(drift, *_random_point(rng, footprint, 50)).intersection(swath))
     heading = rng.uniform(0, 2 * np.pi)
-    return Scene(
+    return WorldScene(
         scene_id=scene_id, region=region, year=year, acquired=acquired, satellite=satellite,
         col_off=col_off, row_off=row_off, size=size, swath=swath,
         clouds=[c for c in clouds if not c.is_empty], thin_clouds=[c for c in thin if not c.is_empty],

@@ -27,7 +27,7 @@ IGNORE = 255
 
 
 @dataclass(eq=False)  # compared by identity: field-wise == would compare the arrays
-class Scene:
+class TrainingScene:
     scene_id: str
     path: Path
     stored: np.ndarray  # (bands, rows, cols) as stored in the stack, int16 or float
@@ -52,7 +52,7 @@ def read_labels(path: Path, id_columns=("scene_id", "image_id")):
     return frame.rename(columns={column: "scene_id"})[["scene_id", "geometry"]]
 
 
-def load_scene(path: Path, bands: list[str], labels, footprints) -> Scene:
+def load_scene(path: Path, bands: list[str], labels, footprints) -> TrainingScene:
     """Read a stack's requested bands and rasterise its labels and footprints."""
     try:
         dataset = rasterio.open(path)
@@ -84,7 +84,7 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> Scene:
                                         transform=transform, fill=0, dtype="uint8") > 0
         target[~inside & (slump == 0)] = IGNORE
     target[~valid] = IGNORE
-    return Scene(scene_id, Path(path), stored, selected, valid, target, record)
+    return TrainingScene(scene_id, Path(path), stored, selected, valid, target, record)
 
 
 class TileSampler:
@@ -92,7 +92,7 @@ class TileSampler:
     share of slump tiles falling from 90 % to 50 % over the epochs (DARTS: positives
     first, then more negatives to cut false positives)."""
 
-    def __init__(self, scenes: list[Scene], size: int, rng: np.random.Generator):
+    def __init__(self, scenes: list[TrainingScene], size: int, rng: np.random.Generator):
         self.scenes, self.size, self.rng = scenes, size, rng
         self.positive_pixels = [np.argwhere(s.target == 1) for s in scenes]
 

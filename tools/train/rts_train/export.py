@@ -11,8 +11,9 @@ from pathlib import Path
 
 import onnx
 import torch
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
-from rts_core import atomic, contract, preprocessing
+from rts_core import atomic, contract, preprocessing, runner
 
 from .config import DARTS_NORMALISATION, ModelConfig
 from .model import build, check_architecture
@@ -120,10 +121,6 @@ def load_checkpoint(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
     return model, config
 
 
-def _strip_module_prefix(state: dict) -> dict:
-    return {re.sub(r"^module\.", "", key): value for key, value in state.items()}
-
-
 def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn.Module, ModelConfig]:
     """A DARTS v1 model folder, with its legacy channel order and normalisation
     expressed in our physical-unit metadata."""
@@ -168,7 +165,8 @@ def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn
             state = state[key]
     model = build(config)
     try:
-        model.load_state_dict(_strip_module_prefix(state))
+        consume_prefix_in_state_dict_if_present(state, "module.")  # DataParallel's, in place
+        model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise ExportError(f"{checkpoints[-1]}: weights do not fit {architecture}/{encoder}: {first}") from None
@@ -177,3 +175,22 @@ def load_darts_v1(folder: Path, checkpoint: str | None = None) -> tuple[torch.nn
 
 def load_any(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
     return load_darts_v1(path) if path.is_dir() else load_checkpoint(path)
+
+
+def export_model(checkpoint: Path, output: Path, *, name=None, tile_size=None, overlap=None, stated=None,
+                 version: str, overwrite: bool = False) -> Path:
+    """Export a checkpoint or DARTS v1 folder to ``output`` unless it is complete and made
+    from these files and options (its recorded fingerprint)."""
+    checkpoint, stated = Path(checkpoint), dict(stated or {})
+    sources = sorted(p for p in checkpoint.rglob("*") if p.is_file()) if checkpoint.is_dir() else [checkpoint]
+    stamp = runner.fingerprint(sources, name, tile_size, overlap, sorted(stated.items()), version)
+    if not overwrite and is_current([output], stamp):
+        log.info("%s is complete; skipped (--overwrite to export again)", output)
+        return Path(output)
+    model, config = load_any(checkpoint)
+    config.name = name or config.name
+    config.tile_size = tile_size or config.tile_size
+    config.overlap = overlap if overlap is not None else config.overlap
+    if stated:
+        config.preprocessing = {**(config.preprocessing or {}), **stated}
+    return export_onnx(model, config, output, fingerprint=stamp)

@@ -13,15 +13,16 @@ from pathlib import Path
 import numpy as np
 import segmentation_models_pytorch as smp
 import torch
+from scipy.special import expit
 
-from rts_core import atomic, contract, preprocessing
+from rts_core import atomic, contract, preprocessing, runner
 from rts_core.log import progress
 from rts_core.model_input import model_input
 from rts_core.runner import InputError, report_error
 
 from .config import ModelConfig
-from .data import IGNORE, Scene, TileSampler, augment, load_scene, read_labels
-from .export import export_onnx
+from .data import IGNORE, TileSampler, TrainingScene, augment, load_scene, read_labels
+from .export import export_onnx, is_current
 from .model import build
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def outputs(out: Path, config: ModelConfig) -> dict[str, Path]:
             "metrics": out / "metrics.csv", "plot": out / "training.png"}
 
 
-def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tuple[list[Scene], list]:
+def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tuple[list[TrainingScene], list]:
     labels = read_labels(Path(labels_path))
     footprints = read_labels(Path(footprints_path)) if footprints_path else None
     scenes, failed = [], []
@@ -76,7 +77,7 @@ def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tup
     return scenes, failed
 
 
-def training_record(scenes: list[Scene]) -> dict | None:
+def training_record(scenes: list[TrainingScene]) -> dict | None:
     """The preprocessing record the model carries: the one its stacks share (they must
     agree). Stacks made before stacks recorded it leave the model without one."""
     records = [s.preprocessing for s in scenes if s.preprocessing is not None]
@@ -90,7 +91,7 @@ def training_record(scenes: list[Scene]) -> dict | None:
         raise InputError(str(exc)) from None
 
 
-def split(scenes: list[Scene], options: FitOptions) -> tuple[list[Scene], list[Scene]]:
+def split(scenes: list[TrainingScene], options: FitOptions) -> tuple[list[TrainingScene], list[TrainingScene]]:
     """Validation scenes by id, else a seeded random fraction of the scenes."""
     if options.val_scenes:
         wanted = set(options.val_scenes)
@@ -108,7 +109,7 @@ def split(scenes: list[Scene], options: FitOptions) -> tuple[list[Scene], list[S
     return train, val
 
 
-def predict_scene(model, scene: Scene, config: ModelConfig, tile: int = 512) -> np.ndarray:
+def predict_scene(model, scene: TrainingScene, config: ModelConfig, tile: int = 512) -> np.ndarray:
     """Logits of a whole scene, in tiles padded by reflection to a multiple of 32."""
     x = model_input(scene.stored, scene.valid, scene.bands, config.normalisation())
     rows, cols = x.shape[1:]
@@ -127,7 +128,7 @@ def predict_scene(model, scene: Scene, config: ModelConfig, tile: int = 512) -> 
     return logits
 
 
-def evaluate(model, scenes: list[Scene], config: ModelConfig, loss_fn) -> dict:
+def evaluate(model, scenes: list[TrainingScene], config: ModelConfig, loss_fn) -> dict:
     """Pixel-wise precision, recall, F1 and IoU of the RTS class at the threshold."""
     model.eval()
     tp = fp = fn = 0
@@ -136,7 +137,7 @@ def evaluate(model, scenes: list[Scene], config: ModelConfig, loss_fn) -> dict:
         logits = predict_scene(model, scene, config)
         labelled = scene.target != IGNORE
         truth = scene.target == 1
-        predicted = (1 / (1 + np.exp(-logits))) > config.threshold
+        predicted = expit(logits) > config.threshold
         tp += int((predicted & truth & labelled).sum())
         fp += int((predicted & ~truth & labelled).sum())
         fn += int((~predicted & truth & labelled).sum())
@@ -156,8 +157,7 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    with atomic.atomic_path(path) as temporary:
-        temporary.write_text(text.getvalue())
+    atomic.write_text(path, text.getvalue())
 
 
 def plot_metrics(path: Path, rows: list[dict]) -> None:
@@ -178,9 +178,7 @@ def plot_metrics(path: Path, rows: list[dict]) -> None:
     right.set_ylim(0, 1)
     right.legend()
     figure.tight_layout()
-    with atomic.atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png", dpi=100)
-    plt.close(figure)
+    atomic.write_figure(path, figure, dpi=100)
 
 
 def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: FitOptions,
@@ -240,3 +238,18 @@ def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: Fit
                    temporary)
     export_onnx(model, config, paths["onnx"], sample_size=min(options.tile_size, 128), fingerprint=fingerprint)
     return FitResult(paths["onnx"], best["epoch"], best, failed)
+
+
+def fit_and_export(stacks, labels, footprints, out: Path, config: ModelConfig, options: FitOptions, *, version: str,
+                   overwrite: bool = False) -> FitResult:
+    """Fit and export unless the outputs are complete and made from these stacks, labels
+    and options (their fingerprint, recorded in the ONNX file)."""
+    stamp = runner.fingerprint([*stacks, labels, *([footprints] if footprints else [])], config, options.settings(),
+                               version)
+    paths = outputs(out, config)
+    if not overwrite and is_current(list(paths.values()), stamp):
+        log.info("%s is complete; skipped (--overwrite to refit)", paths["onnx"])
+        return FitResult(paths["onnx"], 0, {})
+    result = fit(stacks, labels, footprints, out, config, options, stamp)
+    log.info("best epoch %d: validation F1 %.3f, IoU %.3f", result.best_epoch, result.best["f1"], result.best["iou"])
+    return result

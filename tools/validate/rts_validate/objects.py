@@ -1,187 +1,203 @@
-"""Object-level accuracy: which predictions are true and which references were found
-(CONTRACT.md section 6). Pure geometry and tables, no file I/O.
+"""Object validation from two GeoDataFrames: CRS, buffers, coverage, groups, matching.
 
-Two rules:
-- ``intersect`` (DARTS): a prediction is true if it intersects a reference, a reference
-  is detected if any prediction intersects it. One prediction may cover two references
-  (both detected, one true prediction); two predictions on one reference are both true.
-  Polygons must share area: touching along an edge or at a corner alone is no
-  detection. A point (without buffer) counts when it lies in or on the polygon.
-- ``iou``: one-to-one matches between predictions and references whose IoU reaches the
-  threshold, as many as possible. Candidate pairs come from an STRtree; each connected
-  group of candidates is solved with the Hungarian method (scipy's
-  linear_sum_assignment), maximising first the number of matches and then their IoU.
-  Greedy matching by IoU is only optimal at thresholds of 0.5 and above, where a
-  polygon can have at most one partner.
-
-Matching only pairs items whose group values agree on every ``--group-by`` column
-present on both sides (a 2021 prediction never matches a 2022 reference).
+How an item gets its group value for a ``--group-by`` column:
+1. from its own row, when its side has the column (then items only match partners
+   with the same value when both sides have it);
+2. otherwise from its partner (for a prediction: the reference it overlaps most, or its
+   IoU match; for a reference: likewise the prediction);
+3. otherwise from the coverage polygon it lies in, when ``--coverage`` has the column;
+4. otherwise from the nearest item of the other side (a false positive takes the
+   region of the nearest reference).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pandas
 import shapely
-from scipy.optimize import linear_sum_assignment
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
-OBJECT_KEYS = ("n_pred", "n_ref", "tp", "fp", "tp_ref", "fn", "precision", "recall", "f1")
-SUMMARY_KEYS = ("precision", "recall", "f1")
+from rts_core.crs import POLAR_NORTH, metric_crs, to_geographic
+from rts_core.runner import InputError
+from rts_core.vector import repair_geometries
 
+from .matching import grouped_scores, iou_of, match_intersect, match_iou, summary
 
-@dataclass
-class Matching:
-    """Per prediction: true or not, its partner reference (-1 if none) and the IoU with
-    it; per reference: detected or not and its partner prediction (-1 if none)."""
-
-    pred_true: np.ndarray
-    pred_partner: np.ndarray
-    pred_iou: np.ndarray
-    ref_detected: np.ndarray
-    ref_partner: np.ndarray
-    pairs: tuple[np.ndarray, np.ndarray] = field(default_factory=lambda: (np.empty(0, int), np.empty(0, int)))
+log = logging.getLogger(__name__)
 
 
-def iou_of(intersection, union) -> np.ndarray:
-    """Intersection over union from the two areas; 0 where the union has no area
-    (points), which no threshold accepts."""
-    return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
+class SideError(InputError):
+    """An input problem of one side, ``side`` "pred" or "ref", so that the command can
+    name that side's file."""
+
+    def __init__(self, side: str, message: str):
+        super().__init__(message)
+        self.side = side
 
 
-def candidate_pairs(pred, ref, same_group=None) -> tuple[np.ndarray, np.ndarray]:
-    """(prediction index, reference index) of intersecting pairs, restricted to pairs
-    for which ``same_group[i, j]`` holds when given (a callable on index arrays)."""
-    pred, ref = np.asarray(pred, dtype=object), np.asarray(ref, dtype=object)
-    if len(pred) == 0 or len(ref) == 0:
-        return np.empty(0, int), np.empty(0, int)
-    tree = shapely.STRtree(ref)
-    i, j = tree.query(pred, predicate="intersects")
-    if same_group is not None and i.size:
-        keep = same_group(i, j)
-        i, j = i[keep], j[keep]
-    return i, j
+@dataclass(frozen=True)
+class ObjectOptions:
+    mode: str = "intersect"  # or "iou"
+    iou: float = 0.5
+    buffer_m: float | None = None  # around references (points need one)
+    group_by: tuple[str, ...] = ()
+    min_area_m2: float = 0.0  # smaller predictions are not counted
+
+    def params(self, coverage: str | None = None) -> dict:
+        return {"mode": self.mode, "iou": self.iou if self.mode == "iou" else None, "buffer_m": self.buffer_m,
+                "group_by": list(self.group_by), "min_area_m2": self.min_area_m2, "coverage": coverage,
+                "std": "sample (ddof 1) across groups"}
 
 
-def _largest_overlap_partner(count: int, owner: np.ndarray, other: np.ndarray, overlap: np.ndarray) -> np.ndarray:
-    """For each of ``count`` items, the counterpart with the largest overlap (-1: none)."""
-    partner = np.full(count, -1, np.int64)
-    if owner.size:
-        order = np.lexsort((-overlap, owner))
-        first = np.unique(owner[order], return_index=True)[1]
-        partner[owner[order][first]] = other[order][first]
-    return partner
+def polygonal(frame, what: str, buffer_m: float | None):
+    """Valid polygons: invalid ones repaired (with a warning), the buffer applied."""
+    geometry = repair_geometries(frame.geometry.values, what)
+    return shapely.buffer(geometry, buffer_m) if buffer_m else geometry
 
 
-def match_intersect(pred, ref, same_group=None) -> Matching:
-    i, j = candidate_pairs(pred, ref, same_group)
-    pred, ref = np.asarray(pred, dtype=object), np.asarray(ref, dtype=object)
-    overlap = shapely.area(shapely.intersection(pred[i], ref[j])) if i.size else np.empty(0)
-    if i.size:  # areal pairs must overlap; a pair with a point or line only has to meet
-        areal = (shapely.area(pred[i]) > 0) & (shapely.area(ref[j]) > 0)
-        keep = ~areal | (overlap > 0)
-        i, j, overlap = i[keep], j[keep], overlap[keep]
-    pred_true = np.zeros(len(pred), bool)
-    pred_true[i] = True
-    ref_detected = np.zeros(len(ref), bool)
-    ref_detected[j] = True
-    pred_partner = _largest_overlap_partner(len(pred), i, j, overlap)
-    ref_partner = _largest_overlap_partner(len(ref), j, i, overlap)
-    iou = np.full(len(pred), np.nan)
-    has = pred_partner >= 0
-    if has.any():  # the overlap of each prediction with its partner is already known
-        order = np.lexsort((-overlap, i))
-        first = order[np.unique(i[order], return_index=True)[1]]
-        inter = overlap[first]
-        union = shapely.area(pred[i[first]]) + shapely.area(ref[j[first]]) - inter
-        iou[i[first]] = iou_of(inter, union)
-    return Matching(pred_true, pred_partner, iou, ref_detected, ref_partner, (i, j))
+def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
+    """Scores (the metrics.json body without ``mode``/``params``) and the matches table
+    (every prediction and reference with its status) for two GeoDataFrames."""
+    import geopandas
 
+    for frame, side, name in ((pred, "pred", "predictions"), (ref, "ref", "references")):
+        if len(frame) and frame.crs is None:
+            raise SideError(side, f"the {name} have no CRS")
+    missing = [c for c in options.group_by if c not in pred.columns and c not in ref.columns]
+    if missing:
+        raise InputError(f"column(s) in neither input: {', '.join(missing)}", source="--group-by")
+    kinds = set(shapely.get_type_id(ref.geometry.values[~ref.geometry.is_empty]).tolist())
+    if kinds & {0, 1, 4, 5} and not options.buffer_m:  # points and lines
+        raise SideError("ref", "point or line references need --buffer-m (DARTS buffered point inventories by "
+                        "500 m)")
+    if options.mode == "iou" and set(shapely.get_type_id(pred.geometry.values).tolist()) & {0, 4}:
+        raise SideError("pred", "iou mode needs polygon predictions, got points")
+    crs = metric_crs(pred, ref)
+    pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
+    ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
+    pred_geometry = polygonal(pred_work, "prediction", None)
+    ref_geometry = polygonal(ref_work, "reference", options.buffer_m)
 
-def match_iou(pred, ref, threshold: float = 0.5, same_group=None) -> Matching:
-    """Maximum one-to-one matching among pairs with IoU >= ``threshold``."""
-    pred, ref = np.asarray(pred, dtype=object), np.asarray(ref, dtype=object)
-    i, j = candidate_pairs(pred, ref, same_group)
-    if i.size:
-        inter = shapely.area(shapely.intersection(pred[i], ref[j]))
-        union = shapely.area(pred[i]) + shapely.area(ref[j]) - inter
-        iou = iou_of(inter, union)
-        keep = iou >= threshold
-        i, j, iou = i[keep], j[keep], iou[keep]
+    pred_status = np.full(len(pred), "", dtype=object)
+    ref_status = np.full(len(ref), "", dtype=object)
+    if options.min_area_m2 > 0:
+        small = shapely.area(pred_geometry) < options.min_area_m2
+        small &= shapely.get_type_id(pred_geometry) != 0  # points have no area to test
+        pred_status[small] = "below_min_area"
+    coverage_work = None
+    if coverage is not None:
+        coverage_work = coverage.to_crs(crs)
+        area = shapely.union_all(polygonal(coverage_work, "coverage", None))
+        shapely.prepare(area)
+        pred_status[(pred_status == "") & ~shapely.intersects(area, pred_geometry)] = "outside_coverage"
+        ref_status[~shapely.intersects(area, ref_geometry)] = "outside_coverage"
+    pred_in = np.flatnonzero(pred_status == "")
+    ref_in = np.flatnonzero(ref_status == "")
+
+    shared = [c for c in options.group_by if c in pred.columns and c in ref.columns]
+    same_group = None
+    if shared:
+        pred_keys = _keys(pred.iloc[pred_in], shared)
+        ref_keys = _keys(ref.iloc[ref_in], shared)
+        def same_group(i, j):
+            return pred_keys[i] == ref_keys[j]
+
+    if options.mode == "iou":
+        matching = match_iou(pred_geometry[pred_in], ref_geometry[ref_in], options.iou, same_group)
     else:
-        iou = np.empty(0)
+        matching = match_intersect(pred_geometry[pred_in], ref_geometry[ref_in], same_group)
+    pred_status[pred_in] = np.where(matching.pred_true, "tp", "fp")
+    ref_status[ref_in] = np.where(matching.ref_detected, "tp_ref", "fn")
     pred_partner = np.full(len(pred), -1, np.int64)
     ref_partner = np.full(len(ref), -1, np.int64)
+    has = matching.pred_partner >= 0
+    pred_partner[pred_in[has]] = ref_in[matching.pred_partner[has]]
+    has = matching.ref_partner >= 0
+    ref_partner[ref_in[has]] = pred_in[matching.ref_partner[has]]
     pred_iou = np.full(len(pred), np.nan)
-    if i.size:
-        # one graph over predictions then references; its components are independent
-        n = len(pred) + len(ref)
-        graph = coo_matrix((np.ones(i.size), (i, len(pred) + j)), shape=(n, n))
-        _, component = connected_components(graph, directed=False)
-        pair_component = component[i]
-        sizes = np.bincount(pair_component, minlength=component.max() + 1)
-        simple = sizes[pair_component] == 1  # a lone pair: matched as it is
-        pred_partner[i[simple]], ref_partner[j[simple]] = j[simple], i[simple]
-        pred_iou[i[simple]] = iou[simple]
-        for c in np.unique(pair_component[~simple]):
-            members = np.flatnonzero(pair_component == c)
-            rows, row_index = np.unique(i[members], return_inverse=True)
-            cols, col_index = np.unique(j[members], return_inverse=True)
-            # every match is worth more than any IoU total: most matches first, then IoU
-            gain = np.zeros((rows.size, cols.size))
-            gain[row_index, col_index] = 1 + rows.size + iou[members]
-            pair = np.full((rows.size, cols.size), -1, np.int64)
-            pair[row_index, col_index] = members
-            chosen_rows, chosen_cols = linear_sum_assignment(gain, maximize=True)
-            real = gain[chosen_rows, chosen_cols] > 0
-            p, r = rows[chosen_rows[real]], cols[chosen_cols[real]]
-            pred_partner[p], ref_partner[r] = r, p
-            pred_iou[p] = iou[pair[chosen_rows[real], chosen_cols[real]]]  # exact, not gain minus offset
-    return Matching(pred_partner >= 0, pred_partner, pred_iou, ref_partner >= 0, ref_partner, (i, j))
+    pred_iou[pred_in] = matching.pred_iou
+    ref_iou = _pair_iou(ref_geometry, pred_geometry, ref_partner)  # intersect mode: not its partner's IoU
+
+    pred_groups = _group_values(pred, ref, pred_partner, pred_geometry, ref_geometry, options.group_by,
+                                coverage_work)
+    ref_groups = _group_values(ref, pred, ref_partner, ref_geometry, pred_geometry, options.group_by,
+                               coverage_work)
+    counted_pred = pandas.DataFrame({"hit": pred_status[pred_in] == "tp"}).join(
+        pred_groups.iloc[pred_in].reset_index(drop=True))
+    counted_ref = pandas.DataFrame({"hit": ref_status[ref_in] == "tp_ref"}).join(
+        ref_groups.iloc[ref_in].reset_index(drop=True))
+    overall, groups = grouped_scores(counted_pred, counted_ref, list(options.group_by))
+    body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
+
+    matches = pandas.concat([
+        pandas.DataFrame({"side": "pred", "index": np.arange(len(pred)), "status": pred_status,
+                          "partner": pred_partner, "iou": pred_iou}).join(pred_groups),
+        pandas.DataFrame({"side": "ref", "index": np.arange(len(ref)), "status": ref_status,
+                          "partner": ref_partner, "iou": ref_iou}).join(ref_groups),
+    ], ignore_index=True)
+    # each side from its own CRS: the two files need not share one
+    geometry = np.concatenate([_geographic(pred), _geographic(ref)])
+    return body, geopandas.GeoDataFrame(matches, geometry=list(geometry), crs="EPSG:4326")
 
 
-def scores(n_pred: int, n_ref: int, tp: int, tp_ref: int) -> dict:
-    """The contract's object keys from the four counts."""
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp_ref / n_ref if n_ref else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return {"n_pred": int(n_pred), "n_ref": int(n_ref), "tp": int(tp), "fp": int(n_pred - tp),
-            "tp_ref": int(tp_ref), "fn": int(n_ref - tp_ref), "precision": precision, "recall": recall, "f1": f1}
+def _geographic(frame) -> np.ndarray:
+    """The frame's geometries in EPSG:4326 (an empty frame may lack a CRS); those that
+    come out spanning more than half the globe crossed 180° and are split there (in the
+    Arctic: through EASE-Grid 2.0 North)."""
+    if not len(frame):
+        return np.empty(0, dtype=object)
+    geographic = np.asarray(frame.geometry.to_crs("EPSG:4326").values, dtype=object)
+    bounds = shapely.bounds(geographic)
+    crossing = (bounds[:, 2] - bounds[:, 0] > 180) & ~frame.crs.is_geographic
+    if crossing.any():
+        polar = frame.iloc[np.flatnonzero(crossing)].to_crs(POLAR_NORTH)
+        geographic[crossing] = np.asarray(to_geographic(polar).geometry.values, dtype=object)
+    return geographic
 
 
-def grouped_scores(pred_table: pandas.DataFrame, ref_table: pandas.DataFrame, group_by: list[str]):
-    """Overall and per-group scores from tables with a boolean ``hit`` column (true
-    prediction / detected reference) and the group columns; returns (overall, groups)."""
-    overall = scores(len(pred_table), len(ref_table), int(pred_table["hit"].sum()), int(ref_table["hit"].sum()))
-    if not group_by:
-        return overall, []
-    pred_counts = pred_table.groupby(group_by, dropna=False)["hit"].agg(size_pred="size", sum_pred="sum")
-    ref_counts = ref_table.groupby(group_by, dropna=False)["hit"].agg(size_ref="size", sum_ref="sum")
-    both = pred_counts.join(ref_counts, how="outer").fillna(0).sort_index()
-    groups = []
-    for key, row in both.iterrows():
-        values = key if isinstance(key, tuple) else (key,)
-        group = {name: _plain(value) for name, value in zip(group_by, values, strict=True)}
-        groups.append({"group": group, **scores(row["size_pred"], row["size_ref"], row["sum_pred"], row["sum_ref"])})
-    return overall, groups
-
-
-def _plain(value):
-    """A group value as JSON has it (numpy scalars to Python, NaN to None)."""
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value.item() if hasattr(value, "item") else value
-
-
-def summary(groups: list[dict], keys=SUMMARY_KEYS) -> dict:
-    """Mean and sample standard deviation (ddof 1, as papers report over years) of each
-    score across groups; the std is 0 for a single group and None for none."""
-    result: dict = {"n_groups": len(groups)}
-    for key in keys:
-        values = np.array([g[key] for g in groups], dtype=float)
-        result[f"{key}_mean"] = float(values.mean()) if values.size else None
-        result[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else (0.0 if values.size else None)
+def _pair_iou(own, other, partner) -> np.ndarray:
+    """IoU of each item with its partner (NaN without one; 0 for points)."""
+    result = np.full(len(own), np.nan)
+    has = partner >= 0
+    if has.any():
+        a, b = own[has], other[partner[has]]
+        inter = shapely.area(shapely.intersection(a, b))
+        union = shapely.area(a) + shapely.area(b) - inter
+        result[has] = iou_of(inter, union)
     return result
+
+
+def _keys(frame, columns) -> np.ndarray:
+    """One hashable key (a tuple) per row for the given columns."""
+    keys = np.empty(len(frame), dtype=object)
+    keys[:] = list(zip(*(frame[c].astype(object).to_numpy() for c in columns), strict=True))
+    return keys
+
+
+def _group_values(own, other, partner, own_geometry, other_geometry, group_by, coverage) -> pandas.DataFrame:
+    """The group columns for every row of ``own`` (see the module docstring)."""
+    values = pandas.DataFrame(index=pandas.RangeIndex(len(own)))
+    for column in group_by:
+        if column in own.columns:
+            values[column] = own[column].to_numpy()
+            continue
+        result = np.full(len(own), None, dtype=object)
+        source = other[column].to_numpy() if column in other.columns else None
+        has = partner >= 0
+        if source is not None:
+            result[has] = source[partner[has]]
+        todo = np.flatnonzero(pandas.isna(pandas.Series(result)).to_numpy())
+        if todo.size and coverage is not None and column in coverage.columns:
+            tree = shapely.STRtree(np.asarray(coverage.geometry.values))
+            i, j = tree.query(own_geometry[todo], predicate="intersects")
+            first = np.unique(i, return_index=True)[1]
+            result[todo[i[first]]] = coverage[column].to_numpy()[j[first]]
+            todo = np.flatnonzero(pandas.isna(pandas.Series(result)).to_numpy())
+        if todo.size and source is not None and len(other_geometry):
+            tree = shapely.STRtree(other_geometry)
+            i, j = tree.query_nearest(own_geometry[todo], all_matches=False)
+            result[todo[i]] = source[j]
+        values[column] = pandas.Series(result).infer_objects().to_numpy()
+    return values

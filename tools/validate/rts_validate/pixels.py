@@ -49,7 +49,9 @@ def _open_raster(path: Path):
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    if Path(path).suffix.lower() in (".parquet", ".gpkg", ".shp", ".geojson", ".fgb", ".json"):
+    from rts_core.vector import is_vector_file
+
+    if is_vector_file(path):
         return None
     try:
         dataset = rasterio.open(path)

@@ -14,7 +14,7 @@ from pathlib import Path
 from rts_core import atomic
 from rts_core.crs import metric_crs
 
-from .objects import OBJECT_KEYS
+from .matching import OBJECT_KEYS
 from .pixels import PIXEL_KEYS
 
 MAP_MAX_FEATURES = 5000  # above this a map of every polygon is unreadable and slow
@@ -88,9 +88,7 @@ def write_chart(path: Path, metrics: dict) -> None:
     axes.set_title(f"{metrics['mode']} validation per {', '.join(groups[0]['group'])}")
     axes.legend(loc="upper center", fontsize="small", ncols=3, frameon=False)
     figure.tight_layout()
-    with atomic.atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
-    pyplot.close(figure)
+    atomic.write_figure(path, figure)
 
 
 def write_map(path: Path, counted) -> None:
@@ -115,9 +113,7 @@ def write_map(path: Path, counted) -> None:
     axes.legend(handles=[Patch(facecolor=COLOURS[s], label=labels[s]) for s in labels], loc="best", fontsize="small")
     axes.set_axis_off()
     figure.tight_layout()
-    with atomic.atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
-    pyplot.close(figure)
+    atomic.write_figure(path, figure)
 
 
 def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -> None:

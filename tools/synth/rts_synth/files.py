@@ -21,10 +21,11 @@ from rasterio.vrt import WarpedVRT
 from scipy import ndimage
 
 from rts_core import atomic, contract, raster, vector
+from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
 
 from .fields import Fields, scene_window
-from .world import PIXEL_M, Scene, World
+from .world import PIXEL_M, World, WorldScene
 
 DEM_CRS, DEM_PIXEL, DEM_NODATA = "EPSG:3413", 2.0, -9999.0
 TCVIS_CRS, TCVIS_PIXEL = "EPSG:4326", (0.0008, 0.00027)  # about 31 x 30 m here
@@ -62,13 +63,51 @@ def truth_paths(out: Path) -> dict[str, Path]:
             "conditions": folder / "conditions.parquet", "scenes": out / "scenes.csv"}
 
 
+# -- the run: one item for the auxiliary rasters, one for the truth, one per scene ------
+def items(world: World) -> list[tuple[str, WorldScene | None]]:
+    return [("aux", None), ("truth", None)] + [("scene", scene) for scene in world.scenes]
+
+
+def out_dirs(out: Path, world: World) -> list[Path]:
+    return [out, out / "aux", out / "truth"] + [out / "scenes" / s.scene_id for s in world.scenes]
+
+
+def plan_item(item, *, out: Path, quicklook: bool, stamp: str) -> Plan:
+    """The files of one item, all with the world's fingerprint; a scene prints its SR path."""
+    kind, scene = item
+    if kind == "aux":
+        return Plan(list(aux_paths(out).values()), printed=[], fingerprint=stamp, data=item, source=out / "aux")
+    if kind == "truth":
+        return Plan(list(truth_paths(out).values()), printed=[], fingerprint=stamp, data=item, source=out / "truth")
+    paths = scene_paths(out, scene.scene_id, quicklook)
+    return Plan(list(paths.values()), printed=[paths["sr"]], fingerprint=stamp, data=item,
+                source=out / "scenes" / scene.scene_id)
+
+
+def write_item(plan: Plan, *, fields: Fields, out: Path, quicklook: bool, version: str) -> None:
+    kind, scene = plan.data
+    stamp = plan.fingerprint
+    if kind == "aux":
+        paths = aux_paths(out)
+        write_dem(fields, paths["dem"], version, stamp)
+        write_tcvis(fields, paths["tcvis"], version, stamp)
+        write_landcover(fields, paths["landcover"], version, stamp)
+    elif kind == "truth":
+        write_truth(fields.world, truth_paths(out), out, stamp)
+    else:
+        paths = scene_paths(out, scene.scene_id, quicklook)
+        write_scene(fields, scene, paths, version, stamp)
+        if quicklook:
+            write_quicklook(paths["quicklook"], paths["sr"], scene_truth_utm(fields.world, scene))
+
+
 def _reproject(geometry, source: str, target: str):
     transformer = Transformer.from_crs(source, target, always_xy=True)
     return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 
 
 # -- scenes ----------------------------------------------------------------------------
-def write_scene(fields: Fields, scene: Scene, paths: dict[str, Path], tool_version: str,
+def write_scene(fields: Fields, scene: WorldScene, paths: dict[str, Path], tool_version: str,
                 fingerprint: str = "") -> None:
     world = fields.world
     transform = world.grid.window_transform(scene.col_off, scene.row_off)
@@ -102,8 +141,7 @@ def write_scene(fields: Fields, scene: Scene, paths: dict[str, Path], tool_versi
             "rts_synth": {"region": scene.region + 1, "split": scene.split, "year": scene.year},
         },
     }
-    with atomic.atomic_path(paths["metadata"]) as temporary:
-        temporary.write_text(json.dumps(metadata, indent=2))
+    atomic.write_text(paths["metadata"], json.dumps(metadata, indent=2))
 
 
 def write_quicklook(path: Path, sr_path: Path, truth_utm: list, max_px: int = 800) -> None:
@@ -294,11 +332,10 @@ def write_truth(world: World, paths: dict[str, Path], out: Path, fingerprint: st
         sr = scene_paths(out, scene.scene_id)["sr"]
         writer.writerow([scene.scene_id, scene.region + 1, scene.year, format_acquired(scene.acquired),
                          scene.split, os.path.relpath(sr, out)])
-    with atomic.atomic_path(paths["scenes"]) as temporary:
-        temporary.write_text(text.getvalue())
+    atomic.write_text(paths["scenes"], text.getvalue())
 
 
-def scene_truth_utm(world: World, scene: Scene) -> list:
+def scene_truth_utm(world: World, scene: WorldScene) -> list:
     valid = scene.valid_area
     return [f.intersection(valid) for f in world.footprints(scene.year)
             if f is not None and f.intersects(valid)]
