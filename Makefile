@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' 
 DEMO_DIR ?= demo
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test demo lint bench clean
+.PHONY: install test test-fast demo lint bench clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 
 test: install
 	$(BIN)/python -m pytest tests
+
+# The unit set: everything but the tests marked slow (end to end, network fitting, worlds).
+test-fast: install
+	$(BIN)/python -m pytest tests -m "not slow"
 
 WORLD = $(DEMO_DIR)/world
 DEMO_MODELS ?= models/demo

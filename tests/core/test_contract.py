@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -137,14 +136,11 @@ def test_killed_writer_leaves_no_final_file_and_rerun_recovers(tmp_path):
     (request,) = requests(tmp_path, contents=("6000 7",))
     out = tmp_path / "out"
     child = subprocess.Popen([sys.executable, str(TOY), str(request), "-o", str(out),
-                              "--rows", "512", "--pause", "0.2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if out.exists() and any(".tmp" in name for name in outputs(out)):
+                              "--rows", "512", "--pause", "5"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in child.stderr:  # deterministic: killed once the second of twelve strips is written
+        if line.startswith("strip 2 written"):
             break
-        time.sleep(0.05)
-    time.sleep(0.5)  # well inside the write
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     final = out / f"{IDS[0]}.toy.tif"

@@ -7,10 +7,13 @@ import subprocess
 from pathlib import Path
 
 import geopandas
+import pytest
 from onnx import TensorProto, helper
 
 from tests.conftest import BIN
 from tests.infer.models import save_model
+
+pytestmark = pytest.mark.slow  # a chain of five tools in processes
 
 
 def bare_ground_model(path: Path) -> Path:

@@ -1,13 +1,22 @@
 """The chain as one Unix pipeline and through `make pipeline` equals `make demo`; a
-pipeline killed mid-run and rerun gives the same products and leaves no temporaries."""
+pipeline killed mid-run and rerun gives the same products and leaves no temporaries.
+
+The pipelines reuse the demo run's stacks, copied to their output (rts-prep finds them
+complete, made from the same scenes and options, and passes them on), so they compute
+from probabilities on."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.e2e.compare_products import differences
-from tests.e2e.conftest import ROOT, VENV, make, make_command
+from tests.e2e.conftest import ROOT, VENV, make
+
+pytestmark = pytest.mark.slow  # the demo run and pipelines of processes
 
 BIN = VENV / "bin"
 
@@ -36,8 +45,13 @@ def temporaries(folder):
     return [p for p in folder.rglob(".*") if ".tmp" in p.name]
 
 
+def with_demo_stacks(demo_run, out):
+    shutil.copytree(demo_run / "stacks", out / "stacks")
+    return out
+
+
 def test_one_shell_pipeline_equals_make_demo(demo_run, tmp_path):
-    out = tmp_path / "pipe"
+    out = with_demo_stacks(demo_run, tmp_path / "pipe")
     scenes = (demo_run / "scenes.txt").read_text()
     done = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline_command(demo_run / "world", out)], input=scenes,
                           capture_output=True, text=True, cwd=ROOT)
@@ -47,29 +61,37 @@ def test_one_shell_pipeline_equals_make_demo(demo_run, tmp_path):
 
 
 def test_killed_pipeline_resumes_to_identical_products(demo_run, tmp_path):
-    out = tmp_path / "crash"
+    """Killed at a known point: the first scene's probabilities written, every tool
+    waiting for the next path (fed one at a time), nothing of Level 1 or the products."""
+    out = with_demo_stacks(demo_run, tmp_path / "crash")
     world = demo_run / "world"
-    arguments = ["pipeline", f"SCENES={' '.join((demo_run / 'scenes.txt').read_text().split())}",
-                 f"DEM={world}/aux/dem.tif", f"TCVIS={world}/aux/tcvis.tif", f"LANDCOVER={world}/aux/landcover.tif",
-                 f"WATER={world}/aux/landcover.tif", "MODELS=models/demo/tcvis.onnx models/demo/notcvis.onnx",
-                 f"OUT={out}"]
-    running = subprocess.Popen(make_command(*arguments), cwd=ROOT, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    scenes = (demo_run / "scenes.txt").read_text().split()
+    running = subprocess.Popen(["bash", "-o", "pipefail", "-c", pipeline_command(world, out)],
+                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    running.stdin.write(scenes[0] + "\n")
+    running.stdin.flush()
+    first = scenes[0].rsplit("/", 2)[-2]
     deadline = time.monotonic() + 120
-    while not list((out / "probs").glob("*.prob.tif")) and time.monotonic() < deadline:
+    while len(list((out / "probs").glob(f"{first}.*.prob.tif"))) < 2:
+        assert time.monotonic() < deadline and running.poll() is None, "rts-infer did not write the first scene"
         time.sleep(0.05)
-    os.killpg(running.pid, signal.SIGKILL)  # mid-run: some scenes prepared, others not
+    os.killpg(running.pid, signal.SIGKILL)
     running.wait()
     wait_until_gone(running.pid)
-    assert not (out / "products").exists(), "the pipeline finished before it was killed"
-    make(*arguments)
+    assert sorted(p.name for p in (out / "probs").iterdir()) == sorted(
+        f"{first}.{model}.prob.tif" for model in ("tcvis", "notcvis"))
+    assert not (out / "level1").exists() and not (out / "products").exists()
+    before = {p: p.stat().st_mtime_ns for p in (out / "probs").iterdir()}
+    make("pipeline", f"SCENES={' '.join(scenes)}", f"DEM={world}/aux/dem.tif", f"TCVIS={world}/aux/tcvis.tif",
+         f"LANDCOVER={world}/aux/landcover.tif", f"WATER={world}/aux/landcover.tif",
+         "MODELS=models/demo/tcvis.onnx models/demo/notcvis.onnx", f"OUT={out}")
     assert differences(demo_run, out) == []
     assert temporaries(out) == []
+    assert all(path.stat().st_mtime_ns == mtime for path, mtime in before.items())  # the first scene was kept
 
 
 def test_the_comparison_sees_a_difference(demo_run, tmp_path):
-    import shutil
-
     import geopandas
 
     copy = tmp_path / "copy"

@@ -3,17 +3,14 @@ robustness corpus, and the checks every fault case makes."""
 
 from __future__ import annotations
 
-import importlib
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from rts_core import atomic
-from tests.conftest import BIN
+from tests.conftest import run_script, synth_and_prep
 from tests.infer.models import conv_model
 
 SCENES = 2
@@ -41,12 +38,9 @@ class Done:
 
 
 def run(tool: str, *args, input: str | None = None) -> Done:
-    """A tool's command in this process (Click's runner): exit status, stdout, stderr."""
-    main = importlib.import_module(f"rts_{tool}.cli").main
-    result = CliRunner().invoke(main, [str(a) for a in args], input=input)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception  # a bug in the test or the tool: show it whole
-    return Done(result.exit_code, result.stdout, result.stderr)
+    """A tool's command in this process (tests.conftest.run_script)."""
+    done = run_script(f"rts-{tool}", *args, input=input)
+    return Done(done.returncode, done.stdout, done.stderr)
 
 
 def check(done: Done, code: int, bad, out: Path | None = None, absent=(), present=()) -> None:
@@ -68,12 +62,8 @@ def check(done: Done, code: int, bad, out: Path | None = None, absent=(), presen
 @pytest.fixture(scope="session")
 def chain(tmp_path_factory) -> Chain:
     root = tmp_path_factory.mktemp("robust")
-    world = root / "world"
-    command = (f"{BIN}/rts-synth -q -o {world} --scenes {SCENES} --size 160 --years 2022 | {BIN}/rts-prep -q - "
-               f"--dem {world}/aux/dem.tif --tcvis {world}/aux/tcvis.tif -o {root}/stacks")
-    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    stacks = sorted(Path(p) for p in done.stdout.split())
+    world, printed = synth_and_prep(root, f"--scenes {SCENES} --size 160 --years 2022")
+    stacks = [Path(p) for p in printed]
     models = [conv_model(root / f"{name}.onnx", name=name) for name in ("tcvis", "notcvis")]
     probs = run("infer", *stacks, "--model", models[0], "--model", models[1], "-q", "-o", root / "probs")
     assert probs.returncode == 0, probs.stderr

@@ -3,7 +3,6 @@
 import csv
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,7 +13,9 @@ import rasterio
 from rasterio import features
 
 from rts_train.export import read_metadata
-from tests.conftest import run_script
+from tests.conftest import run_script, synth_and_prep
+
+pytestmark = pytest.mark.slow  # fits networks on CPU
 
 BIN = Path(sys.executable).parent
 SMALL = ["--encoder", "resnet18", "--encoder-depth", "3", "--decoder-channels", "64,32,16", "--tile-size", "128",
@@ -24,12 +25,8 @@ SMALL = ["--encoder", "resnet18", "--encoder-depth", "3", "--decoder-channels", 
 @pytest.fixture(scope="module")
 def stacks(tmp_path_factory):
     root = tmp_path_factory.mktemp("fitworld")
-    world = root / "world"
-    command = (f"{BIN}/rts-synth -q -o {world} --scenes 6 --size 320 --years 2022,2023,2024 --seed 5 | "
-               f"{BIN}/rts-prep -q - --dem {world}/aux/dem.tif --tcvis {world}/aux/tcvis.tif -o {root}/stacks")
-    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    return root, world, sorted(done.stdout.split())
+    world, stacks = synth_and_prep(root, "--scenes 6 --size 320 --years 2022,2023,2024 --seed 5")
+    return root, world, stacks
 
 
 def constant_f1(world: Path, stack: str) -> float:
