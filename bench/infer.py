@@ -6,8 +6,12 @@
    ratio, on CPU, and on GPU when one is there (fp32 and fp16).
 2. Peak RSS of ``rts-infer`` over an 8000 x 8000 10-band stack (built here), with a
    small convolutional model: the memory bound does not depend on the network.
+3. The feed rate: rts-infer with a trivial model (one band passed through), the
+   pipeline's own ceiling, in Mpx/s and Mpx/s per core for reading, feeding, blending
+   and writing, with the model normalising its own input (graph) and without (host):
+   bytes a tile hands the session and CPU time per tile, before and after.
 
-    python bench/infer.py [--tiles 4] [--tile-size 512] [--skip-rss]
+    python bench/infer.py [--tiles 4] [--tile-size 512] [--skip-rss] [--feed-size 4000]
 
 Targets (issue #6): ONNX Runtime >= 1.3x torch on CPU; on GPU fp16 ONNX Runtime >= 2x
 torch eager fp32; peak RSS under 2 GB for the 8000 px scene.
@@ -67,7 +71,7 @@ def compare(tiles: int, size: int, folder: Path):
             source = str(path)
             if precision == "fp16":
                 import onnx
-                from onnxruntime.transformers.float16 import convert_float_to_float16
+                from onnxconverter_common.float16 import convert_float_to_float16
 
                 source = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True).SerializeToString()
             session = ort.InferenceSession(source, providers=["CUDAExecutionProvider"])
@@ -103,6 +107,82 @@ def tiny_model(path: Path):
     return path
 
 
+def trivial_model(path: Path):
+    """Band 0 of the input, sigmoid-free: the network costs nothing, the pipeline all."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rts_core import contract
+
+    nodes = [helper.make_node("Slice", ["input", "start", "end", "axis"], ["output"])]
+    init = [helper.make_tensor(name, TensorProto.INT64, [1], [value])
+            for name, value in (("start", 0), ("end", 1), ("axis", 1))]
+    graph = helper.make_graph(nodes, "trivial",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 10, "H", "W"])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, "H", "W"])], init)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = {"name": "trivial", "bands": list(contract.BAND_SETS["tcvis"]), "scale": [1.0] * 10,
+            "offset": [0.0] * 10, "clip": [0, 1], "output": "probability", "tile_size": 1024, "overlap": 128,
+            "encoder_depth": 0}
+    helper.set_model_props(model, {"rts": json.dumps(meta)})
+    onnx.save(model, str(path))
+    return path
+
+
+def feed_times(stack: Path, model_path: Path, repeat: int = 3) -> dict[str, float]:
+    """Host CPU per 1024 px tile to read and prepare it, the part a GPU run pays on the
+    host: stored integers for the graph, normalised float32 for the host (one thread)."""
+    import rasterio
+
+    from rts_core.model_input import stack_bands
+    from rts_infer.predict import tile_input, tile_stored
+    from rts_infer.session import Model
+    from rts_infer.tiling import Tile
+
+    model = Model(model_path, ["CPUExecutionProvider"], normalise="host")
+    times = {}
+    with rasterio.open(stack) as dataset:
+        selected = stack_bands(dataset, model.info.bands)
+        tiles = [Tile(r, c, 1024, 1024, None) for r in range(0, dataset.height - 1024, 1024)
+                 for c in range(0, dataset.width - 1024, 1024)]
+        stored = np.empty((10, 1024, 1024), np.int16)
+        normalised = np.empty((10, 1024, 1024), np.float32)
+        for how, fill in (("graph", lambda t: tile_stored(dataset, t, 0, dataset.shape, selected, -32768, stored)),
+                          ("host", lambda t: tile_input(dataset, t, 0, dataset.shape, selected, model, normalised))):
+            rounds = []
+            for _ in range(repeat):
+                start = time.process_time()
+                for tile in tiles:
+                    fill(tile)
+                rounds.append((time.process_time() - start) / len(tiles))
+            times[how] = float(np.median(rounds))
+    return times
+
+
+def feed_rate(folder: Path, size: int) -> None:
+    """rts-infer with the trivial model, graph against host normalisation."""
+    from _child import measured_cpu
+
+    from rts_infer.tiling import layout
+
+    stack = big_stack(folder / "feed" / "20230715_201234_12_24a3.stack.tif", size)
+    model = trivial_model(folder / "trivial.onnx")
+    tiles = sum(len(row) for row in layout(size + 128, size + 128, 1024, 128))
+    feed = feed_times(stack, model)
+    print(f"feed rate: {size} x {size} x 10 int16 stack, trivial model, tiles of 1024 px ({tiles} tiles), 2 cores")
+    print(f"{'normalised':<11} {'seconds':>8} {'Mpx/s':>7} {'Mpx/s/core':>11} {'CPU ms/tile':>12} "
+          f"{'host feed ms/tile':>18} {'bytes/tile':>12} {'peak MB':>8}")
+    for how in ("host", "graph"):
+        seconds, peak, cpu = measured_cpu([str(BIN / "rts-infer"), "-q", str(stack), "--model", str(model),
+                                           "--device", "cpu", "--normalise", how, "--overwrite",
+                                           "-o", str(folder / "feed" / how)])
+        per_tile = 1024 * 1024 * 10 * (2 if how == "graph" else 4)
+        print(f"{how:<11} {seconds:>8.1f} {size * size / seconds / 1e6:>7.2f} {size * size / cpu / 1e6:>11.2f} "
+              f"{1000 * cpu / tiles:>12.0f} {1000 * feed[how]:>18.1f} {per_tile:>12,} {peak:>8.0f}")
+    print("(rts-infer on the CPU picks host: --normalise auto; on a GPU, graph: the host pays only the feed column)")
+
+
 def big_stack(path: Path, size: int = 8000):
     from affine import Affine
 
@@ -125,6 +205,7 @@ def main():
     parser.add_argument("--tiles", type=int, default=4)
     parser.add_argument("--tile-size", type=int, default=512)
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--feed-size", type=int, default=4000, help="Stack size for the feed rate (0: skip).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -137,6 +218,8 @@ def main():
                 seconds, peak, _ = measured([str(BIN / "rts-infer"), "-q", str(stack), "--model", str(model),
                                              "--device", "cpu", "-o", str(folder / str(size) / "probs")])
                 print(f"{size} x {size} x 10 stack, small conv model, CPU: {seconds:.1f} s, peak RSS {peak:.0f} MB")
+        if args.feed_size:
+            feed_rate(folder, args.feed_size)
         print(f"UNet++ ResNet34 depth 5, 10 bands, {args.tiles} tiles of {args.tile_size} px")
         print(f"{'device':<26} {'torch tiles/s':>14} {'onnxruntime tiles/s':>20} {'ratio':>6}")
         for device, torch_rate, ort_rate in compare(args.tiles, args.tile_size, folder):

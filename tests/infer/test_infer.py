@@ -110,7 +110,7 @@ def test_fp16(tmp_path):
     model = conv_model(tmp_path / "local.onnx")
     try:
         import onnx
-        from onnxruntime.transformers.float16 import convert_float_to_float16
+        from onnxconverter_common.float16 import convert_float_to_float16
 
         half = convert_float_to_float16(onnx.load(str(model)), keep_io_types=True)
         session = onnxruntime.InferenceSession(half.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 import click
 
@@ -29,10 +30,19 @@ once per run; tiles are read and normalised on other threads while the model run
               type=click.Path(exists=True, dir_okay=False), help="ONNX model with rts metadata (repeatable).")
 @cli.out_dir_option()
 @click.option("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N.")
-@click.option("--tensorrt", is_flag=True, help="Use the TensorRT execution provider (on CUDA) when installed.")
+@click.option("--tensorrt", is_flag=True,
+              help="TensorRT in fp16 (on CUDA), its engines cached in --engine-cache for reruns.")
+@click.option("--engine-cache", type=click.Path(file_okay=False, path_type=Path),
+              help="TensorRT engine cache (default: $XDG_CACHE_HOME/rtsmap/tensorrt, a folder per model hash).")
+@click.option("--cuda-graphs", is_flag=True, help="ONNX Runtime captures and replays CUDA graphs (fixed tile shape).")
+@click.option("--normalise", type=click.Choice(["auto", "graph", "host"]), default="auto",
+              help="graph: the session takes the stored integer bands and normalises them itself (half the bytes "
+                   "to the device); host: numpy on the reader threads (float stacks always); auto: graph on a GPU, "
+                   "host on the CPU.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32",
               help="fp16 converts the model's weights and computation (input and output stay float32).")
-@click.option("--batch-size", default=4, type=click.IntRange(1), help="Tiles per model call.")
+@click.option("--batch-size", type=click.IntRange(1),
+              help="Tiles per model call (default: 4 on the CPU, from free memory on a GPU).")
 @click.option("--tile-size", type=click.IntRange(32), help="Tile size, px (default: the model's metadata).")
 @click.option("--overlap", type=click.IntRange(0), help="Tile overlap, px (default: the model's metadata).")
 @click.option("--blending", type=click.Choice(["linear", "cosine"]), default="linear",
@@ -42,15 +52,15 @@ once per run; tiles are read and normalised on other threads while the model run
               help="Run a model on stacks made otherwise than its training stacks (another TPI radius, slope "
                    "method, sensor, ...) with a warning, instead of refusing them.")
 @cli.run_options(TOOL)
-def main(paths, models, out, device, tensorrt, precision, batch_size, tile_size, overlap, blending, threads,
-         allow_preprocessing_mismatch, run):
+def main(paths, models, out, device, tensorrt, engine_cache, cuda_graphs, normalise, precision, batch_size, tile_size,
+         overlap, blending, threads, allow_preprocessing_mismatch, run):
     """Run ONNX models tile by tile over whole stacks and write probability rasters.
 
     Each stack's RTS_PREPROCESSING record (TPI radius, slope method, terrain resampling,
     validity rule, sensor, pixel size) must match what each model was trained on; a
     stack that does not is refused, and nothing is written for it."""
     stacks = cli.stream_paths(paths)  # stacks are processed as they arrive through a pipe
-    models = load_models(models, device, tensorrt, precision, threads)  # a model that cannot run stops the run
+    models = load_models(models, device, tensorrt, precision, threads, normalise, engine_cache, cuda_graphs)
     options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
                            precision=precision, allow_mismatch=allow_preprocessing_mismatch)
     version = cli.version_string(TOOL)

@@ -5,6 +5,7 @@ tiles, and written row band by row band as a COG probability raster."""
 from __future__ import annotations
 
 import logging
+import queue
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 class InferOptions:
     tile_size: int | None = None  # default: the model's metadata
     overlap: int | None = None
-    batch_size: int = 4
+    batch_size: int | None = None  # default: 4 on the CPU, from free memory on a GPU
     blending: str = "linear"
     readers: int = 2  # threads reading and normalising tiles ahead of the model
     precision: str = "fp32"
@@ -69,27 +70,66 @@ def infer_stack(plan: Plan, *, models: list[Model], options: InferOptions, versi
             predict_stack(stack, model, plan.outputs[index], options, version, plan.fingerprint_of(index))
 
 
+def _tile_window(tile: Tile, context: int, shape) -> tuple[Window, tuple | None, tuple | None]:
+    """The window of the scene a tile reads, and how the part of the tile outside the
+    scene is mirrored from it (reflection about the edge pixels): a (before, after) pad
+    per axis where numpy's reflect padding makes it, else the row and column indexes
+    into the window (scenes smaller than the margin). ``tile`` is in the coordinates of
+    the scene padded by ``context`` px at the top and left (and at least as much at the
+    bottom and right). None and None for a tile inside the scene."""
+    height, width = shape
+    top, left = tile.row - context, tile.col - context
+    bottom, right = top + tile.height, left + tile.width
+    if top >= 0 and left >= 0 and bottom <= height and right <= width:
+        return Window(left, top, tile.width, tile.height), None, None
+    r0, r1, c0, c1 = max(top, 0), min(bottom, height), max(left, 0), min(right, width)
+    pads = ((r0 - top, bottom - r1), (c0 - left, right - c1))
+    if r1 > r0 and c1 > c0 and max(pads[0]) < r1 - r0 and max(pads[1]) < c1 - c0:
+        return Window(c0, r0, c1 - c0, r1 - r0), pads, None  # one reflection suffices
+    rows = reflect_index(np.arange(top, bottom), height)
+    cols = reflect_index(np.arange(left, right), width)
+    first_row, first_col = int(rows.min()), int(cols.min())
+    window = Window(first_col, first_row, int(cols.max()) - first_col + 1, int(rows.max()) - first_row + 1)
+    return window, None, (rows - first_row, cols - first_col)
+
+
+def _mirrored(x: np.ndarray, pads, indexes) -> np.ndarray:
+    if pads is not None:
+        return np.pad(x, ((0, 0), *pads), mode="reflect")
+    if indexes is not None:
+        rows, cols = indexes
+        return x[:, rows][:, :, cols]
+    return x
+
+
 def tile_input(dataset, tile: Tile, context: int, shape, selected: StackBands, model: Model,
                out: np.ndarray) -> None:
-    """Fill ``out`` (bands, size, size) with a tile's model input (rts_core.model_input:
-    normalised per the metadata, 0 where invalid). ``tile`` is in the coordinates of
-    the scene padded by ``context`` px at the top and left (and at least as much at the
-    bottom and right); the part outside the scene is its mirror image (reflection about
-    the edge pixels), so pixels at the scene's edge see the same context whatever the
-    tiling. Works in place to keep memory bounded."""
-    height, width = shape
-    rows = np.arange(tile.row, tile.row + tile.height) - context
-    cols = np.arange(tile.col, tile.col + tile.width) - context
-    inside = rows[0] >= 0 and rows[-1] < height and cols[0] >= 0 and cols[-1] < width
-    if not inside:
-        rows, cols = reflect_index(rows, height), reflect_index(cols, width)
-    r0, c0 = int(rows.min()), int(cols.min())
-    window = Window(c0, r0, int(cols.max()) - c0 + 1, int(rows.max()) - r0 + 1)
-    x = read_model_input(dataset, window, selected, model.info.normalisation)
-    if not inside:
-        x = x[:, rows - r0][:, :, cols - c0]
-    size = out.shape[1]
-    out[:] = pad_to(x, size, size)
+    """Fill ``out`` (bands, size, size) with a tile's model input on the host
+    (rts_core.model_input: normalised per the metadata, 0 where invalid); pixels at
+    the scene's edge see the same mirrored context whatever the tiling. In place, to
+    keep memory bounded."""
+    window, pads, indexes = _tile_window(tile, context, shape)
+    x = _mirrored(read_model_input(dataset, window, selected, model.info.normalisation), pads, indexes)
+    out[:] = pad_to(x, out.shape[1], out.shape[2])
+
+
+def tile_stored(dataset, tile: Tile, context: int, shape, selected: StackBands, sentinel, out: np.ndarray) -> None:
+    """Fill ``out`` (bands, size, size, the stack's integer type) with a tile's stored
+    bands for a model that normalises its own input (graph.py): ``sentinel`` in every
+    band where the stack is invalid."""
+    window, pads, indexes = _tile_window(tile, context, shape)
+    stored = dataset.read(selected.indexes, window=window)
+    stored[:, dataset.dataset_mask(window=window) == 0] = sentinel
+    out[:] = pad_to(_mirrored(stored, pads, indexes), out.shape[1], out.shape[2])
+
+
+def sentinel_for(dtype, nodata) -> int:
+    """The value an invalid pixel carries in every band: the stack's nodata when it is
+    one of its type's values, else the type's minimum."""
+    info = np.iinfo(dtype)
+    if nodata is not None and float(nodata).is_integer() and info.min <= nodata <= info.max:
+        return int(nodata)
+    return int(info.min)
 
 
 def check_preprocessing(stack_record: dict | None, model: Model, allow_mismatch: bool) -> str | None:
@@ -128,6 +168,10 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
         selected = stack_bands(dataset, info.bands)
         height, width = dataset.shape
         profile = dict(crs=dataset.crs, transform=dataset.transform)
+        dtypes = {dataset.dtypes[i - 1] for i in selected.indexes}
+        dtype = np.dtype(dtypes.pop()) if len(dtypes) == 1 else None
+        in_graph = dtype is not None and model.in_graph(dtype)  # else normalised on the host
+        sentinel = sentinel_for(dtype, dataset.nodata) if in_graph else None
     stride = info.multiple
     tile = round_up(options.tile_size or info.tile_size, stride)  # the network's input size
     overlap = min(options.overlap if options.overlap is not None else info.overlap, tile // 2)
@@ -141,15 +185,31 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
     readers = PerThreadDataset(stack_path)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=info.name,
                              fingerprint=fingerprint, RTS_PROVIDER=model.provider, RTS_PRECISION=model.precision,
+                             RTS_NORMALISED="graph" if in_graph else "host",
                              RTS_TILE=f"{tile}", RTS_OVERLAP=f"{overlap}")
     tiles = [t for line in rows for t in line]
-    batches = [tiles[i:i + options.batch_size] for i in range(0, len(tiles), options.batch_size)]
+    per_batch = options.batch_size or model.default_batch_size(size)
+    batches = [tiles[i:i + per_batch] for i in range(0, len(tiles), per_batch)]
+
+    fixed = model.feed == "persistent"  # CUDA graphs: every batch the same shape (the last one padded)
+
+    shape = (len(selected.indexes), size, size)
+    spare: queue.SimpleQueue = queue.SimpleQueue()  # batch buffers handed back after each model call
 
     def prepare(batch):
         dataset = readers.get()
-        x = np.empty((len(batch), len(selected.indexes), size, size), np.float32)
-        for slot, t in zip(x, batch, strict=True):
-            tile_input(dataset, t, context, (height, width), selected, model, slot)
+        count = per_batch if fixed else len(batch)
+        try:
+            x = spare.get_nowait()  # reused: fresh pages of tens of MB per batch cost the kernel's zeroing
+        except queue.Empty:
+            x = np.empty((per_batch, *shape), dtype if in_graph else np.float32)
+        x = x[:count]
+        for slot, t in zip(x, batch, strict=False):
+            if in_graph:
+                tile_stored(dataset, t, context, (height, width), selected, sentinel, slot)
+            else:
+                tile_input(dataset, t, context, (height, width), selected, model, slot)
+        x[len(batch):] = x[len(batch) - 1]
         return batch, x
 
     # the blending buffer covers padded rows [top, top + len(acc)); a tile row is
@@ -168,7 +228,9 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
                               nodata=contract.PROB_NODATA, scales=[contract.PROB_SCALE], offsets=[0.0], tags=tags,
                               band_descriptions=("rts_probability",), **profile) as out:
             for batch, x in ordered_map(prepare, batches, workers=options.readers, ahead=options.readers):
-                probabilities = model(x)
+                probabilities = (model.run_stored(x, selected.scale, selected.offset, sentinel) if in_graph
+                                 else model(x))[:len(batch)]
+                spare.put(x.base if x.base is not None else x)
                 for t, p in zip(batch, probabilities, strict=True):
                     filled = max(filled, t.row + t.height - top)
                     rs = slice(t.row - top, t.row - top + t.height)

@@ -1,20 +1,33 @@
-"""ONNX Runtime sessions: providers (CUDA, TensorRT, CPU), precision, and the model's
-``rts`` metadata (CONTRACT.md section 4)."""
+"""ONNX Runtime sessions: providers (CUDA, TensorRT, CPU), precision, the model's
+``rts`` metadata (CONTRACT.md section 4), and feeding a session on the GPU.
+
+A model runs wrapped (graph.py): the session takes a stack's stored integer bands and
+returns probabilities, so tiles cross to the device as they are stored. On CUDA the
+inputs are bound through IOBinding and the output stays on the device until it is
+copied back once per batch; with ``cuda_graphs`` ONNX Runtime replays the captured
+kernels for the fixed tile shape. TensorRT runs in fp16 with its engines cached on
+disk, keyed by the model's hash and the tile shape, so a rerun does not rebuild them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 from scipy.special import expit
 
 from rts_core import contract, preprocessing
 from rts_core.model_input import Normalisation
 from rts_core.runner import RunError
+
+from . import graph
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +55,9 @@ class ModelInfo:
         return self.normalisation.bands
 
 
-def read_info(metadata: dict, inputs) -> ModelInfo:
+def read_info(metadata: dict, inputs: list[list]) -> ModelInfo:
+    """The model's description from its ``rts`` metadata, checked against its inputs'
+    shapes (each a list of ints and names)."""
     key = contract.MODEL_METADATA_KEY
     if key not in metadata:
         raise ModelError(f"no '{key}' metadata (export it with rts-train export)")
@@ -61,7 +76,7 @@ def read_info(metadata: dict, inputs) -> ModelInfo:
         raise ModelError(f"metadata output {output!r} is neither logits nor probability")
     if len(inputs) != 1:
         raise ModelError(f"expected one input, found {len(inputs)}")
-    shape = inputs[0].shape
+    shape = inputs[0]
     if len(shape) != 4:
         raise ModelError(f"expected an N x C x H x W input, found {shape}")
     if isinstance(shape[1], int) and shape[1] != len(bands):
@@ -86,7 +101,8 @@ def _bounded(meta: dict, key: str, default: int, low: int, high: int) -> int:
 
 
 def providers_for(device: str, tensorrt: bool = False) -> list:
-    """Execution providers for ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    """Execution providers for ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (TensorRT first
+    when asked for); per-model options are added by :class:`Model`."""
     available = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -100,7 +116,10 @@ def providers_for(device: str, tensorrt: bool = False) -> list:
         if not has_cuda:
             raise DeviceError(f"--device {device}: CUDA is not available to ONNX Runtime "
                               f"(providers: {', '.join(available)}; install onnxruntime-gpu on a GPU machine)")
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        try:
+            index = int(device.split(":", 1)[1]) if ":" in device else 0
+        except ValueError:
+            raise DeviceError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)") from None
         chosen = [("CUDAExecutionProvider", {"device_id": index})]
         if tensorrt:
             if "TensorrtExecutionProvider" not in available:
@@ -110,58 +129,210 @@ def providers_for(device: str, tensorrt: bool = False) -> list:
     raise DeviceError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)")
 
 
-def to_fp16(path: Path) -> bytes:
-    """The model with float16 weights and computation, keeping float32 input and output."""
+def to_fp16(proto):
+    """The model with float16 weights and computation, keeping float32 input and output
+    (onnxconverter-common's converter)."""
     try:
-        import onnx
         from onnxconverter_common.float16 import convert_float_to_float16
     except ImportError as exc:
-        raise ModelError(f"--precision fp16 needs onnx and onnxconverter-common (pip install 'rts-infer[fp16]'): "
+        raise ModelError(f"--precision fp16 needs onnxconverter-common (pip install 'rts-infer[fp16]'): "
                          f"{exc}") from None
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
-    return model.SerializeToString()
+    return convert_float_to_float16(proto, keep_io_types=True)
+
+
+def engine_cache_dir(root: Path | None, proto_bytes: bytes) -> Path:
+    """Where TensorRT keeps the engines of one model: a folder per model hash under
+    ``root`` (default: the user's cache, $XDG_CACHE_HOME/rtsmap/tensorrt). TensorRT names
+    each engine by its input shapes inside it."""
+    base = Path(root) if root else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtsmap" / \
+        "tensorrt"
+    return base / hashlib.sha256(proto_bytes).hexdigest()[:16]
+
+
+def provider_options(providers: list, proto_bytes: bytes, engine_cache: Path | None, cuda_graphs: bool) -> list:
+    """Each provider with this model's options: TensorRT in fp16 with its engine and
+    timing caches on disk; CUDA capturing graphs when asked."""
+    chosen = []
+    for provider in providers:
+        name, options = (provider if isinstance(provider, tuple) else (provider, {}))
+        options = dict(options)
+        if name == "TensorrtExecutionProvider":
+            options.update(trt_fp16_enable=True, trt_engine_cache_enable=True, trt_timing_cache_enable=True,
+                           trt_engine_cache_path=str(engine_cache_dir(engine_cache, proto_bytes)))
+        if name == "CUDAExecutionProvider" and cuda_graphs:
+            options["enable_cuda_graph"] = True
+        chosen.append((name, options) if options else name)
+    return chosen
+
+
+def _input_shapes(proto) -> list[list]:
+    initialised = {init.name for init in proto.graph.initializer}
+    return [[d.dim_value if d.HasField("dim_value") else d.dim_param for d in value.type.tensor_type.shape.dim]
+            for value in proto.graph.input if value.name not in initialised]
 
 
 class Model:
-    """A loaded model: one ONNX Runtime session, reused for every scene of the run."""
+    """A loaded model, reused for every scene of the run: its sessions (one per kind of
+    stored input, usually just int16) and how to feed them."""
 
-    def __init__(self, path: Path | str, providers: list, precision: str = "fp32", threads: int | None = None):
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        options.enable_cpu_mem_arena = False  # return activations after each batch: bounded peak memory
-        wants_cuda = any((p[0] if isinstance(p, tuple) else p) == "CUDAExecutionProvider" for p in providers)
+    def __init__(self, path: Path | str, providers: list, precision: str = "fp32", threads: int | None = None,
+                 normalise: str = "auto", engine_cache: Path | None = None, cuda_graphs: bool = False):
+        self.path, self.precision = Path(path), precision
+        wants_gpu = any(_name(p) in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
+        # auto: in the graph where tiles cross to a GPU; on the CPU numpy's in-place passes
+        # on the reader threads are cheaper than the session's (bench/infer.py)
+        self.normalise = normalise if normalise != "auto" else "graph" if wants_gpu else "host"
         try:
-            source = to_fp16(self.path) if precision == "fp16" else str(self.path)
-            if wants_cuda:  # a CUDA provider that cannot load (no libraries, no GPU) is reported below, once
-                ort.set_default_logger_severity(4)
-            self.session = ort.InferenceSession(source, sess_options=options, providers=providers)
+            proto = onnx.load(str(self.path))
+            metadata = {p.key: p.value for p in proto.metadata_props}
+            self.info = read_info(metadata, _input_shapes(proto))
+            self.proto = to_fp16(proto) if precision == "fp16" else proto
         except ModelError:
             raise
-        except Exception as exc:  # noqa: BLE001 - ORT raises several types for unreadable models
+        except Exception as exc:  # noqa: BLE001 - protobuf and onnx raise several types for unreadable files
             raise ModelError(f"cannot load the model: {' '.join(str(exc).split())}") from None
-        finally:
-            ort.set_default_logger_severity(2)
+        self.options = ort.SessionOptions()
+        self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            self.options.intra_op_num_threads = threads
+        self.options.log_severity_level = 3
+        self.options.enable_cpu_mem_arena = False  # return activations after each batch: bounded peak memory
+        self.cuda_graphs = cuda_graphs
+        self.providers = provider_options(providers, self.proto.SerializeToString(), engine_cache, cuda_graphs)
+        self.sessions: dict = {}
+        # the session of the common case now, so that a model that cannot run stops the run here
+        self.session(np.int16, -32768) if self.in_graph(np.int16) else self.session(None)
+        wants_cuda = any(_name(p) == "CUDAExecutionProvider" for p in providers)
+        first = next(iter(self.sessions.values()))
         #: CUDA was asked for but ONNX Runtime fell back to the CPU (missing CUDA/cuDNN libraries or GPU)
-        self.cuda_unavailable = wants_cuda and "CUDAExecutionProvider" not in self.session.get_providers()
-        self.info = read_info(self.session.get_modelmeta().custom_metadata_map, self.session.get_inputs())
-        self.input_name = self.session.get_inputs()[0].name
-        self.provider = self.session.get_providers()[0]
-        self.precision = precision
+        self.cuda_unavailable = wants_cuda and "CUDAExecutionProvider" not in first.get_providers()
+        self.provider = first.get_providers()[0]
+        self.on_gpu = self.provider in ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+        if normalise == "auto" and not self.on_gpu:
+            self.normalise = "host"  # CUDA could not load: the CPU's way
+        self.device_id = next((p[1].get("device_id", 0) for p in self.providers if isinstance(p, tuple)), 0)
+        self.feed = "persistent" if cuda_graphs else "bound" if self.on_gpu else "plain"
+        self.buffers: dict = {}
+
+    def default_batch_size(self, tile: int) -> int:
+        """4 tiles on the CPU; on a GPU as many as half its free memory holds."""
+        if not self.on_gpu:
+            return 4
+        return batch_size_for(free_gpu_bytes(self.device_id), tile, len(self.info.bands), self.precision)
+
+    def in_graph(self, dtype) -> bool:
+        """Whether stacks of ``dtype`` are normalised inside the graph (else on the host:
+        float stacks, whose NaN the graph does not test, and --normalise host)."""
+        return self.normalise == "graph" and dtype is not None and graph.supports(self.proto, dtype)
+
+    def session(self, dtype, sentinel: float = 0):
+        """The session for stored values of ``dtype`` with nodata ``sentinel`` (None: the
+        plain model, taking normalised float32 input)."""
+        key = (np.dtype(dtype).name, float(sentinel)) if dtype is not None else None
+        if key not in self.sessions:
+            proto = self.proto if dtype is None else graph.with_stored_input(
+                self.proto, self.info.normalisation, self.info.output, dtype, sentinel)
+            wants_cuda = any(_name(p) == "CUDAExecutionProvider" for p in self.providers)
+            try:
+                if wants_cuda:  # a CUDA provider that cannot load (no libraries, no GPU) is reported once, above
+                    ort.set_default_logger_severity(4)
+                self.sessions[key] = ort.InferenceSession(proto.SerializeToString(), sess_options=self.options,
+                                                          providers=self.providers)
+            except Exception as exc:  # noqa: BLE001 - ORT raises several types for models it cannot run
+                raise ModelError(f"cannot load the model: {' '.join(str(exc).split())}") from None
+            finally:
+                ort.set_default_logger_severity(2)
+        return self.sessions[key]
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities (N, H, W) for a normalised batch (N, C, H, W)."""
-        out = self.session.run(None, {self.input_name: batch.astype(np.float32, copy=False)})[0]
-        out = out[:, 0].astype(np.float32, copy=False)
+        """Probabilities (N, H, W) for a normalised batch (N, C, H, W) (host normalisation)."""
+        session = self.session(None)
+        out = self._run(session, {session.get_inputs()[0].name: batch.astype(np.float32, copy=False)})
         if self.info.output == "logits":
             out = expit(out)
-        return np.clip(out, 0.0, 1.0)
+        return np.clip(out, 0.0, 1.0, out=out)
+
+    def run_stored(self, stored: np.ndarray, stack_scale: np.ndarray, stack_offset: np.ndarray,
+                   sentinel: float) -> np.ndarray:
+        """Probabilities (N, H, W) for a batch of stored bands (N, C, H, W), invalid pixels
+        holding ``sentinel`` in every band; the stack's stored -> physical scaling per band."""
+        per_band = (1, stored.shape[1], 1, 1)
+        feeds = {graph.STORED: stored, graph.STACK_SCALE: stack_scale.reshape(per_band).astype(np.float32),
+                 graph.STACK_OFFSET: stack_offset.reshape(per_band).astype(np.float32)}
+        return self._run(self.session(stored.dtype, sentinel), feeds)
+
+    def _run(self, session, feeds: dict) -> np.ndarray:
+        """One batch, fed as ``self.feed`` says:
+
+        - ``plain``: ``session.run`` (the CPU);
+        - ``bound``: IOBinding, inputs copied to the device once, the output kept there
+          until one copy back (a GPU's default);
+        - ``persistent``: device buffers made once per shape and refilled in place, as
+          CUDA graphs need (the same addresses every run; the batch shape is fixed)."""
+        if self.feed == "plain":
+            return session.run(None, feeds)[0][:, 0]
+        device, output_name = ("cuda" if self.on_gpu else "cpu"), session.get_outputs()[0].name
+        if self.feed == "bound":
+            binding = session.io_binding()
+            for name, value in feeds.items():
+                binding.bind_cpu_input(name, np.ascontiguousarray(value))
+            binding.bind_output(output_name, device, self.device_id)
+            session.run_with_iobinding(binding)
+            return binding.copy_outputs_to_cpu()[0][:, 0]
+        key = (id(session), tuple((name, value.shape, value.dtype.str) for name, value in feeds.items()))
+        if key not in self.buffers:
+            inputs = {name: ort.OrtValue.ortvalue_from_shape_and_type(value.shape, value.dtype, device, self.device_id)
+                      for name, value in feeds.items()}
+            first = next(iter(feeds.values()))
+            output = ort.OrtValue.ortvalue_from_shape_and_type((first.shape[0], 1, *first.shape[2:]), np.float32,
+                                                               device, self.device_id)
+            binding = session.io_binding()
+            for name, value in inputs.items():
+                binding.bind_ortvalue_input(name, value)
+            binding.bind_ortvalue_output(output_name, output)
+            self.buffers[key] = (inputs, output, binding)
+        inputs, output, binding = self.buffers[key]
+        for name, value in feeds.items():
+            inputs[name].update_inplace(np.ascontiguousarray(value))
+        session.run_with_iobinding(binding)
+        return output.numpy()[:, 0]
 
 
-def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int | None) -> list[Model]:
+def _name(provider) -> str:
+    return provider[0] if isinstance(provider, tuple) else provider
+
+
+def free_gpu_bytes(device: int = 0) -> int | None:
+    """Free memory of a CUDA device from the CUDA runtime library (the one ONNX
+    Runtime's CUDA provider loads), or None when there is none."""
+    import ctypes
+
+    for name in ("libcudart.so", "libcudart.so.13", "libcudart.so.12"):
+        try:
+            runtime = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return None
+    free, total = ctypes.c_size_t(), ctypes.c_size_t()
+    if runtime.cudaSetDevice(device) != 0 or runtime.cudaMemGetInfo(ctypes.byref(free), ctypes.byref(total)) != 0:
+        return None
+    return int(free.value)
+
+
+def batch_size_for(free_bytes: int | None, tile: int, channels: int, precision: str) -> int:
+    """Tiles per batch from free GPU memory: a UNet++ holds about 600 activation values
+    per pixel at fp32 (less than half at fp16); keep to half the free memory, 1 to 32.
+    Without a GPU (``free_bytes`` None) the CPU's 4."""
+    if free_bytes is None:
+        return 4
+    per_tile = tile * tile * (600 * (2 if precision == "fp16" else 4) + channels * 2)
+    return int(np.clip(free_bytes // 2 // per_tile, 1, 32))
+
+
+def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int | None, normalise: str = "auto",
+                engine_cache: Path | None = None, cuda_graphs: bool = False) -> list[Model]:
     """Every model of the run, loaded once; the first that cannot be used (unreadable,
     no rts metadata, a device that is not there, two models of one name) stops the run
     before any stack is read (RunError: one line, exit 2)."""
@@ -172,7 +343,7 @@ def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int
     loaded = []
     for path in paths:
         try:
-            model = Model(path, providers, precision, threads)
+            model = Model(path, providers, precision, threads, normalise, engine_cache, cuda_graphs)
         except ModelError as exc:
             raise RunError(path, str(exc)) from None
         if model.cuda_unavailable:

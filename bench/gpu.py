@@ -1,0 +1,313 @@
+"""rts-infer at the hardware limit: one table of model throughput per runtime and of
+rts-infer end to end, as a share of the device's dense fp16 peak.
+
+    python bench/gpu.py [--tile-size 1024] [--batch 4] [--seconds 10] [--peak-tflops 989]
+                        [--stack-size 8000] [--engine-cache DIR]
+
+Model: UNet++ / ResNet34, depth 5, 10 bands, random weights (as DARTS' tcvis model),
+exported to ONNX; its FLOPs are counted from the graph (every Conv, ConvTranspose,
+Gemm and MatMul at the tile shape). Rows, each tiles/s and % of peak:
+
+- torch eager fp32 (what DARTS runs), torch fp16 autocast;
+- ONNX Runtime CUDA fp32, CUDA fp16 (onnxconverter-common), TensorRT fp16 (engine
+  cached in --engine-cache);
+- rts-infer end to end on a --stack-size square 10-band int16 stack with two models,
+  with the model normalising its own input (graph) and without (host): Mpx/s, tiles/s
+  and the share of the run the GPU was idle (nvidia-smi samples).
+
+Without a GPU it prints the CPU rows (torch and ONNX Runtime on the CPU, end to end on
+a smaller stack) and marks the GPU rows "no GPU"; the table's columns stay the same.
+The peak comes from the device name (H100/H200: 989 dense fp16 TFLOP/s) or --peak-tflops.
+Finishes within about 5 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+BIN = Path(sys.executable).parent
+DENSE_FP16_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
+                     "A10": 125.0, "V100": 125.0, "T4": 65.0, "RTX 4090": 165.0, "RTX 6000 Ada": 364.0}
+CHANNELS = 10
+
+
+def model_flops(onnx_path: Path, tile: int) -> float:
+    """FLOPs of one tile (2 per multiply-add) of the compute-heavy nodes, from the
+    graph's shapes at input 1 x C x tile x tile."""
+    import onnx
+    from onnx import numpy_helper, shape_inference
+
+    model = onnx.load(str(onnx_path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims, (1, CHANNELS, tile, tile), strict=True):
+        dim.Clear()
+        dim.dim_value = value
+    inferred = shape_inference.infer_shapes(model)
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in list(inferred.graph.value_info) + list(inferred.graph.output) + list(inferred.graph.input)}
+    weights = {w.name: numpy_helper.to_array(w).shape for w in model.graph.initializer}
+    flops = 0.0
+    for node in inferred.graph.node:
+        if node.op_type in ("Conv", "ConvTranspose") and node.input[1] in weights:
+            kernel = weights[node.input[1]]
+            out = shapes.get(node.output[0])
+            if not out:
+                continue
+            if node.op_type == "Conv":  # kernel (Cout, Cin/g, kh, kw)
+                flops += 2.0 * np.prod(out) * np.prod(kernel[1:])
+            else:  # kernel (Cin, Cout/g, kh, kw): each input pixel spreads over the kernel
+                source = shapes.get(node.input[0])
+                flops += 2.0 * np.prod(source) * np.prod(kernel[1:]) if source else 0.0
+        elif node.op_type in ("Gemm", "MatMul"):
+            out, left = shapes.get(node.output[0]), shapes.get(node.input[0])
+            if out and left:
+                flops += 2.0 * np.prod(out) * left[-1]
+    return flops
+
+
+def gpu_name() -> str | None:
+    if not shutil.which("nvidia-smi"):
+        return None
+    done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[0] if done.returncode == 0 and done.stdout.strip() else None
+
+
+def peak_tflops(name: str | None, given: float | None) -> float | None:
+    if given:
+        return given
+    if not name:
+        return None
+    return next((value for key, value in sorted(DENSE_FP16_TFLOPS.items(), key=lambda kv: -len(kv[0]))
+                 if key.lower() in name.lower()), None)
+
+
+class IdleSampler:
+    """The share of nvidia-smi's utilisation samples at 0 % while a run goes on."""
+
+    def __init__(self, every: float = 0.1):
+        self.samples: list[int] = []
+        self.every, self._stop = every, threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            done = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                  capture_output=True, text=True)
+            if done.returncode == 0 and done.stdout.strip():
+                self.samples.append(int(done.stdout.split()[0]))
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        if shutil.which("nvidia-smi"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def idle(self) -> float | None:
+        return sum(s == 0 for s in self.samples) / len(self.samples) if self.samples else None
+
+
+def rate(run, batch, seconds: float, warmup: int = 2) -> float:
+    """Tiles per second of ``run(batch)`` over about ``seconds`` (after warm-up runs)."""
+    for _ in range(warmup):
+        run(batch)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or count < 2:
+        run(batch)
+        count += 1
+    return count * batch.shape[0] / (time.perf_counter() - start)
+
+
+def model_rows(folder: Path, tile: int, batch: int, seconds: float, on_gpu: bool, engine_cache: Path | None):
+    import onnxruntime as ort
+    import torch
+
+    from rts_train.config import ModelConfig
+    from rts_train.export import export_onnx
+    from rts_train.model import build
+
+    torch.manual_seed(0)
+    config = ModelConfig(name="tcvis", bands=["ndvi"] * CHANNELS, encoder="resnet34", encoder_depth=5,
+                         tile_size=tile, overlap=tile // 8)
+    network = build(config).eval()
+    path = export_onnx(network, config, folder / "unetpp_r34.onnx", sample_size=min(tile, 256))
+    x = np.random.default_rng(0).standard_normal((batch, CHANNELS, tile, tile)).astype(np.float32)
+    rows = {}
+    with torch.inference_mode():
+        if on_gpu:
+            gpu, xt = network.cuda(), torch.from_numpy(x).cuda()
+
+            def eager(_):
+                gpu(xt)
+                torch.cuda.synchronize()
+
+            def autocast(_):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    gpu(xt)
+                torch.cuda.synchronize()
+
+            rows["torch eager fp32"] = rate(eager, x, seconds)
+            rows["torch fp16 autocast"] = rate(autocast, x, seconds)
+        else:
+            xt = torch.from_numpy(x)
+            rows["torch eager fp32"] = rate(lambda _: network(xt), x, seconds, warmup=1)
+            rows["torch fp16 autocast"] = None
+    if on_gpu:
+        import onnx
+        from onnxconverter_common.float16 import convert_float_to_float16
+
+        fp16 = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True).SerializeToString()
+        for label, source, providers in (
+                ("onnxruntime CUDA fp32", str(path), ["CUDAExecutionProvider"]),
+                ("onnxruntime CUDA fp16", fp16, ["CUDAExecutionProvider"]),
+                ("onnxruntime TensorRT fp16", str(path), [("TensorrtExecutionProvider", {
+                    "trt_fp16_enable": True, "trt_engine_cache_enable": True, "trt_timing_cache_enable": True,
+                    "trt_engine_cache_path": str(engine_cache or folder / "engines")}), "CUDAExecutionProvider"])):
+            try:
+                session = ort.InferenceSession(source, providers=providers)
+            except Exception as exc:  # noqa: BLE001 - a provider that cannot load is a row that says so
+                rows[label] = f"unavailable: {str(exc).splitlines()[0][:60]}"
+                continue
+            binding = session.io_binding()
+            binding.bind_cpu_input(session.get_inputs()[0].name, x)
+            binding.bind_output(session.get_outputs()[0].name, "cuda")
+            rows[label] = rate(lambda _, s=session, b=binding: s.run_with_iobinding(b), x, seconds)
+    else:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        rows["onnxruntime CPU fp32"] = rate(lambda b: session.run(None, {name: b}), x, seconds, warmup=1)
+        for label in ("onnxruntime CUDA fp32", "onnxruntime CUDA fp16", "onnxruntime TensorRT fp16"):
+            rows[label] = None
+    return path, rows
+
+
+def stack_file(path: Path, size: int) -> Path:
+    from affine import Affine
+
+    from rts_core import contract, raster
+
+    rng = np.random.default_rng(1)
+    names = contract.STACK_BANDS
+    with raster.CogWriter(path, width=size, height=size, count=len(names), dtype="int16", crs="EPSG:32608",
+                          transform=Affine(3, 0, 500000, 0, -3, 7700000), nodata=-32768,
+                          tags=raster.scene_tags("20230715_201234_12_24a3", "2023-07-15T20:12:34Z", "bench"),
+                          band_descriptions=names, scales=[1e-4] * len(names), offsets=[0.0] * len(names),
+                          compress="zstd", compress_level=1, overview_resampling="nearest") as out:
+        for window in raster.row_windows(size, size, 512):
+            out.write(rng.integers(0, 3000, (len(names), window.height, window.width), dtype=np.int16), window=window)
+    return path
+
+
+def two_models(onnx_path: Path, folder: Path, tile: int) -> list[Path]:
+    """The benchmark network as the two DARTS models (tcvis, notcvis by name), with
+    rts metadata for the stack's bands."""
+    import onnx
+    from onnx import helper
+
+    from rts_core import contract
+
+    paths = []
+    for name in ("tcvis", "notcvis"):
+        model = onnx.load(str(onnx_path))
+        meta = json.loads({p.key: p.value for p in model.metadata_props}["rts"])
+        meta.update(name=name, bands=list(contract.BAND_SETS["tcvis"]), tile_size=tile, overlap=tile // 8)
+        helper.set_model_props(model, {"rts": json.dumps(meta)})
+        paths.append(folder / f"{name}.onnx")
+        onnx.save(model, str(paths[-1]))
+    return paths
+
+
+def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool, engine_cache: Path | None):
+    stack = stack_file(folder / "stack" / "20230715_201234_12_24a3.stack.tif", size)
+    models = two_models(onnx_path, folder, tile)
+    from rts_infer.tiling import layout, round_up
+
+    context = round_up(tile // 16, 32)
+    padded = round_up(size + 2 * context, 32)
+    tiles = 2 * sum(len(row) for row in layout(padded, padded, tile, tile // 8, multiple=32))
+    rows = {}
+    for how in ("graph", "host"):
+        command = [str(BIN / "rts-infer"), "-q", str(stack), *(f"--model={m}" for m in models),
+                   "--normalise", how, "--overwrite", "-o", str(folder / how)]
+        command += ["--device", "cuda", "--tensorrt", "--precision", "fp16"] if on_gpu else ["--device", "cpu"]
+        if on_gpu and engine_cache:
+            command += ["--engine-cache", str(engine_cache)]
+        with IdleSampler() as sampler:
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            last = done.stderr.strip().splitlines()[-1][:60] if done.stderr.strip() else done.returncode
+            rows[how] = f"failed: {last}"
+            continue
+        rows[how] = (size * size / seconds / 1e6, tiles / seconds, sampler.idle)  # scene Mpx/s, both models
+    return rows, tiles
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tile-size", type=int, default=1024)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=10.0, help="Timing per model row.")
+    parser.add_argument("--peak-tflops", type=float, help="Dense fp16 peak (default: from the device name).")
+    parser.add_argument("--stack-size", type=int, help="End-to-end stack (default 8000 on a GPU, 1024 on the CPU).")
+    parser.add_argument("--engine-cache", type=Path, help="TensorRT engine cache (default: a temporary folder).")
+    args = parser.parse_args()
+    import onnxruntime as ort
+    import torch
+
+    on_gpu = torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers()
+    name = gpu_name() if on_gpu else None
+    peak = peak_tflops(name, args.peak_tflops)
+    tile = args.tile_size if on_gpu else min(args.tile_size, 512)
+    batch = args.batch if on_gpu else 1
+    seconds = args.seconds if on_gpu else min(args.seconds, 5.0)
+    size = args.stack_size or (8000 if on_gpu else 1024)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        onnx_path, rows = model_rows(folder, tile, batch, seconds, on_gpu, args.engine_cache)
+        flops = model_flops(onnx_path, tile)
+        e2e, tiles = end_to_end(folder, onnx_path, size, tile, on_gpu, args.engine_cache)
+    device = name or "CPU (no GPU: the GPU rows say so)"
+    print(f"device: {device}; dense fp16 peak {f'{peak:.0f} TFLOP/s' if peak else 'unknown (--peak-tflops)'}")
+    print(f"model: UNet++ ResNet34 depth 5, {CHANNELS} bands, {flops / 1e9:.0f} GFLOP per {tile} px tile, "
+          f"batch {batch}")
+    print(f"{'row':<48} {'tiles/s':>9} {'Mpx/s':>8} {'% peak':>7} {'GPU idle':>9}")
+
+    def share(tiles_per_second):
+        return f"{100 * tiles_per_second * flops / (peak * 1e12):.1f}" if peak else "-"
+
+    for label, value in rows.items():
+        if value is None or isinstance(value, str):
+            print(f"{label:<48} {value or 'no GPU':>9}")
+            continue
+        print(f"{label:<48} {value:>9.2f} {value * tile * tile / 1e6:>8.1f} {share(value):>7} {'':>9}")
+    for how, value in e2e.items():
+        label = f"rts-infer end to end {size} px, 2 models, {how}"
+        if isinstance(value, str):
+            print(f"{label:<48} {value}")
+            continue
+        mpx, per_second, idle = value
+        print(f"{label:<48} {per_second:>9.2f} {mpx:>8.1f} {share(per_second):>7} "
+              f"{f'{100 * idle:.0f} %' if idle is not None else '-':>9}")
+    print(f"(end to end: {tiles} tiles of {tile} px, Mpx/s of the scene through both models; model rows: one batch "
+          f"repeated for about {seconds:.0f} s, Mpx/s of tiles)")
+
+
+if __name__ == "__main__":
+    main()
