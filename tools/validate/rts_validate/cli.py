@@ -1,4 +1,4 @@
-"""Command line of rts-validate: object- and pixel-level accuracy with reports."""
+"""Command line of rts-validate: object- and pixel-level accuracy, thresholds, comparisons."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ import click
 
 from rts_core import cli
 
-from .objects import ObjectOptions
-from .validation import TOOL, validate_objects, validate_pixels
-
-
-def parse_columns(_ctx, _param, value: str) -> tuple[str, ...]:
-    return tuple(c.strip() for c in (value or "").split(",") if c.strip())
+from .objects_cli import objects
+from .pixels import DEFAULT_THRESHOLDS
+from .validation import TOOL, compare_runs, validate_pixels, validate_threshold
 
 
 @cli.group(TOOL, TOOL, epilog="""Examples:
@@ -21,8 +18,10 @@ def parse_columns(_ctx, _param, value: str) -> tuple[str, ...]:
 \b
   rts-validate objects products/level1.parquet truth/rts.parquet --group-by region,year -o validation
   rts-validate objects level1.parquet inventory_points.gpkg --buffer-m 500 --coverage cover.parquet -o v
-  rts-validate objects pred.gpkg ref.shp --mode iou --iou 0.5 -o v
+  rts-validate objects pred.gpkg ref.shp --mode iou --iou 0.5 --landcover esri_lc.tif -o v
   rts-validate pixels scene.prob.tif truth.gpkg -o v_pixels
+  rts-validate threshold probs/*.prob.tif truth.gpkg --coverage extents.parquet -o v_thresholds
+  rts-validate compare runs/*/validation -o v_compare
 
 Writes metrics.json, metrics.csv and report.md (with PNG charts) under -o; objects also
 matches.parquet, every prediction and reference with its status.""")
@@ -30,35 +29,19 @@ def main():
     """Score predictions against reference footprints, object by object or pixel by pixel."""
 
 
-@main.command("objects", epilog="""Matching: in intersect mode (DARTS) a prediction is true if it
-intersects a (buffered) reference and a reference is found if any prediction intersects
-it; in iou mode predictions and references are matched one to one at IoU >= --iou,
-with as many matches as possible (Hungarian method). Items only match across sides when
-their values agree on every --group-by column both sides have. A side lacking a group
-column takes it from its partner, else from the --coverage polygon it lies in, else from
-the nearest item of the other side. The summary gives mean and sample standard
-deviation across groups. PRED may be - (Level-1 file paths on standard input).""")
-@click.argument("pred", metavar="PRED")
-@click.argument("ref", metavar="REF", type=click.Path(dir_okay=False, path_type=Path))
-@cli.out_dir_option()
-@click.option("--mode", type=click.Choice(["intersect", "iou"]), default="intersect", show_default=True,
-              help="Matching rule (see below).")
-@click.option("--iou", "iou_threshold", type=click.FloatRange(0, 1, min_open=True), default=0.5, show_default=True,
-              help="IoU threshold of --mode iou.")
-@click.option("--buffer-m", type=click.FloatRange(0), help="Buffer references by this many metres (points need "
-              "one; DARTS used 5 m for polygons, 500 m for point inventories).")
-@click.option("--coverage", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Only count predictions and references that intersect these polygons (repeatable: "
-                   "e.g. the .extent.parquet of each scene).")
-@click.option("--group-by", callback=parse_columns, default="", help="Columns to score by, e.g. region,year.")
-@click.option("--min-area-m2", type=click.FloatRange(0), default=0.0, show_default=True,
-              help="Do not count predictions smaller than this.")
-@cli.run_options(TOOL)
-def objects(pred, ref, out, mode, iou_threshold, buffer_m, coverage, group_by, min_area_m2, run):
-    """Object-level precision, recall and F1 of predicted polygons against references."""
-    options = ObjectOptions(mode=mode, iou=iou_threshold, buffer_m=buffer_m, group_by=group_by,
-                            min_area_m2=min_area_m2)
-    validate_objects(cli.expand_paths([pred]), pred, ref, list(coverage), out, options, run)
+main.add_command(objects)
+
+
+def parse_thresholds(_ctx, _param, value: str | None) -> tuple[float, ...]:
+    if not value:
+        return DEFAULT_THRESHOLDS
+    try:
+        thresholds = tuple(sorted({float(v) for v in value.split(",") if v.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated thresholds, got {value!r}") from None
+    if not thresholds or not all(0 <= t < 1 for t in thresholds):
+        raise click.BadParameter("thresholds lie in [0, 1)")
+    return thresholds
 
 
 @main.command("pixels", epilog="""The prediction is positive above --threshold (a probability raster of
@@ -74,3 +57,31 @@ valid in both count.""")
 def pixels(pred, ref, out, threshold, run):
     """Pixel-level confusion matrix, F1, IoU and Cohen's kappa of a prediction raster."""
     validate_pixels(pred, ref, out, threshold, run)
+
+
+@main.command("threshold", epilog="""Every pixel valid in a probability raster and its reference (and inside
+--coverage) counts; a pixel is positive when its probability is above the threshold, as
+in pixels. Object-level thresholds come from the production clean-up itself: run
+rts-ensemble --threshold T and rts-validate objects per threshold, then rts-validate
+compare (make thresholds does).""")
+@cli.paths_argument("preds", metavar="PROB... REF")
+@cli.out_dir_option()
+@click.option("--coverage", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Count only pixels inside these polygons (repeatable).")
+@click.option("--thresholds", callback=parse_thresholds, help="Comma-separated (default 0.05 to 0.95 by 0.05).")
+@cli.run_options(TOOL)
+def threshold(preds, out, coverage, thresholds, run):
+    """Pixel precision, recall, F1 and IoU at each threshold; the best threshold by F1."""
+    paths = cli.expand_paths(preds)
+    if len(paths) < 2:
+        raise click.UsageError("give probability rasters and then the reference")
+    validate_threshold(paths[:-1], Path(paths[-1]), list(coverage), thresholds, out, run)
+
+
+@main.command("compare", epilog="Each RUN_DIR holds a metrics.json of rts-validate (or is one).")
+@cli.paths_argument("runs", metavar="RUN_DIR...")
+@cli.out_dir_option()
+@cli.run_options(TOOL)
+def compare(runs, out, run):
+    """Several validation runs side by side: one table and chart, the best run by F1."""
+    compare_runs([Path(p) for p in cli.expand_paths(runs)], out, run)

@@ -185,3 +185,38 @@ def summary(groups: list[dict], keys=SUMMARY_KEYS) -> dict:
         result[f"{key}_mean"] = float(values.mean()) if values.size else None
         result[f"{key}_std"] = float(values.std(ddof=1)) if values.size > 1 else (0.0 if values.size else None)
     return result
+
+
+# -- instance metrics beyond the anchors ---------------------------------------------------
+SIZE_CLASSES = ("small", "medium", "large")
+DEFAULT_SIZE_BOUNDS_M2 = (1_000.0, 10_000.0)  # small < 0.1 ha <= medium < 1 ha <= large
+INSTANCE_KEYS = ("pq", "sq", "rq", "boundary_iou")
+
+
+def size_classes(areas_m2: np.ndarray, bounds_m2=DEFAULT_SIZE_BOUNDS_M2) -> np.ndarray:
+    """small, medium or large by area: below the first bound, below the second, else."""
+    return np.asarray(SIZE_CLASSES, dtype=object)[np.searchsorted(np.asarray(bounds_m2), areas_m2, side="right")]
+
+
+def panoptic(ious: np.ndarray, n_pred: int, n_ref: int) -> dict:
+    """Panoptic quality of a one-to-one matching (Kirillov et al. 2019) from the IoUs of
+    its matched pairs: SQ their mean, RQ = TP / (TP + FP/2 + FN/2), PQ = SQ x RQ."""
+    tp = len(ious)
+    fp, fn = n_pred - tp, n_ref - tp
+    sq = float(np.mean(ious)) if tp else 0.0
+    rq = tp / (tp + 0.5 * fp + 0.5 * fn) if tp + fp + fn else 0.0
+    return {"pq": sq * rq, "sq": sq, "rq": rq}
+
+
+def boundary_iou(pred, ref, width_m: float) -> np.ndarray:
+    """Boundary IoU of each (prediction, reference) pair (Cheng et al. 2021): the IoU of
+    the parts of each polygon within ``width_m`` of its own outline, in metres of the
+    polygons' CRS. Sensitive to how well outlines agree, where the area IoU of large
+    objects hardly is."""
+    pred, ref = np.asarray(pred, dtype=object), np.asarray(ref, dtype=object)
+    if not len(pred):
+        return np.empty(0)
+    pred_band = shapely.intersection(pred, shapely.buffer(shapely.boundary(pred), width_m))
+    ref_band = shapely.intersection(ref, shapely.buffer(shapely.boundary(ref), width_m))
+    inter = shapely.area(shapely.intersection(pred_band, ref_band))
+    return iou_of(inter, shapely.area(pred_band) + shapely.area(ref_band) - inter)

@@ -23,9 +23,24 @@ from rts_core.crs import POLAR_NORTH, metric_crs, to_geographic
 from rts_core.runner import InputError
 from rts_core.vector import repair_geometries
 
-from .matching import grouped_scores, iou_of, match_intersect, match_iou, summary
+from .matching import (
+    DEFAULT_SIZE_BOUNDS_M2,
+    SIZE_CLASSES,
+    boundary_iou,
+    grouped_scores,
+    iou_of,
+    match_intersect,
+    match_iou,
+    panoptic,
+    scores,
+    size_classes,
+    summary,
+)
 
 log = logging.getLogger(__name__)
+# ESRI 10 m annual land cover (Impact Observatory), the DARTS water filter's raster
+ESRI_LEGEND = ((1, "water"), (2, "trees"), (4, "flooded vegetation"), (5, "crops"), (7, "built area"),
+               (8, "bare ground"), (9, "snow/ice"), (10, "clouds"), (11, "rangeland"))
 
 
 class SideError(InputError):
@@ -44,10 +59,16 @@ class ObjectOptions:
     buffer_m: float | None = None  # around references (points need one)
     group_by: tuple[str, ...] = ()
     min_area_m2: float = 0.0  # smaller predictions are not counted
+    size_bounds_m2: tuple[float, float] = DEFAULT_SIZE_BOUNDS_M2  # small < first <= medium < second <= large
+    boundary_m: float = 3.0  # boundary IoU's band (iou mode): one PlanetScope pixel
+    landcover: str | None = None  # raster for the error anatomy
+    landcover_names: tuple[tuple[int, str], ...] = ESRI_LEGEND
 
     def params(self, coverage: str | None = None) -> dict:
         return {"mode": self.mode, "iou": self.iou if self.mode == "iou" else None, "buffer_m": self.buffer_m,
                 "group_by": list(self.group_by), "min_area_m2": self.min_area_m2, "coverage": coverage,
+                "size_bounds_m2": list(self.size_bounds_m2),
+                "boundary_m": self.boundary_m if self.mode == "iou" else None, "landcover": self.landcover,
                 "std": "sample (ddof 1) across groups"}
 
 
@@ -130,6 +151,34 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
         ref_groups.iloc[ref_in].reset_index(drop=True))
     overall, groups = grouped_scores(counted_pred, counted_ref, list(options.group_by))
     body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
+    # sizes from the polygons as drawn (the reference buffer is a matching tolerance)
+    pred_size = size_classes(shapely.area(pred_geometry), options.size_bounds_m2)
+    ref_size = size_classes(shapely.area(polygonal(ref_work, "reference", None)), options.size_bounds_m2)
+    body["by_size"] = sized_scores(counted_pred.assign(size_class=pred_size[pred_in]),
+                                   counted_ref.assign(size_class=ref_size[ref_in]), options)
+    if options.mode == "iou":
+        matched = pred_in[matching.pred_true]
+        partners = ref_in[matching.pred_partner[matching.pred_true]]
+        body["instance"] = instance_metrics(pred_geometry[matched], ref_geometry[partners], pred_iou[matched],
+                                            len(pred_in), len(ref_in), options.boundary_m)
+        for row in body["by_size"]:  # pairs count in their reference's class
+            mine = ref_size[partners] == row["size_class"]
+            unmatched_pred = int(np.sum((pred_status == "fp") & (pred_size == row["size_class"])))
+            row.update(instance_metrics(pred_geometry[matched[mine]], ref_geometry[partners[mine]],
+                                        pred_iou[matched[mine]], int(mine.sum()) + unmatched_pred, row["n_ref"],
+                                        options.boundary_m))
+    landcover = None
+    if options.landcover:
+        landcover = np.full(len(pred) + len(ref), None, dtype=object)
+        wrong_pred, missed_ref = np.flatnonzero(pred_status == "fp"), np.flatnonzero(ref_status == "fn")
+        classes = majority_classes(np.concatenate([pred_geometry[wrong_pred],
+                                                   polygonal(ref_work, "reference", None)[missed_ref]]),
+                                   crs, options.landcover)
+        names = dict(options.landcover_names)
+        named = np.array([names.get(c, f"class {c}") if c is not None else "no data" for c in classes], dtype=object)
+        landcover[wrong_pred], landcover[len(pred) + missed_ref] = named[:len(wrong_pred)], named[len(wrong_pred):]
+        body["anatomy"] = anatomy(named[:len(wrong_pred)], named[len(wrong_pred):], pred_size[wrong_pred],
+                                  ref_size[missed_ref])
 
     matches = pandas.concat([
         pandas.DataFrame({"side": "pred", "index": np.arange(len(pred)), "status": pred_status,
@@ -137,9 +186,85 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
         pandas.DataFrame({"side": "ref", "index": np.arange(len(ref)), "status": ref_status,
                           "partner": ref_partner, "iou": ref_iou}).join(ref_groups),
     ], ignore_index=True)
+    matches["size_class"] = np.concatenate([pred_size, ref_size]).astype(str)
+    if landcover is not None:  # the class under each false prediction and missed reference
+        matches["landcover"] = pandas.array(landcover, dtype="string")
     # each side from its own CRS: the two files need not share one
     geometry = np.concatenate([_geographic(pred), _geographic(ref)])
     return body, geopandas.GeoDataFrame(matches, geometry=list(geometry), crs="EPSG:4326")
+
+
+def sized_scores(pred_table: pandas.DataFrame, ref_table: pandas.DataFrame, options: ObjectOptions) -> list[dict]:
+    """The object scores per size class: predictions by their own size (precision),
+    references by theirs (recall); every class listed, with its bounds."""
+    _, rows = grouped_scores(pred_table, ref_table, ["size_class"])
+    found = {row["group"]["size_class"]: row for row in rows}
+    edges = [0.0, *options.size_bounds_m2, None]
+    result = []
+    for index, name in enumerate(SIZE_CLASSES):
+        row = found.get(name) or {"group": {"size_class": name}, **scores(0, 0, 0, 0)}
+        result.append({"size_class": name, "min_m2": edges[index], "max_m2": edges[index + 1],
+                       **{k: v for k, v in row.items() if k != "group"}})
+    return result
+
+
+def instance_metrics(pred, ref, ious, n_pred: int, n_ref: int, boundary_m: float) -> dict:
+    """Panoptic quality of the matched pairs and their mean boundary IoU."""
+    boundary = boundary_iou(pred, ref, boundary_m)
+    return {**panoptic(np.asarray(ious, float), n_pred, n_ref),
+            "boundary_iou": float(boundary.mean()) if boundary.size else 0.0}
+
+
+def anatomy(fp_classes, fn_classes, fp_sizes, fn_sizes) -> dict:
+    """Counts and shares of false predictions and missed references per land-cover
+    class and per size class."""
+    def tally(values, order=None):
+        values = pandas.Series(np.asarray(values, dtype=object), dtype=object)
+        counts = values.value_counts()
+        keys = list(order) if order else list(counts.index)
+        total = max(int(counts.sum()), 1)
+        return [{"class": key, "count": int(counts.get(key, 0)), "share": int(counts.get(key, 0)) / total}
+                for key in keys]
+
+    return {"false_positives": {"by_landcover": tally(fp_classes), "by_size": tally(fp_sizes, SIZE_CLASSES)},
+            "missed_references": {"by_landcover": tally(fn_classes), "by_size": tally(fn_sizes, SIZE_CLASSES)}}
+
+
+def majority_classes(geometries, crs, raster_path) -> list[int | None]:
+    """The land-cover class covering most of each polygon (pixel centres inside it, or
+    the pixels it touches when it is smaller than one); None where the raster has no
+    data under it. Polygons in ``crs``, the raster in its own; one small window each."""
+    import geopandas
+    import rasterio
+    from rasterio import features, windows
+
+    try:
+        dataset = rasterio.open(raster_path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise InputError(f"cannot read the land cover: {exc}", source=raster_path) from None
+    result: list[int | None] = []
+    with dataset:
+        if dataset.crs is None:
+            raise InputError("the land cover has no CRS", source=raster_path)
+        for polygon in geopandas.GeoSeries(list(geometries), crs=crs).to_crs(dataset.crs).values:
+            if polygon is None or polygon.is_empty:
+                result.append(None)
+                continue
+            window = windows.from_bounds(*polygon.bounds, transform=dataset.transform)
+            window = windows.Window(int(np.floor(window.col_off)), int(np.floor(window.row_off)),
+                                    int(np.ceil(window.width)) + 1, int(np.ceil(window.height)) + 1)
+            values = dataset.read(1, window=window, masked=True, boundless=True)
+            transform = dataset.window_transform(window)
+            inside = features.rasterize([polygon], out_shape=values.shape, transform=transform).astype(bool)
+            if not inside.any():
+                inside = features.rasterize([polygon], out_shape=values.shape, transform=transform,
+                                            all_touched=True).astype(bool)
+            keep = inside & ~np.ma.getmaskarray(values)
+            data = np.asarray(values.data)[keep]
+            data = data[np.isfinite(data)] if np.issubdtype(data.dtype, np.floating) else data
+            result.append(int(np.bincount(data.astype(np.int64)).argmax()) if data.size and (data >= 0).all()
+                          else None)
+    return result
 
 
 def _geographic(frame) -> np.ndarray:

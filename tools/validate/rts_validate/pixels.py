@@ -63,8 +63,9 @@ def _open_raster(path: Path):
     return dataset
 
 
-def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, window_rows: int = 1024) -> dict:
-    """The overall pixel scores of one prediction raster against its reference."""
+def pixel_windows(pred_path: Path, ref_path: Path, coverage=None, window_rows: int = 1024):
+    """(predicted value, reference positive, valid) per row window of one prediction
+    raster, valid where both are and, with ``coverage`` (polygons), inside it."""
     import rasterio
     import shapely
     from rasterio.enums import Resampling
@@ -79,7 +80,6 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
         prediction = rasterio.open(pred_path)
     except rasterio.errors.RasterioIOError:
         raise InputError("not a readable raster", source=pred_path) from None
-    totals = np.zeros(4, np.int64)
     with prediction:
         if prediction.crs is None:
             raise InputError("the prediction raster has no CRS", source=pred_path)
@@ -100,12 +100,21 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
             polygons = repair_geometries(frame.to_crs(prediction.crs).geometry.values if len(frame) else [],
                                          "reference")
             tree = shapely.STRtree(polygons)
+        covered = None
+        if coverage is not None:
+            covered = [g for g in coverage.to_crs(prediction.crs).geometry.values if g is not None and not g.is_empty]
+
+        def burn(geometries, window):
+            if not len(geometries):
+                return np.zeros((window.height, window.width), bool)
+            return rasterize(geometries, out_shape=(window.height, window.width), fill=0, default_value=1,
+                             transform=window_transform(window, prediction.transform), dtype="uint8").astype(bool)
+
         try:
             for window in row_windows(prediction.height, prediction.width, window_rows):
                 values = prediction.read(1, window=window, masked=True)
                 predicted = values.filled(0).astype(np.float64) * scale + offset
                 valid = ~np.ma.getmaskarray(values) & np.isfinite(predicted)  # NaN and inf are invalid
-                pred_positive = predicted > threshold
                 if reference is not None:
                     ref_values = reference.read(1, window=window, masked=True)
                     referenced = ref_values.filled(0).astype(np.float64) * ref_scale + ref_offset
@@ -114,16 +123,52 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
                 else:
                     bounds = rasterio.windows.bounds(window, prediction.transform)
                     hits = tree.query(shapely.box(*bounds)) if len(polygons) else []
-                    ref_positive = rasterize(polygons[hits], out_shape=(window.height, window.width),
-                                             transform=window_transform(window, prediction.transform),
-                                             fill=0, default_value=1, dtype="uint8").astype(bool) \
-                        if len(hits) else np.zeros((window.height, window.width), bool)
-                totals += confusion(pred_positive, ref_positive, valid)
+                    ref_positive = burn(polygons[hits], window) if len(hits) else burn([], window)
+                if covered is not None:
+                    valid &= burn(covered, window)
+                yield predicted, ref_positive, valid
         finally:
             if reference is not None:
                 reference.close()
                 source.close()
+
+
+def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, window_rows: int = 1024) -> dict:
+    """The overall pixel scores of one prediction raster against its reference."""
+    totals = np.zeros(4, np.int64)
+    for predicted, ref_positive, valid in pixel_windows(pred_path, ref_path, window_rows=window_rows):
+        totals += confusion(predicted > threshold, ref_positive, valid)
     if totals.sum() == 0:
         raise InputError("no pixel is valid in both the prediction and the reference raster (do they overlap?)",
-                         source=ref_path if reference is not None else pred_path)
+                         source=ref_path if _open_raster(ref_path) is not None else pred_path)
     return pixel_scores(*totals)
+
+
+DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 ... 0.95
+
+
+def sweep_thresholds(pred_paths, ref_path: Path, thresholds=DEFAULT_THRESHOLDS, coverage=None) -> list[dict]:
+    """Pixel scores at every threshold (positive: p > threshold, as ``pixels``), over all
+    prediction rasters together, in one pass: each pixel's probability is counted in
+    the interval between thresholds it falls in, and positives at a threshold are the
+    pixels of every interval above it."""
+    thresholds = np.asarray(sorted(thresholds), float)
+    counts = np.zeros((2, thresholds.size + 1), np.int64)  # reference negative / positive x interval
+    valid_total = 0
+    for path in pred_paths:
+        for predicted, ref_positive, valid in pixel_windows(path, ref_path, coverage):
+            interval = np.searchsorted(thresholds, predicted[valid], side="left")  # thresholds below p
+            truth = ref_positive[valid]
+            counts[0] += np.bincount(interval[~truth], minlength=thresholds.size + 1)
+            counts[1] += np.bincount(interval[truth], minlength=thresholds.size + 1)
+            valid_total += int(valid.sum())
+    if valid_total == 0:
+        raise InputError("no pixel is valid in the predictions, the reference and the coverage together",
+                         source=ref_path)
+    above = counts[:, ::-1].cumsum(axis=1)[:, ::-1]  # above[:, k]: pixels with at least k thresholds below p
+    rows = []
+    for index, threshold in enumerate(thresholds):
+        tp, fp = int(above[1, index + 1]), int(above[0, index + 1])
+        fn, tn = int(counts[1].sum()) - tp, int(counts[0].sum()) - fp
+        rows.append({"threshold": float(threshold), **pixel_scores(tp, fp, fn, tn)})
+    return rows

@@ -3,6 +3,7 @@ unchanged rerun skipped), for objects and for pixels."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from rts_core import atomic, cli
 from rts_core.runner import InputError, RunOptions, emit, fingerprint, up_to_date
 
 from .objects import ObjectOptions, SideError, assess_objects
-from .pixels import assess_pixels
+from .pixels import assess_pixels, sweep_thresholds
 from .report import write_all
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,60 @@ def validate_pixels(pred: Path, ref: Path, out: Path, threshold: float, run: Run
         cli.fail(pred, exc, debug=run.debug)
 
 
+def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], thresholds, out: Path,
+                       run: RunOptions) -> None:
+    """Pixel scores of probability rasters at every threshold, and the best by F1."""
+    sources = [*pred_paths, str(ref), *map(str, coverage)]
+    for path in sources:
+        if not Path(path).exists():
+            cli.fail(path, InputError("no such file"), debug=run.debug)
+    stamp = fingerprint(sources, tuple(thresholds), "threshold", cli.version_string(TOOL))
+    if skip_if_done(out, stamp, run.overwrite):
+        return
+    cover = read_frames(list(map(str, coverage)), "coverage", run.debug) if coverage else None
+    try:
+        rows = sweep_thresholds(pred_paths, ref, thresholds, cover)
+    except Exception as exc:  # noqa: BLE001 - an InputError names the file at fault
+        cli.fail(pred_paths[0] if len(pred_paths) == 1 else ref, exc, debug=run.debug)
+    best = max(rows, key=lambda row: (row["f1"], -abs(row["threshold"] - 0.5)))  # ties: nearest the default
+    covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
+    metrics = {"mode": "threshold", "params": {"thresholds": [r["threshold"] for r in rows], "coverage": covered},
+               "overall": best, "groups": [], "summary": {}, "thresholds": rows}
+    inputs = {"pred": pred_paths[0] if len(pred_paths) == 1 else f"{len(pred_paths)} rasters", "ref": str(ref)}
+    try:
+        finish(out, metrics, inputs, stamp)
+    except Exception as exc:  # noqa: BLE001
+        cli.fail(out, exc, debug=run.debug)
+
+
+def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
+    """Several validation runs' overall scores in one table and chart, the best by F1."""
+    runs = []
+    for folder in run_dirs:
+        path = Path(folder) / "metrics.json" if Path(folder).is_dir() else Path(folder)
+        try:
+            metrics = json.loads(path.read_text())
+            overall = metrics["overall"]
+            runs.append({"run": Path(folder).name if Path(folder).is_dir() else str(folder), "mode": metrics["mode"],
+                         **{k: v for k, v in overall.items() if isinstance(v, (int, float))},
+                         **metrics.get("instance", {})})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            cli.fail(folder, InputError(f"not a validation run (metrics.json: {exc})"), debug=run.debug)
+    stamp = fingerprint([Path(f) / "metrics.json" if Path(f).is_dir() else f for f in run_dirs], "compare",
+                        cli.version_string(TOOL))
+    if skip_if_done(out, stamp, run.overwrite):
+        return
+    best = max(runs, key=lambda r: r.get("f1", -1.0))
+    metrics = {"mode": "compare", "params": {"runs": [str(f) for f in run_dirs]},
+               "overall": {**best, "precision": best.get("precision", 0.0), "recall": best.get("recall", 0.0),
+                           "f1": best.get("f1", 0.0)},
+               "groups": [], "summary": {}, "runs": runs, "best": best["run"]}
+    try:
+        finish(out, metrics, {"runs": f"{len(runs)} validation runs"}, stamp)
+    except Exception as exc:  # noqa: BLE001
+        cli.fail(out, exc, debug=run.debug)
+
+
 def skip_if_done(out: Path, stamp: str, overwrite: bool) -> bool:
     """Print the outputs of an earlier run with the same fingerprint and say so."""
     done = None if overwrite else up_to_date(out / "metrics.json", stamp)
@@ -102,7 +157,9 @@ def read_frames(paths: list[str], what: str, debug: bool):
 def finish(out: Path, metrics: dict, inputs: dict, stamp: str, matches=None) -> None:
     written = write_all(out, {**metrics, "inputs": inputs, "fingerprint": stamp}, inputs, matches)
     overall = metrics["overall"]
+    detail = (f" ({overall['n_pred']} predictions, {overall['n_ref']} references)" if "n_pred" in overall else
+              f" at threshold {overall['threshold']:g}" if "threshold" in overall else
+              f" (best run {metrics['best']})" if "best" in metrics else "")
     log.info("%s: precision %.3f, recall %.3f, F1 %.3f%s", metrics["mode"], overall["precision"],
-             overall["recall"], overall["f1"],
-             f" ({overall['n_pred']} predictions, {overall['n_ref']} references)" if "n_pred" in overall else "")
+             overall["recall"], overall["f1"], detail)
     emit(written)
