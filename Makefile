@@ -55,7 +55,8 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain docker-demo images test-images pipeline docker-pipeline
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds thresholds docker-demo images test-images \
+  pipeline docker-pipeline
 
 demo-world: $(SETUP)
 	@mkdir -p $(DEMO_DIR)
@@ -83,7 +84,7 @@ demo-models: demo-stacks
 	  cp $(DEMO_DIR)/models/$$bands/training.png $(DEMO_MODELS)/$$bands.training.png; \
 	done
 
-demo: demo-chain
+demo: demo-thresholds
 
 docker-demo:
 	@$(MAKE) --no-print-directory demo-chain DOCKER=1 DEMO_DIR=$(DOCKER_DEMO_DIR)
@@ -120,6 +121,50 @@ demo-chain: demo-stacks
 	  print('Held-apart test scenes, object level ({}): precision {:.2f}, recall {:.2f}, F1 {:.2f} ' \
 	        '({} predictions, {} true slumps)'.format(m['mode'], o['precision'], o['recall'], o['f1'], \
 	        o['n_pred'], o['n_ref']))" $(DEMO_DIR)/validation/metrics.json
+
+# Threshold optimisation on the held-apart test scenes: pixels (rts-validate threshold over
+# the ensemble's mean probabilities) and objects (the thresholds target below).
+DEMO_TESTS = $$(sed 's|.*/\(.*\)\.stack\.tif|$(1)|' $(DEMO_DIR)/test_stacks.txt | tr '\n' ' ')
+demo-thresholds: demo-chain
+	@echo "== rts-validate threshold: pixel sweep on the held-apart scenes -> $(DEMO_DIR)/thresholds/pixels" >&2
+	$(call tool,validate) threshold $(call DEMO_TESTS,$(DEMO_DIR)/level1/\1.prob.tif) $(WORLD)/truth/rts.parquet \
+	  $(call DEMO_TESTS,--coverage $(DEMO_DIR)/level1/\1.extent.parquet) -o $(DEMO_DIR)/thresholds/pixels > /dev/null
+	grep -F -f <(sed 's#.*/\(.*\)\.stack\.tif#/\1.#' $(DEMO_DIR)/test_stacks.txt) $(DEMO_DIR)/probs.txt \
+	  > $(DEMO_DIR)/test_probs.txt
+	@$(MAKE) --no-print-directory thresholds PROBS=$(DEMO_DIR)/test_probs.txt REF=$(WORLD)/truth/rts.parquet \
+	  WATER=$(WORLD)/aux/landcover.tif OUT=$(DEMO_DIR) OBJECT_ARGS="--mode iou" \
+	  COVERAGE="$(call DEMO_TESTS,$(DEMO_DIR)/level1/\1.extent.parquet)"
+	@$(PYTHON) -c "import json, sys; p, o = (json.load(open(f)) for f in sys.argv[1:3]); \
+	  at = {r['run']: r for r in o['runs']}; b = at[o['best']]; d = at.get('0.5', {}); \
+	  print('Best threshold on the held-apart test scenes: objects {} (IoU-matched F1 {:.2f}; ' \
+	        'the default 0.5: F1 {:.2f}), ' \
+	        'pixels {:.2f} (F1 {:.2f}, IoU {:.2f})'.format(o['best'], b['f1'], d.get('f1', float('nan')), \
+	        p['overall']['threshold'], p['overall']['f1'], p['overall']['iou']))" \
+	  $(DEMO_DIR)/thresholds/pixels/metrics.json $(DEMO_DIR)/thresholds/compare/metrics.json
+
+# Object-level threshold optimisation with the production clean-up itself: rts-ensemble at
+# each threshold, rts-validate objects on each result, rts-validate compare over them.
+#   make thresholds PROBS=probs.txt REF=truth.gpkg [WATER=lc.tif] [COVERAGE="a.parquet ..."]
+#     [THRESHOLDS="0.3 0.5 0.7"] [OBJECT_ARGS="--mode iou"] [OUT=run]
+# PROBS lists each scene's probability rasters, one path a line, as rts-infer prints them.
+THRESHOLDS ?= 0.2 0.3 0.4 0.5 0.6 0.7 0.8
+PROBS ?=
+REF ?=
+COVERAGE ?=
+OBJECT_ARGS ?=
+
+thresholds: $(SETUP)
+	@test -n "$(PROBS)" -a -n "$(REF)" || { echo "usage: make $@ PROBS=probs.txt REF=truth.gpkg [WATER=lc.tif]" \
+	  "[COVERAGE=\"a.parquet ...\"] [THRESHOLDS=\"0.3 0.5 0.7\"] [OBJECT_ARGS=...] [OUT=run]" >&2; exit 2; }
+	@for t in $(THRESHOLDS); do \
+	  echo "== threshold $$t: rts-ensemble -> $(OUT)/thresholds/level1/$$t, rts-validate objects" >&2; \
+	  $(call tool,ensemble) - --threshold $$t $(if $(WATER),--water $(WATER)) -q -o $(OUT)/thresholds/level1/$$t \
+	    < $(PROBS) | $(call tool,validate) objects - $(REF) $(foreach c,$(COVERAGE),--coverage $(c)) $(OBJECT_ARGS) -q \
+	    -o $(OUT)/thresholds/validation/$$t > /dev/null; \
+	done
+	$(call tool,validate) compare $(foreach t,$(THRESHOLDS),$(OUT)/thresholds/validation/$(t)) \
+	  -o $(OUT)/thresholds/compare > /dev/null
+	@echo "Threshold sweep: $(OUT)/thresholds/compare/report.md (+ compare.png)" >&2
 
 # Your own data, local install or one container per stage (DOCKER=1, or docker-pipeline):
 #   make pipeline SCENES="scenes/*/" DEM=dem.vrt TCVIS=tcvis.tif MODELS="a.onnx b.onnx" [WATER=lc.tif] [OUT=run]

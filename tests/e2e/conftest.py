@@ -30,4 +30,5 @@ def demo_run(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("make") / "demo"
     done = make("demo", f"DEMO_DIR={folder}", f"SYNTH_ARGS={SMALL_WORLD}")
     assert "Held-apart test scenes, object level" in done.stdout
+    assert "Best threshold on the held-apart test scenes" in done.stdout
     return folder

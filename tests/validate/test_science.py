@@ -135,3 +135,11 @@ def test_false_predictions_and_misses_get_the_land_cover_under_them(tmp_path):
 def _save(frame, path):
     frame.to_parquet(path)
     return path
+
+
+def test_runs_sharing_a_folder_name_are_named_by_their_distinct_paths(tmp_path):
+    from rts_validate.validation import run_names
+
+    assert run_names([tmp_path / "0.3", tmp_path / "0.5"]) == ["0.3", "0.5"]
+    named = run_names([tmp_path / "a" / "validation", tmp_path / "b" / "validation" / "metrics.json"])
+    assert named == ["a/validation", "b/validation"]

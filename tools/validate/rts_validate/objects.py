@@ -72,12 +72,6 @@ class ObjectOptions:
                 "std": "sample (ddof 1) across groups"}
 
 
-def polygonal(frame, what: str, buffer_m: float | None):
-    """Valid polygons: invalid ones repaired (with a warning), the buffer applied."""
-    geometry = repair_geometries(frame.geometry.values, what)
-    return shapely.buffer(geometry, buffer_m) if buffer_m else geometry
-
-
 def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     """Scores (the metrics.json body without ``mode``/``params``) and the matches table
     (every prediction and reference with its status) for two GeoDataFrames."""
@@ -98,8 +92,9 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     crs = metric_crs(pred, ref)
     pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
     ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
-    pred_geometry = polygonal(pred_work, "prediction", None)
-    ref_geometry = polygonal(ref_work, "reference", options.buffer_m)
+    pred_geometry = repair_geometries(pred_work.geometry.values, "prediction")
+    ref_drawn = repair_geometries(ref_work.geometry.values, "reference")
+    ref_geometry = shapely.buffer(ref_drawn, options.buffer_m) if options.buffer_m else ref_drawn
 
     pred_status = np.full(len(pred), "", dtype=object)
     ref_status = np.full(len(ref), "", dtype=object)
@@ -110,7 +105,7 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     coverage_work = None
     if coverage is not None:
         coverage_work = coverage.to_crs(crs)
-        area = shapely.union_all(polygonal(coverage_work, "coverage", None))
+        area = shapely.union_all(repair_geometries(coverage_work.geometry.values, "coverage"))
         shapely.prepare(area)
         pred_status[(pred_status == "") & ~shapely.intersects(area, pred_geometry)] = "outside_coverage"
         ref_status[~shapely.intersects(area, ref_geometry)] = "outside_coverage"
@@ -153,7 +148,7 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
     # sizes from the polygons as drawn (the reference buffer is a matching tolerance)
     pred_size = size_classes(shapely.area(pred_geometry), options.size_bounds_m2)
-    ref_size = size_classes(shapely.area(polygonal(ref_work, "reference", None)), options.size_bounds_m2)
+    ref_size = size_classes(shapely.area(ref_drawn), options.size_bounds_m2)
     body["by_size"] = sized_scores(counted_pred.assign(size_class=pred_size[pred_in]),
                                    counted_ref.assign(size_class=ref_size[ref_in]), options)
     if options.mode == "iou":
@@ -171,9 +166,8 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     if options.landcover:
         landcover = np.full(len(pred) + len(ref), None, dtype=object)
         wrong_pred, missed_ref = np.flatnonzero(pred_status == "fp"), np.flatnonzero(ref_status == "fn")
-        classes = majority_classes(np.concatenate([pred_geometry[wrong_pred],
-                                                   polygonal(ref_work, "reference", None)[missed_ref]]),
-                                   crs, options.landcover)
+        classes = majority_classes(np.concatenate([pred_geometry[wrong_pred], ref_drawn[missed_ref]]), crs,
+                                   options.landcover)
         names = dict(options.landcover_names)
         named = np.array([names.get(c, f"class {c}") if c is not None else "no data" for c in classes], dtype=object)
         landcover[wrong_pred], landcover[len(pred) + missed_ref] = named[:len(wrong_pred)], named[len(wrong_pred):]

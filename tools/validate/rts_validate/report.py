@@ -33,7 +33,7 @@ def score_keys(metrics: dict) -> tuple[str, ...]:
     if metrics["mode"] in ("pixels", "threshold"):
         return PIXEL_KEYS
     if metrics["mode"] == "compare":
-        return tuple(k for k in (*OBJECT_KEYS, *PIXEL_KEYS, *INSTANCE_KEYS)
+        return tuple(k for k in dict.fromkeys((*OBJECT_KEYS, *PIXEL_KEYS, *INSTANCE_KEYS))
                      if any(k in run for run in metrics["runs"]) and k not in ("tp", "fp", "fn", "tn", "tp_ref"))
     return OBJECT_KEYS
 
@@ -216,17 +216,22 @@ def write_threshold_chart(path: Path, metrics: dict) -> None:
 
 
 def write_compare_chart(path: Path, metrics: dict) -> None:
-    """Precision, recall and F1 of each run as grouped bars."""
+    """Precision, recall and F1 (and PQ, where the runs have it) of each run as grouped
+    bars; the best run's name in bold."""
     pyplot = _pyplot()
 
     runs = metrics["runs"]
+    keys = ["precision", "recall", "f1"] + (["pq"] if any("pq" in r for r in runs) else [])
+    width = 0.8 / len(keys)
     figure, axes = pyplot.subplots(figsize=(max(5, 0.9 * len(runs) + 2), 3.6), dpi=110)
     x = np.arange(len(runs))
-    for offset, key in zip((-0.27, 0, 0.27), ("precision", "recall", "f1"), strict=True):
-        axes.bar(x + offset, [r.get(key) or 0 for r in runs], 0.27, label=key)
+    for index, key in enumerate(keys):
+        axes.bar(x + (index - (len(keys) - 1) / 2) * width, [r.get(key) or 0 for r in runs], width, label=key)
     axes.set_xticks(x, [r["run"] for r in runs], rotation=30, ha="right", fontsize="small")
+    for label, run in zip(axes.get_xticklabels(), runs, strict=True):
+        label.set_fontweight("bold" if run["run"] == metrics["best"] else "normal")
     axes.set_ylim(0, 1.1)
-    axes.legend(fontsize="small", ncols=3)
+    axes.legend(fontsize="small", ncols=len(keys))
     figure.tight_layout()
     atomic.write_figure(path, figure)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from rts_core import atomic, cli
@@ -95,12 +96,12 @@ def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], t
 def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
     """Several validation runs' overall scores in one table and chart, the best by F1."""
     runs = []
-    for folder in run_dirs:
+    for folder, name in zip(run_dirs, run_names(run_dirs), strict=True):
         path = Path(folder) / "metrics.json" if Path(folder).is_dir() else Path(folder)
         try:
             metrics = json.loads(path.read_text())
             overall = metrics["overall"]
-            runs.append({"run": Path(folder).name if Path(folder).is_dir() else str(folder), "mode": metrics["mode"],
+            runs.append({"run": name, "mode": metrics["mode"],
                          **{k: v for k, v in overall.items() if isinstance(v, (int, float))},
                          **metrics.get("instance", {})})
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -115,9 +116,20 @@ def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
                            "f1": best.get("f1", 0.0)},
                "groups": [], "summary": {}, "runs": runs, "best": best["run"]}
     try:
-        finish(out, metrics, {"runs": f"{len(runs)} validation runs"}, stamp)
+        finish(out, metrics, {}, stamp)
     except Exception as exc:  # noqa: BLE001
         cli.fail(out, exc, debug=run.debug)
+
+
+def run_names(run_dirs: list[Path]) -> list[str]:
+    """Each run's folder name, or where two share one (``a/validation``, ``b/validation``)
+    its path below the folder all runs share."""
+    folders = [Path(p).parent if Path(p).suffix == ".json" else Path(p) for p in run_dirs]
+    names = [f.name for f in folders]
+    if len(set(names)) == len(names):
+        return names
+    common = Path(os.path.commonpath([f.resolve() for f in folders]))
+    return [str(f.resolve().relative_to(common)) or f.name for f in folders]
 
 
 def skip_if_done(out: Path, stamp: str, overwrite: bool) -> bool:
