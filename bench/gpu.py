@@ -24,6 +24,7 @@ Finishes within about 5 minutes.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import shutil
 import subprocess
@@ -73,6 +74,16 @@ def model_flops(onnx_path: Path, tile: int) -> float:
             if out and left:
                 flops += 2.0 * np.prod(out) * left[-1]
     return flops
+
+
+def tensorrt_loadable() -> bool:
+    """Whether TensorRT's library loads (ONNX Runtime lists its provider either way, and
+    falls back to CUDA when it cannot load)."""
+    try:
+        ctypes.CDLL("libnvinfer.so.10")
+    except OSError:
+        return False
+    return True
 
 
 def gpu_name() -> str | None:
@@ -183,6 +194,10 @@ def model_rows(folder: Path, tile: int, batch: int, seconds: float, on_gpu: bool
             except Exception as exc:  # noqa: BLE001 - a provider that cannot load is a row that says so
                 rows[label] = f"unavailable: {str(exc).splitlines()[0][:60]}"
                 continue
+            wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+            if session.get_providers()[0] != wanted:  # ONNX Runtime fell back to the next provider
+                rows[label] = f"unavailable: {wanted} did not load"
+                continue
             binding = session.io_binding()
             binding.bind_cpu_input(session.get_inputs()[0].name, x)
             binding.bind_output(session.get_outputs()[0].name, "cuda")
@@ -244,7 +259,8 @@ def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool
     for how in ("graph", "host"):
         command = [str(BIN / "rts-infer"), "-q", str(stack), *(f"--model={m}" for m in models),
                    "--normalise", how, "--overwrite", "-o", str(folder / how)]
-        command += ["--device", "cuda", "--tensorrt", "--precision", "fp16"] if on_gpu else ["--device", "cpu"]
+        command += ["--device", "cuda", "--precision", "fp16"] if on_gpu else ["--device", "cpu"]
+        command += ["--tensorrt"] if on_gpu and tensorrt_loadable() else []
         if on_gpu and engine_cache:
             command += ["--engine-cache", str(engine_cache)]
         with IdleSampler() as sampler:
@@ -252,8 +268,9 @@ def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool
             done = subprocess.run(command, capture_output=True, text=True)
             seconds = time.perf_counter() - start
         if done.returncode != 0:
-            last = done.stderr.strip().splitlines()[-1][:60] if done.stderr.strip() else done.returncode
-            rows[how] = f"failed: {last}"
+            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+            print(f"rts-infer ({how}) failed: {last}", file=sys.stderr)
+            rows[how] = "failed (standard error above)"
             continue
         rows[how] = (size * size / seconds / 1e6, tiles / seconds, sampler.idle)  # scene Mpx/s, both models
     return rows, tiles
@@ -298,7 +315,8 @@ def main() -> None:
             continue
         print(f"{label:<48} {value:>9.2f} {value * tile * tile / 1e6:>8.1f} {share(value):>7} {'':>9}")
     for how, value in e2e.items():
-        label = f"rts-infer end to end {size} px, 2 models, {how}"
+        runtime = "TensorRT fp16" if tensorrt_loadable() else "CUDA fp16" if name else "CPU fp32"
+        label = f"rts-infer {size} px, 2 models, {runtime}, {how}"
         if isinstance(value, str):
             print(f"{label:<48} {value}")
             continue

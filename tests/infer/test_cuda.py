@@ -3,6 +3,7 @@ step in fp32 and two in fp16, with the model normalising its own input, through
 IOBinding and through CUDA graphs, and TensorRT caches its engines. Skipped without a
 GPU (ONNX Runtime's CUDA provider and a device); run it where one is lent."""
 
+import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,23 @@ pytestmark = pytest.mark.skipif(
     reason="no GPU: ONNX Runtime's CUDA provider or a CUDA device is missing")
 
 
+def tensorrt_loadable() -> bool:
+    try:
+        ctypes.CDLL("libnvinfer.so.10")
+    except OSError:
+        return False
+    return True
+
+
 def probabilities(folder: Path) -> np.ndarray:
     with rasterio.open(folder / f"{SCENE_ID}.tcvis.prob.tif") as dataset:
         return dataset.read(1).astype(int)
 
 
 @pytest.mark.parametrize("precision, steps, extra", [
-    ("fp32", 1, []), ("fp16", 2, []), ("fp32", 1, ["--cuda-graphs"]), ("fp16", 2, ["--tensorrt"])])
+    ("fp32", 1, []), ("fp16", 2, []), ("fp32", 1, ["--cuda-graphs"]),
+    pytest.param("fp16", 2, ["--tensorrt"], marks=pytest.mark.skipif(
+        not tensorrt_loadable(), reason="TensorRT's libnvinfer.so.10 is not installed"))])
 def test_cuda_equals_the_cpu(tmp_path, precision, steps, extra):
     stack = write_stack(tmp_path / f"{SCENE_ID}.stack.tif", shape=(1100, 1300), invalid=(slice(0, 50), slice(0, 80)))
     model = ROOT / "models" / "demo" / "tcvis.onnx"

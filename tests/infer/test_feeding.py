@@ -125,3 +125,18 @@ def test_batch_size_from_free_memory():
     assert batch_size_for(2**30, 1024, 10, "fp32") == 1
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         assert free_gpu_bytes() is None or free_gpu_bytes() >= 0
+
+
+def test_a_gpu_batch_never_holds_a_tensor_past_what_cuda_indexes(tmp_path, monkeypatch, caplog):
+    """32 tiles of 1024 px through UNet++ / ResNet34 failed on an H200 in a Concat
+    ('cudaErrorInvalidValue'): its largest tensor passed 2^31 elements. The batch is cut
+    to what the graph's largest tensor allows."""
+    model = Model(conv_model(tmp_path / "m.onnx", bands=("ndvi", "red")), ["CPUExecutionProvider"])
+    assert graph.largest_tensor(model.proto, 1024) == 2 * 1024 * 1024  # the 2-band input
+    assert graph.largest_tensor(model.proto, 4096) == 2 * 4096 * 4096
+    assert model.batch_size(4096, 200) == 200  # the CPU: as asked
+    model.on_gpu = True
+    monkeypatch.setattr("rts_infer.session.free_gpu_bytes", lambda device=0: 2**50)
+    assert model.batch_size(4096) == 32  # memory allows 32; 2^31 / (2 x 4096^2) = 64
+    assert model.batch_size(8192) == 15  # 2^31 / (2 x 8192^2) = 16, less one for 2^31 - 1
+    assert model.batch_size(8192, 40) == 15 and "passes the 2^31 elements" in caplog.text

@@ -98,3 +98,28 @@ def with_stored_input(proto: onnx.ModelProto, normalisation: Normalisation, outp
     del graph.output[:]
     graph.output.extend([helper.make_tensor_value_info(PROBABILITY, TensorProto.FLOAT, [batch, 1, "H", "W"])])
     return model
+
+
+def largest_tensor(proto: onnx.ModelProto, tile: int) -> int:
+    """Elements of the model's largest tensor for one tile (input 1 x C x tile x tile),
+    from ONNX shape inference. CUDA kernels index a tensor with 32-bit integers: a batch
+    whose largest tensor passes 2^31 elements fails with 'invalid argument' (UNet++ /
+    ResNet34 at 32 tiles of 1024 px does, in its decoder's Concat)."""
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    initialised = {init.name for init in model.graph.initializer}
+    for value in model.graph.input:
+        if value.name in initialised:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        for index, dim in enumerate(dims):
+            size = 1 if index == 0 else tile if index >= len(dims) - 2 else dim.dim_value
+            dim.Clear()
+            dim.dim_value = size
+    inferred = onnx.shape_inference.infer_shapes(model)
+    largest = 0
+    for value in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]:
+        dims = [d.dim_value for d in value.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims):
+            largest = max(largest, int(np.prod(dims, dtype=np.int64)))
+    return largest or tile * tile

@@ -188,7 +188,7 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
                              RTS_NORMALISED="graph" if in_graph else "host",
                              RTS_TILE=f"{tile}", RTS_OVERLAP=f"{overlap}")
     tiles = [t for line in rows for t in line]
-    per_batch = options.batch_size or model.default_batch_size(size)
+    per_batch = model.batch_size(size, options.batch_size)
     batches = [tiles[i:i + per_batch] for i in range(0, len(tiles), per_batch)]
 
     fixed = model.feed == "persistent"  # CUDA graphs: every batch the same shape (the last one padded)

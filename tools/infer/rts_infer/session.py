@@ -11,10 +11,12 @@ disk, keyed by the model's hash and the tile shape, so a rerun does not rebuild 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +122,7 @@ def providers_for(device: str, tensorrt: bool = False) -> list:
             index = int(device.split(":", 1)[1]) if ":" in device else 0
         except ValueError:
             raise DeviceError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)") from None
+        preload_cuda_libraries()
         chosen = [("CUDAExecutionProvider", {"device_id": index})]
         if tensorrt:
             if "TensorrtExecutionProvider" not in available:
@@ -127,6 +130,21 @@ def providers_for(device: str, tensorrt: bool = False) -> list:
             chosen.insert(0, ("TensorrtExecutionProvider", {"device_id": index}))
         return chosen + ["CPUExecutionProvider"]
     raise DeviceError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)")
+
+
+def preload_cuda_libraries() -> None:
+    """CUDA, cuBLAS and cuDNN from the NVIDIA wheels beside onnxruntime-gpu (pip's
+    ``onnxruntime-gpu[cuda,cudnn]``), which the loader does not search by itself; a
+    library found on the loader's path (ldconfig, LD_LIBRARY_PATH) serves as well. Its
+    messages go to standard error: standard output carries the output paths."""
+    preload = getattr(ort, "preload_dlls", None)  # ONNX Runtime >= 1.21
+    if preload is None:
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            preload(directory="")
+        except Exception as exc:  # noqa: BLE001 - a library not preloaded is reported when the session loads
+            log.debug("preloading the CUDA libraries: %s", exc)
 
 
 def to_fp16(proto):
@@ -214,11 +232,19 @@ class Model:
         self.feed = "persistent" if cuda_graphs else "bound" if self.on_gpu else "plain"
         self.buffers: dict = {}
 
-    def default_batch_size(self, tile: int) -> int:
-        """4 tiles on the CPU; on a GPU as many as half its free memory holds."""
+    def batch_size(self, tile: int, requested: int | None = None) -> int:
+        """Tiles per batch: ``requested``, else 4 on the CPU and on a GPU as many as half
+        its free memory holds; on a GPU never so many that the largest tensor passes the
+        2^31 elements CUDA kernels can index (:func:`graph.largest_tensor`)."""
         if not self.on_gpu:
-            return 4
-        return batch_size_for(free_gpu_bytes(self.device_id), tile, len(self.info.bands), self.precision)
+            return requested or 4
+        chosen = requested or batch_size_for(free_gpu_bytes(self.device_id), tile, len(self.info.bands),
+                                             self.precision)
+        limit = max(1, (2**31 - 1) // graph.largest_tensor(self.proto, tile))
+        if requested and requested > limit:
+            log.warning("%s: --batch-size %d at %d px tiles passes the 2^31 elements CUDA can index in one tensor:"
+                        " %d tiles per batch", self.path, requested, tile, limit)
+        return min(chosen, limit)
 
     def in_graph(self, dtype) -> bool:
         """Whether stacks of ``dtype`` are normalised inside the graph (else on the host:
@@ -346,6 +372,9 @@ def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int
             model = Model(path, providers, precision, threads, normalise, engine_cache, cuda_graphs)
         except ModelError as exc:
             raise RunError(path, str(exc)) from None
+        if tensorrt and model.provider != "TensorrtExecutionProvider" and model.on_gpu:
+            log.warning("%s: --tensorrt: TensorRT could not be loaded (libnvinfer.so.10: pip install "
+                        "tensorrt-cu13-libs): running on %s", path, model.provider)
         if model.cuda_unavailable:
             reason = "the CUDA execution provider could not be loaded (CUDA/cuDNN libraries or GPU missing)"
             if device != "auto":
