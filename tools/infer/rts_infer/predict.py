@@ -5,6 +5,7 @@ tiles, and written row band by row band as a COG probability raster."""
 from __future__ import annotations
 
 import logging
+import os
 import queue
 from dataclasses import dataclass
 
@@ -29,13 +30,19 @@ class InferOptions:
     overlap: int | None = None
     batch_size: int | None = None  # default: 4 on the CPU, from free memory on a GPU
     blending: str = "linear"
-    readers: int = 2  # threads reading and normalising tiles ahead of the model
+    readers: int | None = None  # threads reading tiles ahead of the model (default: reader_threads())
     precision: str = "fp32"
     allow_mismatch: bool = False  # run stacks made otherwise than a model's training stacks, with a warning
 
     def settings(self) -> tuple:
         """What changes a probability raster (not the batch size or the threads)."""
         return self.tile_size, self.overlap, self.blending, self.precision, self.allow_mismatch
+
+
+def reader_threads(on_gpu: bool) -> int:
+    """Threads reading tiles ahead of the model: 2 on the CPU, whose cores run the model;
+    on a GPU up to 8, since decoding the stack is then what the run waits on."""
+    return min(8, max(2, os.cpu_count() or 2)) if on_gpu else 2
 
 
 def plan_stack(stack, *, out, models: list[Model], options: InferOptions, version: str) -> Plan:
@@ -227,7 +234,8 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
         with raster.CogWriter(out_path, width=width, height=height, count=1, dtype=contract.PROB_DTYPE,
                               nodata=contract.PROB_NODATA, scales=[contract.PROB_SCALE], offsets=[0.0], tags=tags,
                               band_descriptions=("rts_probability",), **profile) as out:
-            for batch, x in ordered_map(prepare, batches, workers=options.readers, ahead=options.readers):
+            workers = options.readers or reader_threads(model.on_gpu)
+            for batch, x in ordered_map(prepare, batches, workers=workers, ahead=workers):
                 probabilities = (model.run_stored(x, selected.scale, selected.offset, sentinel) if in_graph
                                  else model(x))[:len(batch)]
                 spare.put(x.base if x.base is not None else x)
