@@ -143,3 +143,48 @@ def test_runs_sharing_a_folder_name_are_named_by_their_distinct_paths(tmp_path):
     assert run_names([tmp_path / "0.3", tmp_path / "0.5"]) == ["0.3", "0.5"]
     named = run_names([tmp_path / "a" / "validation", tmp_path / "b" / "validation" / "metrics.json"])
     assert named == ["a/validation", "b/validation"]
+
+
+def write_fold(root, configuration, region, epochs, objects):
+    """A fold folder as workflow/crossval.smk leaves it: rts-train's epochs, rts-validate's scores."""
+    fold = root / configuration / region
+    (fold / "model").mkdir(parents=True)
+    (fold / "validation").mkdir()
+    lines = ["epoch,loss,val_loss,precision,recall,f1,iou,lr"]
+    lines += [f"{i},0.1,0.1,{p},{r},{f1},{iou},0.001" for i, (p, r, f1, iou) in enumerate(epochs, start=1)]
+    (fold / "model" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    (fold / "validation" / "metrics.json").write_text(json.dumps({"mode": "intersect", "overall": {
+        "precision": objects[0], "recall": objects[1], "f1": objects[2], "n_pred": 10, "n_ref": 12}}))
+    return fold
+
+
+def test_the_crossval_summary_takes_each_folds_best_epoch_and_averages_over_regions(tmp_path):
+    folds = [
+        # configuration a: best epochs (by F1) give IoU 0.5, 0.3, 0.4 on regions 1-3
+        write_fold(tmp_path, "a", "1", [(0.5, 0.5, 0.5, 0.2), (0.7, 0.7, 0.7, 0.5)], (1.0, 0.5, 0.6)),
+        write_fold(tmp_path, "a", "2", [(0.6, 0.6, 0.6, 0.3), (0.6, 0.6, 0.6, 0.9)], (0.8, 0.5, 0.7)),  # tie: first
+        write_fold(tmp_path, "a", "3", [(0.6, 0.6, 0.65, 0.4)], (0.9, 0.9, 0.8)),
+        write_fold(tmp_path, "b", "1", [(0.8, 0.8, 0.8, 0.7)], (1.0, 1.0, 1.0)),
+        write_fold(tmp_path, "b", "2", [(0.8, 0.8, 0.8, 0.5)], (1.0, 1.0, 1.0)),
+    ]
+    done = run_script("rts-validate", "crossval", *folds, "-o", tmp_path / "summary")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((tmp_path / "summary" / "metrics.json").read_text())
+    assert [(f["configuration"], f["region"], f["best_epoch"]) for f in metrics["folds"]] == [
+        ("a", "1", 2), ("a", "2", 1), ("a", "3", 1), ("b", "1", 1), ("b", "2", 1)]
+    a, b = metrics["configurations"]
+    assert (a["n_regions"], b["n_regions"]) == (3, 2)
+    assert a["pixel_iou_mean"] == pytest.approx(0.4) and a["pixel_iou_std"] == pytest.approx(0.1)
+    assert a["object_f1_mean"] == pytest.approx(0.7) and a["object_f1_std"] == pytest.approx(0.1)
+    assert b["pixel_iou_mean"] == pytest.approx(0.6) and b["pixel_iou_std"] == pytest.approx(0.02 ** 0.5)
+    assert metrics["best"] == "b"
+    report = (tmp_path / "summary" / "report.md").read_text()
+    assert "| a | 3 | 0.400 ± 0.100 |" in report and "| 3 | 0.400 |  |" in report  # b has no region 3
+    assert (tmp_path / "summary" / "crossval.png").stat().st_size > 0
+    rows = (tmp_path / "summary" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("configuration,region,best_epoch,pixel_iou") and len(rows) == 1 + 5 + 4
+
+    (folds[1] / "validation" / "metrics.json").write_text("{}")
+    broken = run_script("rts-validate", "crossval", *folds, "-o", tmp_path / "broken")
+    assert broken.returncode == 1 and "a/2/validation/metrics.json" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1 and not (tmp_path / "broken").exists()

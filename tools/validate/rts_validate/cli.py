@@ -10,7 +10,7 @@ from rts_core import cli
 
 from .objects_cli import objects
 from .pixels import DEFAULT_THRESHOLDS
-from .validation import TOOL, compare_runs, validate_pixels, validate_threshold
+from .validation import TOOL, compare_runs, summarise_crossval, validate_pixels, validate_threshold
 
 
 @cli.group(TOOL, TOOL, epilog="""Examples:
@@ -22,6 +22,7 @@ from .validation import TOOL, compare_runs, validate_pixels, validate_threshold
   rts-validate pixels scene.prob.tif truth.gpkg -o v_pixels
   rts-validate threshold probs/*.prob.tif truth.gpkg --coverage extents.parquet -o v_thresholds
   rts-validate compare runs/*/validation -o v_compare
+  rts-validate crossval cv/folds/*/* -o cv/summary
 
 Writes metrics.json, metrics.csv and report.md (with PNG charts) under -o; objects also
 matches.parquet, every prediction and reference with its status.""")
@@ -85,3 +86,17 @@ def threshold(preds, out, coverage, thresholds, run):
 def compare(runs, out, run):
     """Several validation runs side by side: one table and chart, the best run by F1."""
     compare_runs([Path(p) for p in cli.expand_paths(runs)], out, run)
+
+
+@main.command("crossval", epilog="""Each FOLD is a folder CONFIGURATION/REGION (workflow/crossval.smk
+writes them) holding model/metrics.csv of rts-train fit, validated on that region's
+scenes, and validation/metrics.json of rts-validate objects on the model's Level 1 there.
+The pixel scores are those of the best epoch (the highest validation F1, the one
+rts-train keeps), as in Nitze et al. (2021); standard deviations are sample ones (ddof 1)
+across regions. The best configuration has the highest mean pixel IoU.""")
+@cli.paths_argument("folds", metavar="FOLD...")
+@cli.out_dir_option()
+@cli.run_options(TOOL)
+def crossval(folds, out, run):
+    """A regional cross-validation summarised: scores per held-out region and configuration."""
+    summarise_crossval([Path(p) for p in cli.expand_paths(folds)], out, run)

@@ -11,16 +11,14 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from rts_core import atomic
-from rts_core.crs import metric_crs
 
+from . import charts
+from .crossval import SCORES
 from .matching import INSTANCE_KEYS, OBJECT_KEYS
 from .pixels import PIXEL_KEYS
 
 MAP_MAX_FEATURES = 5000  # above this a map of every polygon is unreadable and slow
-COLOURS = {"tp": "#1a9850", "fp": "#d73027", "tp_ref": "#91bfdb", "fn": "#fc8d59"}
 
 
 def _number(value) -> str:
@@ -30,7 +28,7 @@ def _number(value) -> str:
 
 
 def score_keys(metrics: dict) -> tuple[str, ...]:
-    if metrics["mode"] in ("pixels", "threshold"):
+    if metrics["mode"] in ("pixels", "threshold", "crossval"):
         return PIXEL_KEYS
     if metrics["mode"] == "compare":
         return tuple(k for k in dict.fromkeys((*OBJECT_KEYS, *PIXEL_KEYS, *INSTANCE_KEYS))
@@ -40,10 +38,16 @@ def score_keys(metrics: dict) -> tuple[str, ...]:
 
 def metrics_rows(metrics: dict) -> tuple[list[str], list[dict]]:
     """The CSV rows: ``overall`` first, then one row per group (objects, pixels), per
-    size class (objects), per threshold (threshold) or per run (compare)."""
+    size class (objects), per threshold (threshold), per run (compare) or per fold, then
+    each configuration's mean and standard deviation (crossval)."""
     keys = score_keys(metrics)
     if metrics["mode"] == "threshold":
         return ["threshold", *keys], list(metrics["thresholds"])
+    if metrics["mode"] == "crossval":
+        summary = [{"configuration": c["configuration"], "region": statistic,
+                    **{k: c[f"{k}_{statistic}"] for k in SCORES}}
+                   for c in metrics["configurations"] for statistic in ("mean", "std")]
+        return ["configuration", "region", "best_epoch", *SCORES, "n_pred", "n_ref"], metrics["folds"] + summary
     if metrics["mode"] == "compare":
         columns = ["run", "mode", *keys]
         for row in metrics["runs"]:
@@ -91,53 +95,25 @@ def _table(columns: list[str], rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_chart(path: Path, metrics: dict) -> None:
-    """Precision, recall and F1 per group as grouped bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    groups = metrics["groups"]
-    labels = [", ".join(f"{v}" for v in g["group"].values()) for g in groups]
-    figure, axes = pyplot.subplots(figsize=(max(5, 0.9 * len(groups) + 2), 3.6), dpi=110)
-    width = 0.27
-    for offset, key, colour in ((-width, "precision", "#4575b4"), (0, "recall", "#fdae61"), (width, "f1", "#1a9850")):
-        axes.bar([i + offset for i in range(len(groups))], [g[key] for g in groups], width, label=key, color=colour)
-    axes.set_xticks(range(len(groups)), labels, rotation=30 if len(groups) > 6 else 0, ha="right" if len(groups) > 6
-                    else "center")
-    axes.set_ylim(0, 1.15)
-    axes.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
-    axes.set_ylabel("score")
-    axes.set_title(f"{metrics['mode']} validation per {', '.join(groups[0]['group'])}")
-    axes.legend(loc="upper center", fontsize="small", ncols=3, frameon=False)
-    figure.tight_layout()
-    atomic.write_figure(path, figure)
-
-
-def write_map(path: Path, counted) -> None:
-    """True positives, false positives, detected and missed references (the counted
-    rows of matches.parquet) on one map."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-    from matplotlib.patches import Patch
-
-    if counted.crs is not None and counted.crs.is_geographic and len(counted):
-        counted = counted.to_crs(metric_crs(counted))
-    figure, axes = pyplot.subplots(figsize=(7, 7), dpi=110)
-    labels = {"tp": "true prediction", "fp": "false prediction", "tp_ref": "reference found", "fn": "reference missed"}
-    for status in ("tp_ref", "fn", "tp", "fp"):  # references under predictions
-        part = counted[counted["status"] == status]
-        if len(part):
-            filled = status in ("tp_ref", "fn")
-            part.plot(ax=axes, facecolor=COLOURS[status] if filled else "none", edgecolor=COLOURS[status],
-                      linewidth=0.8, alpha=0.7 if filled else 1.0)
-    axes.legend(handles=[Patch(facecolor=COLOURS[s], label=labels[s]) for s in labels], loc="best", fontsize="small")
-    axes.set_axis_off()
-    figure.tight_layout()
-    atomic.write_figure(path, figure)
+def _crossval_tables(metrics: dict) -> list[str]:
+    """The summary (mean ± sample standard deviation across held-out regions per
+    configuration) and, as the paper's Table 5, one score per region and configuration."""
+    configurations = [c["configuration"] for c in metrics["configurations"]]
+    text = [f"Best configuration by mean pixel IoU: **{metrics['best']}**", "",
+            "Pixel scores: the best epoch of rts-train fit on the held-out region; object scores: "
+            "rts-validate objects of its Level 1 there.", "",
+            "| configuration | regions | " + " | ".join(SCORES) + " |", "|---|---|" + "---|" * len(SCORES)]
+    for row in metrics["configurations"]:
+        text.append(f"| {row['configuration']} | {row['n_regions']} | " + " | ".join(
+            f"{row[k + '_mean']:.3f} ± {row[k + '_std']:.3f}" for k in SCORES) + " |")
+    regions = list(dict.fromkeys(f["region"] for f in metrics["folds"]))
+    for key, title in (("pixel_iou", "Pixel IoU"), ("object_f1", "Object F1")):
+        score = {(f["configuration"], f["region"]): f[key] for f in metrics["folds"]}
+        text += ["", f"### {title} per held-out region", "", "| region | " + " | ".join(configurations) + " |",
+                 "|---|" + "---|" * len(configurations)]
+        text += [f"| {region} | " + " | ".join(_number(score.get((c, region))) for c in configurations) + " |"
+                 for region in regions]
+    return [*text, ""]
 
 
 def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -> None:
@@ -153,6 +129,8 @@ def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -
                  "positive: p > threshold)", "", _table(columns, rows), ""]
     elif mode == "compare":
         text += ["", f"Best run by F1: **{metrics['best']}**", "", _table(columns, rows), ""]
+    elif mode == "crossval":
+        text += ["", *_crossval_tables(metrics)]
     else:
         text += ["", "## Overall", "", _table(list(keys), [metrics["overall"]]), ""]
     if metrics["groups"]:
@@ -189,71 +167,8 @@ def write_markdown(path: Path, metrics: dict, inputs: dict, images: list[str]) -
     atomic.write_text(path, "\n".join(text))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-def write_threshold_chart(path: Path, metrics: dict) -> None:
-    """Precision, recall, F1 and IoU against the threshold, the best marked."""
-    pyplot = _pyplot()
-
-    rows = metrics["thresholds"]
-    figure, axes = pyplot.subplots(figsize=(6, 3.6), dpi=110)
-    thresholds = [r["threshold"] for r in rows]
-    for key in ("precision", "recall", "f1", "iou"):
-        axes.plot(thresholds, [r[key] for r in rows], marker=".", label=key)
-    axes.axvline(metrics["overall"]["threshold"], color="grey", linestyle="--", linewidth=0.8)
-    axes.set_xlabel("threshold (positive: p > threshold)")
-    axes.set_ylim(0, 1.02)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    atomic.write_figure(path, figure)
-
-
-def write_compare_chart(path: Path, metrics: dict) -> None:
-    """Precision, recall and F1 (and PQ, where the runs have it) of each run as grouped
-    bars; the best run's name in bold."""
-    pyplot = _pyplot()
-
-    runs = metrics["runs"]
-    keys = ["precision", "recall", "f1"] + (["pq"] if any("pq" in r for r in runs) else [])
-    width = 0.8 / len(keys)
-    figure, axes = pyplot.subplots(figsize=(max(5, 0.9 * len(runs) + 2), 3.6), dpi=110)
-    x = np.arange(len(runs))
-    for index, key in enumerate(keys):
-        axes.bar(x + (index - (len(keys) - 1) / 2) * width, [r.get(key) or 0 for r in runs], width, label=key)
-    axes.set_xticks(x, [r["run"] for r in runs], rotation=30, ha="right", fontsize="small")
-    for label, run in zip(axes.get_xticklabels(), runs, strict=True):
-        label.set_fontweight("bold" if run["run"] == metrics["best"] else "normal")
-    axes.set_ylim(0, 1.1)
-    axes.legend(fontsize="small", ncols=len(keys))
-    figure.tight_layout()
-    atomic.write_figure(path, figure)
-
-
-def write_anatomy_chart(path: Path, anatomy: dict) -> None:
-    """False predictions and missed references by land-cover class."""
-    pyplot = _pyplot()
-
-    figure, panels = pyplot.subplots(1, 2, figsize=(9, 3.4), dpi=110)
-    for panel, (side, title) in zip(panels, (("false_positives", "false predictions"),
-                                             ("missed_references", "missed references")), strict=True):
-        table = anatomy[side]["by_landcover"]
-        panel.barh([r["class"] for r in table], [r["count"] for r in table], color="#d73027" if side.startswith(
-            "false") else "#fc8d59")
-        panel.set_title(f"{title} by land cover", fontsize="medium")
-        panel.invert_yaxis()
-    figure.tight_layout()
-    atomic.write_figure(path, figure)
-
-
 OUTPUT_NAMES = ("metrics.json", "metrics.csv", "report.md", "matches.parquet", "scores.png", "map.png",
-                "threshold.png", "compare.png", "anatomy.png")
+                "threshold.png", "compare.png", "anatomy.png", "crossval.png")
 
 
 def write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path]:
@@ -274,21 +189,24 @@ def _write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Pat
     written = [out / "metrics.json", out / "metrics.csv", out / "report.md"]
     images = []
     if metrics["groups"]:
-        write_chart(out / "scores.png", metrics)
+        charts.write_chart(out / "scores.png", metrics)
         images.append("scores.png")
     if metrics["mode"] == "threshold":
-        write_threshold_chart(out / "threshold.png", metrics)
+        charts.write_threshold_chart(out / "threshold.png", metrics)
         images.append("threshold.png")
     if metrics["mode"] == "compare":
-        write_compare_chart(out / "compare.png", metrics)
+        charts.write_compare_chart(out / "compare.png", metrics)
         images.append("compare.png")
+    if metrics["mode"] == "crossval":
+        charts.write_crossval_chart(out / "crossval.png", metrics)
+        images.append("crossval.png")
     if metrics.get("anatomy"):
-        write_anatomy_chart(out / "anatomy.png", metrics["anatomy"])
+        charts.write_anatomy_chart(out / "anatomy.png", metrics["anatomy"])
         images.append("anatomy.png")
     if matches is not None:
-        counted = matches[matches["status"].isin(list(COLOURS))]
+        counted = matches[matches["status"].isin(list(charts.COLOURS))]
         if 0 < len(counted) <= MAP_MAX_FEATURES:
-            write_map(out / "map.png", counted)
+            charts.write_map(out / "map.png", counted)
             images.append("map.png")
         write_geoparquet(matches if matches.crs is not None else matches.set_crs("EPSG:4326"),
                          out / "matches.parquet")

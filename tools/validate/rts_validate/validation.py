@@ -11,6 +11,7 @@ from pathlib import Path
 from rts_core import atomic, cli
 from rts_core.runner import InputError, RunOptions, emit, fingerprint, up_to_date
 
+from .crossval import crossval_metrics, read_fold
 from .objects import ObjectOptions, SideError, assess_objects
 from .pixels import assess_pixels, sweep_thresholds
 from .report import write_all
@@ -121,6 +122,29 @@ def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
         cli.fail(out, exc, debug=run.debug)
 
 
+def summarise_crossval(folds: list[Path], out: Path, run: RunOptions) -> None:
+    """One regional cross-validation's folds in one table and chart, mean ± standard
+    deviation across held-out regions per configuration."""
+    files = [f / name for f in folds for name in ("model/metrics.csv", "validation/metrics.json")]
+    stamp = fingerprint(files, "crossval", cli.version_string(TOOL))
+    if skip_if_done(out, stamp, run.overwrite):
+        return
+    rows = []
+    for fold in folds:
+        try:
+            rows.append(read_fold(Path(fold)))
+        except (InputError, ValueError) as exc:
+            cli.fail(getattr(exc, "source", None) or fold, exc, debug=run.debug)
+    try:
+        metrics = crossval_metrics(rows)
+    except InputError as exc:
+        cli.fail(out, exc, debug=run.debug)
+    try:
+        finish(out, metrics, {"folds": f"{len(rows)} folds"}, stamp)
+    except Exception as exc:  # noqa: BLE001
+        cli.fail(out, exc, debug=run.debug)
+
+
 def run_names(run_dirs: list[Path]) -> list[str]:
     """Each run's folder name, or where two share one (``a/validation``, ``b/validation``)
     its path below the folder all runs share."""
@@ -171,7 +195,7 @@ def finish(out: Path, metrics: dict, inputs: dict, stamp: str, matches=None) -> 
     overall = metrics["overall"]
     detail = (f" ({overall['n_pred']} predictions, {overall['n_ref']} references)" if "n_pred" in overall else
               f" at threshold {overall['threshold']:g}" if "threshold" in overall else
-              f" (best run {metrics['best']})" if "best" in metrics else "")
+              f" (best: {metrics['best']})" if "best" in metrics else "")
     log.info("%s: precision %.3f, recall %.3f, F1 %.3f%s", metrics["mode"], overall["precision"],
              overall["recall"], overall["f1"], detail)
     emit(written)
