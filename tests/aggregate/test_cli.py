@@ -26,7 +26,7 @@ def level1_rows(scene_id, acquired, boxes):
              "prob_max": 0.95, "models": "tcvis,notcvis", "sensor": "PlanetScope", "geometry": b} for b in boxes]
 
 
-def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000, 5000, 5000)):
+def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000, 5000, 5000), metadata=None):
     """Boxes and footprint in metres around ORIGIN in UTM zone 8, written in ``epsg``."""
     x0, y0 = ORIGIN.to_crs(32608).iloc[0].coords[0]
     shifted = list(geopandas.GeoSeries([box(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0) for b in boxes],
@@ -35,7 +35,7 @@ def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000
     columns = list(contract.L1_COLUMNS)
     l1 = geopandas.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=epsg) if rows else \
         geopandas.GeoDataFrame({c: [] for c in columns[:-1]}, geometry=[], crs=epsg)
-    write_geoparquet(l1, folder / contract.l1_name(scene_id))
+    write_geoparquet(l1, folder / contract.l1_name(scene_id), metadata=metadata)
     stamp = pandas.Timestamp(acquired, tz="UTC")
     f = footprint
     extent = geopandas.GeoDataFrame({"scene_id": [scene_id], "acquired": [stamp], "year": [stamp.year]},

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rts_core import contract, raster
+from rts_core import contract, raster, vector
 from tests.conftest import run_script
 
 SCENE = "20220801_201500_10_2416"
@@ -45,10 +45,10 @@ def blob_field():
     return p, valid, water
 
 
-def write_prob(path, probability, valid, model):
+def write_prob(path, probability, valid, model, **extra_tags):
     stored = np.round(probability * 100).astype(np.uint8)
     stored[~valid] = 255
-    tags = raster.scene_tags(SCENE, "2022-08-01T20:15:00Z", "test", model=model)
+    tags = raster.scene_tags(SCENE, "2022-08-01T20:15:00Z", "test", model=model, **extra_tags)
     raster.write_cog(path, stored, crs="EPSG:32608", transform=TRANSFORM, nodata=255, tags=tags,
                      scales=[0.01], offsets=[0.0])
     return path
@@ -102,6 +102,24 @@ def test_exactly_the_expected_objects_survive(inputs):
     extent = geopandas.read_parquet(out / contract.extent_name(SCENE))
     assert list(extent.columns) == list(contract.EXTENT_COLUMNS)
     assert abs(extent.area.iloc[0] - (200 * 200 - 50) * 9) < 200 * 3 * 4  # within a pixel along the outline
+
+
+def test_the_level1_file_records_the_models_with_their_hashes_and_the_threshold(tmp_path):
+    """rts-infer tags each probability with its model file's SHA-256; the ensemble keeps
+    "name@sha12" per model and its threshold in the Level-1 metadata, which
+    rts-aggregate --schema darts turns into DARTS_AI_model_version and _threshold."""
+    p, valid, _ = blob_field()
+    digests = {"tcvis": "ab" * 32, "notcvis": "0123456789abcdef" * 4}
+    paths = [write_prob(tmp_path / f"{SCENE}.{name}.prob.tif", p, valid, name,
+                        **{contract.TAG_MODEL_SHA256: digest}) for name, digest in digests.items()]
+    paths.append(write_prob(tmp_path / f"{SCENE}.old.prob.tif", p, valid, "old"))  # an older rts-infer: no hash
+    done = run_script("rts-ensemble", *paths, "--threshold", "0.45", "-o", tmp_path / "l1")
+    assert done.returncode == 0, done.stderr
+    metadata = vector.parquet_metadata(tmp_path / "l1" / contract.l1_name(SCENE))
+    assert metadata[contract.PARQUET_MODEL_VERSION] == "notcvis@0123456789ab,old,tcvis@abababababab"
+    assert metadata[contract.PARQUET_THRESHOLD] == "0.45"
+    with rasterio.open(tmp_path / "l1" / contract.prob_name(SCENE)) as prob:
+        assert prob.tags()[contract.TAG_MODEL_VERSION] == "notcvis@0123456789ab,old,tcvis@abababababab"
 
 
 def test_without_water_the_water_blobs_survive_and_single_model_warns(inputs):

@@ -1,5 +1,7 @@
 """rts-infer: tiling equals whole-image inference, metadata-driven bands, no-data, errors."""
 
+import hashlib
+
 import numpy as np
 import onnxruntime
 import pytest
@@ -41,6 +43,7 @@ def test_tiled_equals_whole_image_including_the_outermost_pixels(tmp_path, tile,
     assert tags["RTS_MODEL"] == "local" and tags["RTS_SCENE_ID"] == SCENE_ID
     assert tags["RTS_PROVIDER"] == "CPUExecutionProvider"
     assert tags["RTS_ACQUIRED"] == "2023-07-15T20:12:34Z"
+    assert tags["RTS_MODEL_SHA256"] == hashlib.sha256(model.read_bytes()).hexdigest()  # the model's version
 
 
 def test_weights_are_full_at_the_scene_edges_and_ramp_inside():

@@ -126,7 +126,8 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
         atomic.write_text(manifest, json.dumps({
             "tool": cli.version_string(TOOL), "fingerprint": stamp,
             "options": {"years": list(options.years) if options.years else None,
-                        "h3_resolution": options.h3_resolution},
+                        "h3_resolution": options.h3_resolution, "schema": options.schema,
+                        "dataset_version": options.dataset_version},
             "inputs": [str(p) for p in read]}, indent=1) + "\n")
     except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
         atomic.remove_quietly(*outputs, manifest)

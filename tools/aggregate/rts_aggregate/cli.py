@@ -75,12 +75,19 @@ Rerunning with the same inputs and options skips the work (see aggregate.json)."
 @click.option("--years", callback=parse_years,
               help="Years to aggregate, e.g. 2021-2023 or 2019,2021; also the range over which "
                    "coverage_intersect is taken (default: the years present).")
+@click.option("--schema", type=click.Choice(["rtsmap", "darts"]), default="rtsmap", show_default=True,
+              help="Columns of level1 and level2: rtsmap's (CONTRACT.md section 5), or exactly the published DARTS v1 "
+                   "data records' (id, id_geohash, date, ..., DARTS_AI_model_version, image_id), to concatenate "
+                   "with the DARTS dataset.")
+@click.option("--dataset-version", default="unreleased", show_default=True,
+              help="DARTS_dataset_version of the records (--schema darts).")
 @click.option("--gpkg", is_flag=True, help="Also write rts.gpkg with one layer per product.")
 @click.option("--partial", is_flag=True, help="Aggregate the readable inputs even if others fail.")
 @cli.run_options(TOOL)
-def main(paths, out, extents, h3_resolution, years, gpkg, partial, run):
+def main(paths, out, extents, h3_resolution, years, schema, dataset_version, gpkg, partial, run):
     """Aggregate Level-1 footprints into Level 2, tracks, coverage and H3 products."""
-    options = AggregateOptions(years=years, h3_resolution=h3_resolution)
+    options = AggregateOptions(years=years, h3_resolution=h3_resolution, schema=schema,
+                               dataset_version=dataset_version)
     result = aggregate_files(cli.expand_paths(paths), extent_files(extents), out, options, gpkg=gpkg, partial=partial,
                              run=run)
     cli.exit_with(failed=result.failed)

@@ -13,8 +13,9 @@ import pandas
 
 from rts_core import contract
 from rts_core.runner import InputError
-from rts_core.vector import read_vector
+from rts_core.vector import parquet_metadata, read_vector
 
+from .darts import MODEL_VERSION, THRESHOLD
 from .geometry import WORK_CRS
 
 LEVEL1_REQUIRED = tuple(c for c in contract.L1_COLUMNS if c != "geometry")
@@ -41,7 +42,14 @@ def to_work_crs(frame, required: tuple[str, ...]):
 
 
 def read_level1(path: Path):
-    return to_work_crs(read_vector(path), LEVEL1_REQUIRED)
+    """A Level-1 file in the work CRS, with the model version and threshold that
+    rts-ensemble records in a GeoParquet file's metadata as two extra columns (missing
+    for other files; only ``--schema darts`` writes them out)."""
+    frame = to_work_crs(read_vector(path), LEVEL1_REQUIRED)
+    metadata = parquet_metadata(path)
+    frame[MODEL_VERSION] = metadata.get(contract.PARQUET_MODEL_VERSION)
+    frame[THRESHOLD] = pandas.to_numeric(metadata.get(contract.PARQUET_THRESHOLD), errors="coerce")
+    return frame
 
 
 def read_extents(path: Path):

@@ -14,7 +14,7 @@ import numpy as np
 from rts_core import contract
 from rts_core.crs import to_geographic
 
-from . import hexagons
+from . import darts, hexagons
 from .coverage import coverage
 from .geometry import repaired
 from .level2 import level2
@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class AggregateOptions:
     """``years``: the years kept and the range over which ``coverage_intersect`` is
-    taken (None: the years present); ``h3_resolution``: H3 grid resolution."""
+    taken (None: the years present); ``h3_resolution``: H3 grid resolution; ``schema``:
+    the columns of level1 and level2, rtsmap's (CONTRACT.md section 5) or the published
+    DARTS records' (``darts``, with ``dataset_version``)."""
 
     years: tuple[int, ...] | None = None
     h3_resolution: int = 4
+    schema: str = "rtsmap"
+    dataset_version: str = "unreleased"
 
 
 def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -> dict[str, object]:
@@ -55,9 +59,14 @@ def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -
              len(h3_frame))
     coverage_level1 = extents.copy()
     coverage_level1["area_km2"] = coverage_level1.geometry.area / 1e6
+    if options.schema == "darts":
+        level1_product = darts.level1_records(level1, options.dataset_version)
+        level2_product = darts.level2_records(level2_frame, level1, options.dataset_version)
+    else:
+        level1_product, level2_product = level1[[*contract.L1_COLUMNS]], level2_frame[[*contract.LEVEL2_COLUMNS]]
     products = {
-        "level1": level1[[*contract.L1_COLUMNS]],
-        "level2": level2_frame[[*contract.LEVEL2_COLUMNS]],
+        "level1": level1_product,
+        "level2": level2_product,
         "tracks": tracks_frame[[*contract.TRACK_COLUMNS]],
         "coverage_level1": coverage_level1,
         "coverage_level2": annual,

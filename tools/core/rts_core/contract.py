@@ -29,6 +29,12 @@ TAG_ACQUIRED = "RTS_ACQUIRED"  # ISO 8601, UTC
 TAG_SENSOR = "RTS_SENSOR"
 TAG_VERSION = "RTS_VERSION"  # "<tool> <version>"
 TAG_MODEL = "RTS_MODEL"  # probability rasters: model name(s), comma-joined
+TAG_MODEL_SHA256 = "RTS_MODEL_SHA256"  # rts-infer's probability rasters: the model file's SHA-256 (hex)
+TAG_MODEL_VERSION = "RTS_MODEL_VERSION"  # rts-ensemble's outputs: "name@sha12,..." of the models averaged
+# Level-1 GeoParquet schema metadata (beside the contract's columns): the same model
+# version, and the probability threshold of the clean-up
+PARQUET_MODEL_VERSION = "rts:model_version"
+PARQUET_THRESHOLD = "rts:threshold"
 TAG_PREPROCESSING = "RTS_PREPROCESSING"  # stacks: JSON of what models depend on (rts_core.preprocessing)
 TAG_FINGERPRINT = "RTS_FINGERPRINT"  # every raster output: what it was made from (rts_core.runner)
 SCENE_TAGS = (TAG_SCENE_ID, TAG_ACQUIRED, TAG_SENSOR, TAG_VERSION)

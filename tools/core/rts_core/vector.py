@@ -26,20 +26,25 @@ def is_vector_file(path: Path | str) -> bool:
     return Path(path).suffix.lower() in VECTOR_SUFFIXES
 
 
-def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None) -> Path:
+def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None,
+                     metadata: Mapping[str, str] | None = None) -> Path:
     """Write a GeoDataFrame (CRS required) as GeoParquet 1.1 with a bbox column, and
-    the output's fingerprint (rts_core.runner) in the schema metadata."""
+    the output's fingerprint (rts_core.runner) and any other ``metadata`` in the schema
+    metadata."""
     if frame.crs is None:
         raise ValueError(f"{path}: refusing to write a GeoParquet file without a CRS")
     with atomic.atomic_path(path) as temporary:
         frame.to_parquet(temporary, index=False, schema_version="1.1.0",
                          write_covering_bbox=True, compression="zstd")
-        if fingerprint is not None:  # geopandas writes no extra metadata: add it to the table
+        extra = {key.encode(): value.encode() for key, value in (metadata or {}).items()}
+        if fingerprint is not None:
+            extra[PARQUET_FINGERPRINT] = fingerprint.encode()
+        if extra:  # geopandas writes no extra metadata: add it to the table
             import pyarrow.parquet as parquet
 
             table = parquet.read_table(temporary)
-            metadata = {**(table.schema.metadata or {}), PARQUET_FINGERPRINT: fingerprint.encode()}
-            parquet.write_table(table.replace_schema_metadata(metadata), temporary, compression="zstd")
+            parquet.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **extra}), temporary,
+                                compression="zstd")
     return Path(path)
 
 
@@ -98,6 +103,16 @@ def read_geoparquet(path: Path):
     geometry = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False))
     frame = geopandas.GeoDataFrame(attributes, geometry=geometry, crs=crs)
     return frame.rename_geometry(name) if name != "geometry" else frame
+
+
+def parquet_metadata(path: Path | str) -> dict[str, str]:
+    """A GeoParquet file's schema metadata as text (empty for other formats)."""
+    if not str(path).endswith(".parquet"):
+        return {}
+    import pyarrow.parquet as parquet
+
+    raw = parquet.read_schema(path).metadata or {}
+    return {key.decode(errors="replace"): value.decode(errors="replace") for key, value in raw.items()}
 
 
 def read_vector(path: Path):

@@ -4,6 +4,7 @@ Level-1 polygons and valid extent."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,18 @@ def level1_frame(scene: SceneInfo, acquired: pandas.Timestamp, geometries: dict,
     return frame[list(contract.L1_COLUMNS)]
 
 
+def models_version(members: list[Member]) -> str:
+    """The models of an ensemble with a short hash of each ONNX file, "name@sha12,...",
+    from rts-infer's tags (a raster from an older rts-infer gives the name alone): the
+    DARTS data records' model version."""
+    parts = []
+    for member in members:
+        with rasterio.open(member.path) as dataset:
+            digest = dataset.tags().get(contract.TAG_MODEL_SHA256, "")
+        parts.append(f"{member.model}@{digest[:12]}" if re.fullmatch(r"[0-9a-f]{12,64}", digest) else member.model)
+    return ",".join(parts)
+
+
 def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, float], water: WaterSource | None,
                    version: str) -> int:
     """Write the four outputs of one scene; returns the number of Level-1 objects."""
@@ -167,8 +180,10 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
     water_mask = water.mask(shape, transform, crs) if water is not None else None
     labels, n_pixels = clean(mean, valid, options, water_mask)
     models = ",".join(m.model for m in members)
+    model_version = models_version(members)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, version, sensor=scene.sensor, model=models,
                              fingerprint=stamp, RTS_THRESHOLD=f"{options.threshold:g}",
+                             **{contract.TAG_MODEL_VERSION: model_version},
                              RTS_EDGE_PX=str(options.edge_px), RTS_MIN_PX=str(options.min_px),
                              RTS_MAX_WATER=f"{options.max_water:g}")
     stored = np.round(mean / contract.PROB_SCALE).astype(np.uint8)
@@ -183,7 +198,8 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
     statistics = object_statistics(labels, mean, n_pixels)
     acquired = pandas.Timestamp(scene.acquired)
     vector.write_geoparquet(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"],
-                            stamp)
+                            stamp, metadata={contract.PARQUET_MODEL_VERSION: model_version,
+                                             contract.PARQUET_THRESHOLD: f"{options.threshold:g}"})
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
                                     geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")

@@ -191,7 +191,8 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
     rows = layout(padded_height, padded_width, tile, overlap, options.blending, stride)
     readers = PerThreadDataset(stack_path)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, tool_version, sensor=scene.sensor, model=info.name,
-                             fingerprint=fingerprint, RTS_PROVIDER=model.provider, RTS_PRECISION=model.precision,
+                             fingerprint=fingerprint, RTS_PROVIDER=model.provider,
+                             **{contract.TAG_MODEL_SHA256: model.sha256}, RTS_PRECISION=model.precision,
                              RTS_NORMALISED="graph" if in_graph else "host",
                              RTS_TILE=f"{tile}", RTS_OVERLAP=f"{overlap}")
     tiles = [t for line in rows for t in line]

@@ -201,7 +201,10 @@ class Model:
         # on the reader threads are cheaper than the session's (bench/infer.py)
         self.normalise = normalise if normalise != "auto" else "graph" if wants_gpu else "host"
         try:
-            proto = onnx.load(str(self.path))
+            content = self.path.read_bytes()
+            #: the model file's SHA-256, which names the model's version in the data records
+            self.sha256 = hashlib.sha256(content).hexdigest()
+            proto = onnx.load_from_string(content)
             metadata = {p.key: p.value for p in proto.metadata_props}
             self.info = read_info(metadata, _input_shapes(proto))
             self.proto = to_fp16(proto) if precision == "fp16" else proto
