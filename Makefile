@@ -167,7 +167,7 @@ thresholds: $(SETUP)
 	@echo "Threshold sweep: $(OUT)/thresholds/compare/report.md (+ compare.png)" >&2
 
 # Regional cross-validation of the demo world through Snakemake (workflow/crossval.smk):
-# 4 held-out regions x 2 small configurations, about 11 minutes on 2 cores after demo-stacks.
+# 4 held-out regions x 2 small configurations, about 9 minutes on 2 cores after demo-stacks.
 CV_DIR ?= demo-cv
 demo-cv: demo-stacks
 	@echo "== Snakemake: regional cross-validation (workflow/crossval.smk) -> $(CV_DIR)" >&2

@@ -9,6 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
 SMALL_WORLD = "--scenes 8 --size 320 --years 2022,2023"
+THRESHOLDS = ("0.4", "0.5")  # the object sweep of the demo (seven thresholds in `make demo`)
 
 
 def make_command(*args) -> list[str]:
@@ -28,7 +29,7 @@ def make(*args, cwd=ROOT, check=True, **kwargs):
 def demo_run(tmp_path_factory) -> Path:
     """`make demo` on an 8-scene world (two regions; the second held apart)."""
     folder = tmp_path_factory.mktemp("make") / "demo"
-    done = make("demo", f"DEMO_DIR={folder}", f"SYNTH_ARGS={SMALL_WORLD}")
+    done = make("demo", f"DEMO_DIR={folder}", f"SYNTH_ARGS={SMALL_WORLD}", f"THRESHOLDS={' '.join(THRESHOLDS)}")
     assert "Held-apart test scenes, object level" in done.stdout
     assert "Best threshold on the held-apart test scenes" in done.stdout
     return folder

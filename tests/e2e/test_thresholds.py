@@ -6,9 +6,10 @@ import json
 import geopandas
 import pytest
 
+from tests.e2e.conftest import THRESHOLDS
+
 pytestmark = pytest.mark.slow  # the demo run
 
-THRESHOLDS = ["0.2", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8"]
 
 
 def test_the_demo_sweeps_thresholds_with_the_production_clean_up(demo_run):
@@ -20,7 +21,7 @@ def test_the_demo_sweeps_thresholds_with_the_production_clean_up(demo_run):
         demo = geopandas.read_parquet(demo_run / "level1" / f"{scene}.l1.parquet")
         assert swept.geometry.equals(demo.geometry) and swept["area_m2"].tolist() == demo["area_m2"].tolist()
     compared = json.loads((demo_run / "thresholds" / "compare" / "metrics.json").read_text())
-    assert [run["run"] for run in compared["runs"]] == THRESHOLDS
+    assert [run["run"] for run in compared["runs"]] == list(THRESHOLDS)
     assert compared["best"] in THRESHOLDS and compared["overall"]["f1"] == max(r["f1"] for r in compared["runs"])
     pixels = json.loads((demo_run / "thresholds" / "pixels" / "metrics.json").read_text())
     assert len(pixels["thresholds"]) == 19 and 0 < pixels["overall"]["f1"] <= 1
