@@ -29,6 +29,6 @@ def test_the_readme_has_a_parity_row_for_each_semantic_choice():
 def test_the_demo_models_were_trained_on_stacks_as_rts_prep_makes_them_now(name):
     model = onnx.load(str(ROOT / "models" / "demo" / f"{name}.onnx"), load_external_data=False)
     meta = json.loads({p.key: p.value for p in model.metadata_props}[contract.MODEL_METADATA_KEY])
-    expected = preprocessing_record(PrepOptions(), with_udm2=True, pixel_m=3.0)
+    expected = preprocessing_record(PrepOptions(), "udm2_darts_v1", pixel_m=3.0)
     assert meta["preprocessing"] == expected
     assert meta["bands"] == list(contract.BAND_SETS[name])

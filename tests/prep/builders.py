@@ -121,3 +121,95 @@ def write_landcover(path: Path, water_rows: int = 0, nodata_cols: int = 0) -> Pa
                        crs=SCENE_CRS, transform=transform, nodata=0) as dst:
         dst.write(classes, 1)
     return path
+
+
+S2_PRODUCT = "S2A_MSIL2A_20230715T201851_N{baseline}_R071_T{tile}_20230716T003443"
+S2_SCENE_ID = "S2A_T08WMC_20230715T201851"
+S2_SIZE = (60, 72)  # rows, cols at 10 m: the builders' PlanetScope scene's ground
+
+
+def s2_dn(seed=2) -> np.ndarray:
+    """Blue, green, red, nir DN (uint16, 1100..4999: above the -1000 offset)."""
+    return np.random.default_rng(seed).integers(1100, 5000, size=(4, *S2_SIZE)).astype(np.uint16)
+
+
+def write_s2_raster(path: Path, data: np.ndarray, pixel: float, driver="GTiff", crs=SCENE_CRS) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"QUALITY": 100, "REVERSIBLE": "YES"} if driver == "JP2OpenJPEG" else {}
+    with rasterio.open(path, "w", driver=driver, width=data.shape[1], height=data.shape[0], count=1,
+                       dtype=data.dtype, crs=crs, transform=scene_transform(pixel), **options) as dst:
+        dst.write(data, 1)
+    return path
+
+
+def mtd_xml(baseline: str, offsets: dict[int, int] | None, quantification=10000, tile="08WMC") -> str:
+    offsets_xml = "" if offsets is None else "<BOA_ADD_OFFSET_VALUES_LIST>" + "".join(
+        f'<BOA_ADD_OFFSET band_id="{band}">{value}</BOA_ADD_OFFSET>' for band, value in offsets.items()) + \
+        "</BOA_ADD_OFFSET_VALUES_LIST>"
+    product = S2_PRODUCT.format(baseline=baseline.replace(".", ""), tile=tile)
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+<n1:General_Info><Product_Info>
+<PRODUCT_START_TIME>2023-07-15T20:18:51.024Z</PRODUCT_START_TIME>
+<PRODUCT_URI>{product}.SAFE</PRODUCT_URI><PROCESSING_LEVEL>Level-2A</PROCESSING_LEVEL>
+<PROCESSING_BASELINE>{baseline}</PROCESSING_BASELINE>
+</Product_Info><Product_Image_Characteristics>
+<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">{quantification}</BOA_QUANTIFICATION_VALUE>
+</QUANTIFICATION_VALUES_LIST>{offsets_xml}</Product_Image_Characteristics></n1:General_Info>
+</n1:Level-2A_User_Product>
+"""
+
+
+def write_safe(root: Path, dn=None, scl=None, baseline="05.09", offset=-1000, skip=(), tile="08WMC") -> Path:
+    """A .SAFE L2A product: JPEG 2000 bands and SCL, MTD_MSIL2A.xml (BOA_ADD_OFFSET
+    ``offset`` for all bands from baseline 04.00; none before). ``skip``: files left out."""
+    dn = s2_dn() if dn is None else dn
+    scl = np.full((S2_SIZE[0] // 2, S2_SIZE[1] // 2), 4, np.uint8) if scl is None else scl
+    safe = root / (S2_PRODUCT.format(baseline=baseline.replace(".", ""), tile=tile) + ".SAFE")
+    granule = safe / "GRANULE" / "L2A_T08WMC_A042000_20230715T201851" / "IMG_DATA"
+    for name, data in zip(("B02", "B03", "B04", "B08"), dn, strict=True):
+        if name not in skip:
+            write_s2_raster(granule / "R10m" / f"T08WMC_20230715T201851_{name}_10m.jp2", data, 10.0, "JP2OpenJPEG")
+    if "SCL" not in skip:
+        write_s2_raster(granule / "R20m" / "T08WMC_20230715T201851_SCL_20m.jp2", scl, 20.0, "JP2OpenJPEG")
+    if "MTD" not in skip:
+        offsets = {band: offset for band in range(13)} if baseline >= "04.00" else None
+        (safe / "MTD_MSIL2A.xml").write_text(mtd_xml(baseline, offsets, tile=tile))
+    return safe
+
+
+def write_stac_item(root: Path, dn=None, scl=None, *, offset_applied=None, scale=1e-4, offset=-0.1,
+                    keys=("blue", "green", "red", "nir", "scl"), raster_bands=True, hrefs=None,
+                    tile="08WMC") -> Path:
+    """An Earth Search-like STAC item with COG assets beside it (relative hrefs)."""
+    dn = s2_dn() if dn is None else dn
+    scl = np.full((S2_SIZE[0] // 2, S2_SIZE[1] // 2), 4, np.uint8) if scl is None else scl
+    folder = root / "S2A_08WMC_20230715_0_L2A"
+    assets = {}
+    for key, name, data, pixel in zip(keys, ("B02", "B03", "B04", "B08", "SCL"), [*dn, scl],
+                                      (10.0,) * 4 + (20.0,), strict=True):
+        write_s2_raster(folder / f"{name}.tif", data, pixel)
+        asset = {"href": (hrefs or {}).get(name, f"./{name}.tif"), "type": "image/tiff; application=geotiff"}
+        if raster_bands and name != "SCL":
+            asset["raster:bands"] = [{"nodata": 0, "data_type": "uint16", "scale": scale, "offset": offset}]
+        assets[key] = asset
+    properties = {"datetime": "2023-07-15T20:18:51.024000Z", "platform": "sentinel-2a", "s2:mgrs_tile": tile,
+                  "s2:processing_baseline": "05.09"}
+    if offset_applied is not None:
+        properties["earthsearch:boa_offset_applied"] = offset_applied
+    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2A_08WMC_20230715_0_L2A",
+            "geometry": {"type": "Point", "coordinates": [-133.0, 69.45]}, "bbox": [-133.1, 69.4, -132.9, 69.5],
+            "properties": properties, "links": [], "assets": assets}
+    path = folder / "item.json"
+    path.write_text(json.dumps(item))
+    return path
+
+
+def write_cog_folder(root: Path, dn=None, scl=None, baseline="05.09", tile="08WMC") -> Path:
+    dn = s2_dn() if dn is None else dn
+    scl = np.full((S2_SIZE[0] // 2, S2_SIZE[1] // 2), 4, np.uint8) if scl is None else scl
+    folder = root / S2_PRODUCT.format(baseline=baseline.replace(".", ""), tile=tile)
+    for name, data in zip(("B02", "B03", "B04", "B08"), dn, strict=True):
+        write_s2_raster(folder / f"T08WMC_20230715T201851_{name}_10m.tif", data, 10.0)
+    write_s2_raster(folder / "T08WMC_20230715T201851_SCL_20m.tif", scl, 20.0)
+    return folder

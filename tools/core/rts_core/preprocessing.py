@@ -24,6 +24,9 @@ KEYS = ("tpi_radius_m", "slope_method", "terrain_resampling", "validity_rule", "
 # Relative tolerance per numeric key; other keys must be equal. PlanetScope's scene
 # products are 3 m (PSScene) or 3.125 m (PSOrthoTile): one model serves both.
 TOLERANCE = {"pixel_size_m": 0.1, "tpi_radius_m": 1e-6}
+# What no option overrides: a model sees only the sensor and pixel size it was trained on
+# (a 3 m PlanetScope model on 10 m Sentinel-2 stacks would see slumps a third the size).
+SENSOR_KEYS = ("sensor", "pixel_size_m")
 SLOPE_METHODS = ("horn", "four_neighbour")
 
 # What the DEM layers behind the DARTS v1 models were made with (REFERENCE.md; the

@@ -246,6 +246,7 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
         atomic.cleanup_stale_temporaries(Path(folder))
     roots = [Path(folder).resolve() for folder in out_dirs]
     result = RunResult()  # items may be a lazy stream (paths arriving through a pipe)
+    claimed: dict[Path, object] = {}  # outputs made (or found complete) by an earlier input of this run
     for item in progress(items, label=label):
         item_plan: Plan | None = None
         named = source(item)
@@ -257,6 +258,11 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
             if outside:
                 item_plan = None  # nothing of ours to remove there
                 raise InputError(f"output {outside[0]} would lie outside the output folder")
+            taken = next((p for p in item_plan.outputs if p.resolve() in claimed), None)
+            if taken is not None:
+                item_plan = None  # the earlier input's output stays
+                raise InputError(f"makes {taken.name}, as {claimed[taken.resolve()]} did earlier in this run "
+                                 "(the same scene twice?)")
             state, why = ("missing", "") if run.overwrite else item_plan.state()
             if state == "complete":
                 log.debug("%s: outputs complete, skipped", named)
@@ -271,6 +277,7 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
                 if missing:
                     raise RuntimeError(f"expected output(s) not written: {', '.join(missing)}")
                 result.done.append(item)
+            claimed.update((p.resolve(), named) for p in item_plan.outputs)
         except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
             if item_plan is not None:
                 atomic.remove_quietly(*item_plan.outputs)

@@ -149,6 +149,10 @@ def check_preprocessing(stack_record: dict | None, model: Model, allow_mismatch:
     differences = preprocessing.mismatches(stack_record, model_record)
     if not differences:
         return None
+    sensor = [d for d in differences if d[0] in preprocessing.SENSOR_KEYS]
+    if sensor:
+        raise InputError(f"{preprocessing.describe(sensor, model.info.name)}: a model runs only on stacks of the "
+                         "sensor and pixel size it was trained on (no option overrides this)")
     text = preprocessing.describe(differences, model.info.name)
     if allow_mismatch:
         return f"{text} (running anyway: --allow-preprocessing-mismatch)"

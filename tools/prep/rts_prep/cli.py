@@ -12,6 +12,7 @@ from rts_core.runner import run_items
 from rts_core.tuning import tune_allocator_for_blocks
 
 from .resample import ignore_threaded_warp_warnings
+from .sentinel2 import INVALID_SCL
 from .stack import PrepOptions, opened_sources, plan_stack, prep_scene
 
 TOOL = "rts-prep"
@@ -24,11 +25,24 @@ def parse_classes(_ctx, _param, value: str) -> tuple[int, ...]:
         raise click.BadParameter(f"expected comma-separated class codes, got {value!r}") from None
 
 
+def parse_bounds(_ctx, _param, value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    try:
+        xmin, ymin, xmax, ymax = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected XMIN,YMIN,XMAX,YMAX, got {value!r}") from None
+    if not (xmin < xmax and ymin < ymax):
+        raise click.BadParameter(f"empty box {value!r}")
+    return xmin, ymin, xmax, ymax
+
+
 @cli.command(TOOL, TOOL, epilog="""Example:
 
 \b
   rts-prep scenes/*/ --dem arcticdem.vrt --tcvis tcvis.tif --landcover esri_lc.tif -o stacks
   rts-synth -o demo | rts-prep - --dem demo/aux/dem.tif --tcvis demo/aux/tcvis.tif -o stacks
+  rts-prep S2A_MSIL2A_20230715T201851_N0509_R071_T08WMC_*.SAFE item.json --dem dem.vrt --tcvis tcvis.tif -o stacks
 
 The stack is int16 with a GDAL scale/offset per band: read it as stored x scale + offset
 (rasterio: dataset.scales, dataset.offsets; QGIS and GDAL apply them on request).""")
@@ -49,22 +63,33 @@ The stack is int16 with a GDAL scale/offset per band: read it as stored x scale 
                    "central differences (Earth Engine's ee.Terrain.slope, behind the DARTS v1 models).")
 @click.option("--keep-light-haze", is_flag=True,
               help="Keep pixels whose only udm2 flag is light haze (DARTS v1 drops them).")
+@click.option("--scl-invalid", default=",".join(map(str, INVALID_SCL)), show_default=True, callback=parse_classes,
+              help="Sentinel-2: scene-classification (SCL) classes that make a pixel invalid (0 no data, "
+                   "1 saturated or defective, 2 cast shadows, 3 cloud shadows, 8/9 medium/high cloud, "
+                   "10 thin cirrus, 11 snow; 4-7 are vegetation, bare, water, unclassified).")
+@click.option("--bounds", callback=parse_bounds, metavar="XMIN,YMIN,XMAX,YMAX",
+              help="Sentinel-2: only this window of the tile's 10 m grid (in the tile's CRS), snapped outward.")
 @click.option("--block", "block_px", default=1024, type=click.IntRange(64),
               help="Block size (px) processed at a time; bounds memory.")
 @click.option("--threads", default=2, type=click.IntRange(1), help="Worker threads computing blocks (one per core).")
 @cli.out_dir_option()
 @cli.run_options(TOOL)
-def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, keep_light_haze, block_px, threads,
-         out, run):
-    """Turn PlanetScope scenes plus ArcticDEM and TCVIS into aligned, masked input stacks.
+def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, keep_light_haze, scl_invalid, bounds,
+         block_px, threads, out, run):
+    """Turn PlanetScope or Sentinel-2 scenes plus ArcticDEM and TCVIS into aligned, masked input stacks.
 
-    Each SCENE (the SR GeoTIFF, or the scene's folder with the udm2 and metadata JSON
-    beside it) becomes OUT/<scene_id>.stack.tif on the scene's own grid, with the bands
+    Each SCENE becomes OUT/<scene_id>.stack.tif on the scene's own grid, with the bands
     blue green red nir ndvi relative_elevation slope tc_brightness tc_greenness tc_wetness
-    (and water), invalid wherever udm2, the SR no-data, the DEM or TCVIS say so.
+    (and water), invalid wherever the scene's flags, the DEM or TCVIS say so. A SCENE is
+    a PlanetScope SR GeoTIFF or its folder (udm2 and metadata JSON beside it), or a
+    Sentinel-2 L2A product: a .SAFE folder, a STAC item JSON, or a folder of per-band
+    COGs named like the product (10 m bands B02 B03 B04 B08, validity from SCL;
+    reflectance = (DN + BOA_ADD_OFFSET) / QUANTIFICATION_VALUE, the offset -1000 from
+    processing baseline 04.00 on, unless a STAC item says it was applied already).
     """
     options = PrepOptions(tpi_radius_m=tpi_radius, slope_method=slope_method, keep_light_haze=keep_light_haze,
-                          water_classes=water_classes, block_px=block_px, threads=threads)
+                          water_classes=water_classes, block_px=block_px, threads=threads, scl_invalid=scl_invalid,
+                          bounds=bounds)
     ignore_threaded_warp_warnings()
     inputs = cli.stream_paths(paths)  # the first path first: upstream writes the rasters before any scene
     with opened_sources(dem, tcvis, landcover) as sources:

@@ -21,6 +21,8 @@ from rts_core.sceneid import (
     parse_scene_id,
 )
 
+from .sentinel2 import Sentinel2Scene, is_sentinel2, open_sentinel2
+
 log = logging.getLogger(__name__)
 
 # Band order of Planet's SR products when the file carries no band descriptions
@@ -36,6 +38,7 @@ class SceneFiles:
     acquired: datetime
     bands: tuple[int, int, int, int]  # 1-based SR band indexes of blue, green, red, nir
     metadata: Path | None = None
+    sensor: str = contract.DEFAULT_SENSOR
 
     @property
     def files(self) -> list[Path]:
@@ -72,8 +75,11 @@ def band_indexes(descriptions: tuple, count: int) -> tuple[int, int, int, int]:
     return DEFAULT_ORDER[count]
 
 
-def open_scene(path: str | Path) -> SceneFiles:
-    """Locate and check everything prep needs to know about a scene (no pixel is read)."""
+def open_scene(path: str | Path) -> SceneFiles | Sentinel2Scene:
+    """Locate and check everything prep needs to know about a scene (no pixel is read):
+    a PlanetScope scene, or a Sentinel-2 L2A product (rts_prep.sentinel2)."""
+    if is_sentinel2(Path(path)):
+        return open_sentinel2(Path(path))
     sr = find_sr(Path(path))
     try:
         scene_id = parse_scene_id(sr.name)

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
+import rasterio.transform
 from rasterio import Affine
 from rasterio.enums import Resampling
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
@@ -29,9 +30,11 @@ from rts_core import contract, preprocessing, raster
 from rts_core.parallel import PerThreadDataset, ordered_map
 from rts_core.runner import InputError, Plan, fingerprint
 
+from . import sentinel2
 from .auxiliary import Auxiliary, opened
 from .resample import Patch, kernel_reach_px, resample
 from .scene import SceneFiles, open_scene
+from .sentinel2 import Sentinel2Scene
 from .terrain import relative_elevation, slope_degrees
 from .udm2 import valid_from_udm2
 
@@ -50,10 +53,13 @@ class PrepOptions:
     water_classes: tuple[int, ...] = (1,)
     block_px: int = 1024
     threads: int = 2
+    scl_invalid: tuple[int, ...] = sentinel2.INVALID_SCL  # Sentinel-2: SCL classes that are invalid
+    bounds: tuple[float, float, float, float] | None = None  # Sentinel-2: a window of the tile (its CRS)
 
     def settings(self) -> tuple:
         """What changes a stack (not the block size or the threads)."""
-        return self.tpi_radius_m, self.slope_method, self.keep_light_haze, self.water_classes
+        return (self.tpi_radius_m, self.slope_method, self.keep_light_haze, self.water_classes, self.scl_invalid,
+                self.bounds)
 
 
 @dataclass(frozen=True)
@@ -109,26 +115,126 @@ def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOp
     return terrain
 
 
-def prep_block(scene: SceneFiles, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None,
+class PlanetBlocks:
+    """A PlanetScope scene read block by block: reflectance (DN / 10000, so the stored
+    value is the DN) and validity from the SR no-data and udm2."""
+
+    def __init__(self, scene: SceneFiles, options: PrepOptions):
+        self.scene, self.options = scene, options
+        self.srs = PerThreadDataset(scene.sr)
+        self.udm2s = PerThreadDataset(scene.udm2) if scene.udm2 else None
+        self.window_offset = (0, 0)
+
+    def grid(self):
+        """(crs, transform, width, height) of the stack, after checking the files agree."""
+        sr = self.srs.get()
+        if self.udm2s is not None:
+            udm2 = self.udm2s.get()
+            if udm2.shape != sr.shape or udm2.transform != sr.transform or udm2.count != 8:
+                raise InputError(f"udm2 {self.scene.udm2.name} does not match the SR grid or has not 8 bands")
+        else:
+            log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", self.scene.sr)
+        return sr.crs, sr.transform, sr.width, sr.height
+
+    def validity_rule(self) -> str:
+        return ("sr_nodata" if self.udm2s is None else
+                "udm2_darts_v1_light_haze" if self.options.keep_light_haze else "udm2_darts_v1")
+
+    def read(self, window: Window):
+        """Stored reflectance (4, rows, cols) int16, red and nir (in one common unit) and
+        validity of one window of the stack's grid."""
+        sr = self.srs.get()
+        dn = sr.read(self.scene.bands, window=window)
+        valid = sr.dataset_mask(window=window) > 0
+        if self.udm2s is not None:
+            valid &= valid_from_udm2(self.udm2s.get().read(window=window), self.options.keep_light_haze)
+        # red and nir as DN: NDVI does not depend on the common scale
+        return np.minimum(dn, 32767), dn[2].astype(np.float64), dn[3].astype(np.float64), valid
+
+    def close(self):
+        self.srs.close()
+        if self.udm2s is not None:
+            self.udm2s.close()
+
+
+class Sentinel2Blocks:
+    """A Sentinel-2 L2A scene read block by block on its 10 m grid (or the window of it
+    that --bounds gives): reflectance = DN x scale + offset per band, validity from DN 0
+    and the SCL classes (20 m, read nearest)."""
+
+    def __init__(self, scene: Sentinel2Scene, options: PrepOptions):
+        self.scene, self.options = scene, options
+        self.bands = [PerThreadDataset(band.href) for band in scene.bands]
+        self.scl = PerThreadDataset(scene.scl)
+        self.window_offset = (0, 0)
+
+    def grid(self):
+        blue = self.bands[0].get()
+        for name, dataset in zip(sentinel2.BANDS[1:], (b.get() for b in self.bands[1:]), strict=True):
+            if dataset.crs != blue.crs or dataset.transform != blue.transform or dataset.shape != blue.shape:
+                raise InputError(f"band {name} is not on the grid of band B02")
+        scl = self.scl.get()
+        if scl.crs != blue.crs or any(abs(a - b) > abs(scl.transform.a) for a, b in zip(scl.bounds, blue.bounds,
+                                                                                           strict=True)):
+            raise InputError("the scene classification (SCL) does not cover the tile of band B02")
+        if abs(abs(blue.transform.a) - sentinel2.PIXEL_M) > 1e-6:
+            log.warning("%s: band B02 has %.2f m pixels, not Sentinel-2's 10 m", self.scene.scene_id,
+                        abs(blue.transform.a))
+        width, height, transform = blue.width, blue.height, blue.transform
+        if self.options.bounds is not None:
+            inner = from_bounds(*self.options.bounds, transform=blue.transform)
+            first = np.floor(np.array([inner.col_off, inner.row_off]) + 1e-6).astype(int)
+            last = np.ceil(np.array([inner.col_off + inner.width, inner.row_off + inner.height]) - 1e-6).astype(int)
+            first, last = np.maximum(first, 0), np.minimum(last, [width, height])
+            if (last <= first).any():
+                raise InputError(f"--bounds {self.options.bounds} do not overlap the tile")
+            window = Window(int(first[0]), int(first[1]), int(last[0] - first[0]), int(last[1] - first[1]))
+            self.window_offset = (int(window.col_off), int(window.row_off))
+            width, height, transform = int(window.width), int(window.height), window_transform(window, transform)
+        return blue.crs, transform, width, height
+
+    def validity_rule(self) -> str:
+        return "sentinel2_scl_invalid_" + "-".join(map(str, sorted(self.options.scl_invalid)))
+
+    def read(self, window: Window):
+        source = Window(window.col_off + self.window_offset[0], window.row_off + self.window_offset[1],
+                        window.width, window.height)
+        dn = np.stack([band.get().read(1, window=source) for band in self.bands])
+        valid = (dn > 0).all(axis=0)  # DN 0 is Sentinel-2's no data
+        reflectance = np.empty(dn.shape, np.float64)
+        for i, band in enumerate(self.scene.bands):
+            np.multiply(dn[i], band.scale, out=reflectance[i])
+            reflectance[i] += band.offset
+        stored = np.empty(dn.shape, np.int16)
+        encode_into(stored, reflectance, SCALE["blue"])
+        scl = self.scl.get()
+        blue = self.bands[0].get()
+        scl_window = from_bounds(*window_bounds(source, blue.transform), transform=scl.transform)
+        classes = scl.read(1, window=scl_window, out_shape=dn.shape[1:], resampling=Resampling.nearest,
+                           boundless=True, fill_value=0)
+        valid &= ~np.isin(classes, self.options.scl_invalid)
+        return stored, reflectance[2], reflectance[3], valid
+
+    def close(self):
+        for band in self.bands:
+            band.close()
+        self.scl.close()
+
+
+def prep_block(blocks, transform_of_stack, crs, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None,
                window: Window, options: PrepOptions) -> tuple[np.ndarray, np.ndarray]:
     """Stored int16 band values (n, rows, cols; NODATA where invalid) and validity of
-    one block, each layer encoded as soon as it is computed."""
+    one block of the stack's grid, each layer encoded as soon as it is computed."""
     shape = (int(window.height), int(window.width))
-    transform = window_transform(window, sr.transform)
-    bounds = window_bounds(window, sr.transform)
-    crs = sr.crs
+    transform = window_transform(window, transform_of_stack)
+    bounds = window_bounds(window, transform_of_stack)
     names = band_names(landcover is not None)
     stored = np.empty((len(names), *shape), np.int16)
-    dn = sr.read(scene.bands, window=window)
-    stored[:4] = np.minimum(dn, 32767)  # reflectance = DN / 10000: the DN is the stored value
-    valid = sr.dataset_mask(window=window) > 0
-    red, nir = dn[2].astype(np.float64), dn[3].astype(np.float64)  # float64: NDVI rounds exactly
-    total = nir + red
+    stored[:4], red, nir, valid = blocks.read(window)
+    total = nir + red  # float64: NDVI rounds exactly
     with np.errstate(invalid="ignore", divide="ignore"):
         encode_into(stored[4], (nir - red) / total, SCALE["ndvi"])
     valid &= total > 0
-    if udm2 is not None:
-        valid &= valid_from_udm2(udm2.read(window=window), options.keep_light_haze)
     terrain = terrain_block(dem, bounds, shape, transform, crs, options)
     trend = resample(tcvis.read(bounds, crs, margin_px=2, indexes=[1, 2, 3]), 3, shape, transform, crs,
                      Resampling.nearest)
@@ -144,12 +250,11 @@ def prep_block(scene: SceneFiles, sr, udm2, dem: Auxiliary, tcvis: Auxiliary, la
     return stored, valid
 
 
-def preprocessing_record(options: PrepOptions, with_udm2: bool, pixel_m: float) -> dict:
+def preprocessing_record(options: PrepOptions, validity_rule: str, pixel_m: float,
+                         sensor: str = contract.DEFAULT_SENSOR) -> dict:
     """What a model trained on this stack depends on (CONTRACT.md §3 RTS_PREPROCESSING)."""
-    validity = ("sr_nodata" if not with_udm2 else
-                "udm2_darts_v1_light_haze" if options.keep_light_haze else "udm2_darts_v1")
     return {"tpi_radius_m": float(options.tpi_radius_m), "slope_method": options.slope_method,
-            "terrain_resampling": "cubic", "validity_rule": validity, "sensor": contract.DEFAULT_SENSOR,
+            "terrain_resampling": "cubic", "validity_rule": validity_rule, "sensor": sensor,
             "pixel_size_m": round(float(pixel_m), 6)}
 
 
@@ -165,33 +270,27 @@ def prep_scene(plan: Plan, *, sources: Sources, options: PrepOptions, version: s
     pixels. An input error if nothing is valid."""
     scene, out_path = plan.data, plan.outputs[0]
     dem, tcvis, landcover = sources.dem, sources.tcvis, sources.landcover
-    if scene.udm2 is None:
-        log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", scene.sr)
     names = band_names(landcover is not None)
-    srs = PerThreadDataset(scene.sr)
-    udm2s = PerThreadDataset(scene.udm2) if scene.udm2 else None
+    blocks = Sentinel2Blocks(scene, options) if isinstance(scene, Sentinel2Scene) else PlanetBlocks(scene, options)
     with contextlib.ExitStack() as stack:
         for source in (dem, tcvis, landcover):
             if source is not None:
                 stack.callback(source.release_views)  # this scene's threads end with it
-        stack.callback(srs.close)
-        if udm2s is not None:
-            stack.callback(udm2s.close)
+        stack.callback(blocks.close)
         try:
-            sr = srs.get()
-            udm2 = udm2s.get() if udm2s else None
+            crs, transform, width, height = blocks.grid()
         except rasterio.errors.RasterioIOError as exc:
             raise InputError(f"cannot read: {exc}") from None
-        if udm2 is not None and (udm2.shape != sr.shape or udm2.transform != sr.transform or udm2.count != 8):
-            raise InputError(f"udm2 {scene.udm2.name} does not match the SR grid or has not 8 bands")
+        bounds = rasterio.transform.array_bounds(height, width, transform)
         for source in (dem, tcvis):
-            source.check_overlap(sr.bounds, sr.crs)
-        record = preprocessing_record(options, udm2 is not None, abs(sr.transform.a))
-        tags = raster.scene_tags(scene.scene_id, scene.acquired, version, fingerprint=plan.fingerprint,
+            source.check_overlap((bounds[0], bounds[1], bounds[2], bounds[3]), crs)
+        record = preprocessing_record(options, blocks.validity_rule(), abs(transform.a), scene.sensor)
+        tags = raster.scene_tags(scene.scene_id, scene.acquired, version, sensor=scene.sensor,
+                                 fingerprint=plan.fingerprint,
                                  **{contract.TAG_PREPROCESSING: preprocessing.dumps(record)})
         n_valid = 0
-        writer = raster.CogWriter(out_path, width=sr.width, height=sr.height, count=len(names), dtype="int16",
-                                  crs=sr.crs, transform=sr.transform, nodata=NODATA, tags=tags,
+        writer = raster.CogWriter(out_path, width=width, height=height, count=len(names), dtype="int16",
+                                  crs=crs, transform=transform, nodata=NODATA, tags=tags,
                                   band_descriptions=names, scales=[SCALE[n] for n in names],
                                   offsets=[0.0] * len(names), compress="zstd", compress_level=1,
                                   overview_resampling="nearest")
@@ -199,18 +298,17 @@ def prep_scene(plan: Plan, *, sources: Sources, options: PrepOptions, version: s
         def block(window):
             """One block, on a worker thread with its own dataset handles."""
             try:
-                values, valid = prep_block(scene, srs.get(), udm2s.get() if udm2s else None, dem, tcvis,
-                                           landcover, window, options)
+                values, valid = prep_block(blocks, transform, crs, dem, tcvis, landcover, window, options)
             except rasterio.errors.RasterioIOError as exc:
                 raise InputError(f"cannot read: {exc}") from None
             return window, values, int(valid.sum())
 
-        windows = raster.block_windows(sr.height, sr.width, options.block_px)
+        windows = raster.block_windows(height, width, options.block_px)
         with writer as out:
             for window, stored, count in ordered_map(block, windows, workers=options.threads,
                                                      ahead=options.threads + 1):
                 out.write(stored, window=window)
                 n_valid += count
             if n_valid == 0:
-                raise InputError("no valid pixel at all (udm2 flags, SR no-data, or no DEM/TCVIS under the scene)")
+                raise InputError("no valid pixel at all (clouds and no-data flags, or no DEM/TCVIS under the scene)")
     return n_valid

@@ -1,0 +1,267 @@
+"""A Sentinel-2 L2A scene in any of three forms, as rts-prep needs it: where its blue,
+green, red and nir bands (10 m) and its scene classification (SCL, 20 m) are, how their
+numbers become reflectance, its id and its acquisition time. No pixel is read here.
+
+- a ``.SAFE`` product folder: JPEG 2000 bands under ``GRANULE/*/IMG_DATA/R10m`` and
+  ``R20m``, and ``MTD_MSIL2A.xml`` (quantification value, BOA_ADD_OFFSET per band,
+  processing baseline);
+- a STAC item JSON in the public catalogues' conventions (Earth Search: assets ``blue``
+  ... ``scl`` with ``raster:bands`` scale and offset and ``earthsearch:boa_offset_applied``;
+  Copernicus Data Space: ``B02_10m`` ... ``SCL_20m``), its assets local paths (relative to
+  the item) or URLs GDAL reads;
+- a folder of per-band COGs (``*B02*.tif`` ... ``*SCL*.tif``) named like the product
+  (``S2A_MSIL2A_20230715T201851_N0509_R071_T08WMC_...``), the baseline read from the name.
+
+Reflectance = (DN + BOA_ADD_OFFSET) / QUANTIFICATION_VALUE. From processing baseline
+04.00 (25 January 2022) the offset is -1000; before it, 0. DN 0 is no data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rts_core.runner import InputError
+from rts_core.sceneid import parse_acquired
+
+log = logging.getLogger(__name__)
+
+SENSOR = "Sentinel-2"
+PIXEL_M = 10.0
+BANDS = ("B02", "B03", "B04", "B08")  # blue, green, red, nir at 10 m
+BAND_IDS = {"B02": "1", "B03": "2", "B04": "3", "B08": "7"}  # band_id in MTD_MSIL2A.xml
+SCL_CLASSES = {0: "no data", 1: "saturated or defective", 2: "cast shadows", 3: "cloud shadows", 4: "vegetation",
+               5: "not vegetated", 6: "water", 7: "unclassified", 8: "cloud, medium probability",
+               9: "cloud, high probability", 10: "thin cirrus", 11: "snow or ice"}
+INVALID_SCL = (0, 1, 2, 3, 8, 9, 10, 11)
+OFFSET_BASELINE = (4, 0)  # BOA_ADD_OFFSET from processing baseline 04.00 on
+OFFSET_SINCE = datetime.fromisoformat("2022-01-25T00:00:00+00:00")
+DEFAULT_QUANTIFICATION, DEFAULT_OFFSET_DN = 10000.0, -1000.0
+PRODUCT = re.compile(r"(S2[A-D])_MSIL2A_(\d{8}T\d{6})_N(\d{2})(\d{2})_R\d{3}_T(\d{2}[A-Z]{3})")
+# STAC asset keys per band, Earth Search's first, then Copernicus Data Space's and others
+ASSET_KEYS = {"B02": ("blue", "B02", "B02_10m", "b02"), "B03": ("green", "B03", "B03_10m", "b03"),
+              "B04": ("red", "B04", "B04_10m", "b04"), "B08": ("nir", "B08", "B08_10m", "b08"),
+              "SCL": ("scl", "SCL", "SCL_20m", "scl_20m")}
+URL_SCHEMES = ("http://", "https://", "s3://", "gs://", "/vsicurl/", "/vsis3/", "/vsigs/")
+MAX_METADATA_BYTES = 20_000_000
+
+
+@dataclass(frozen=True)
+class Band:
+    """One band: where it is, and reflectance = DN x scale + offset."""
+
+    href: str
+    scale: float
+    offset: float
+
+
+@dataclass(frozen=True)
+class Sentinel2Scene:
+    scene_id: str
+    acquired: datetime
+    bands: tuple[Band, Band, Band, Band]  # blue, green, red, nir
+    scl: str
+    metadata: Path | None  # the product's or item's metadata file (None: a folder of COGs)
+    baseline: str | None
+    sensor: str = SENSOR
+
+    @property
+    def files(self) -> list[Path]:
+        """The local files the stack is made from (URLs are not fingerprinted by time)."""
+        hrefs = [b.href for b in self.bands] + [self.scl]
+        local = [Path(h) for h in hrefs if not h.startswith(URL_SCHEMES)]
+        return local + ([self.metadata] if self.metadata else [])
+
+
+def is_sentinel2(path: Path) -> bool:
+    """Whether a scene argument is a Sentinel-2 product (SAFE, STAC item or COG folder)."""
+    if path.is_file():
+        return path.suffix.lower() == ".json"
+    if path.is_dir():
+        return path.name.upper().endswith(".SAFE") or (path / "MTD_MSIL2A.xml").exists() or \
+            any(path.glob("*SCL*.tif")) or bool(PRODUCT.search(path.name))
+    return False
+
+
+def open_sentinel2(path: Path) -> Sentinel2Scene:
+    if path.is_file():
+        return from_stac(path)
+    if path.name.upper().endswith(".SAFE") or (path / "MTD_MSIL2A.xml").exists():
+        return from_safe(path)
+    return from_cog_folder(path)
+
+
+def scene_id_of(satellite: str, tile: str, when: datetime) -> str:
+    """e.g. S2A_T08WMC_20230715T201851: satellite, MGRS tile, sensing start (UTC)."""
+    return f"{satellite.upper()}_T{tile.upper().removeprefix('T')}_{when.strftime('%Y%m%dT%H%M%S')}"
+
+
+def baseline_tuple(text: str | None) -> tuple[int, int] | None:
+    match = re.fullmatch(r"\s*(\d{1,2})\.(\d{1,2})\s*", str(text)) if text is not None else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def default_offset(baseline: str | None, acquired: datetime) -> float:
+    """The BOA offset in DN that the baseline (else the date) implies."""
+    parsed = baseline_tuple(baseline)
+    if parsed is None:
+        log.warning("no processing baseline: the offset follows the date (-1000 from %s)", OFFSET_SINCE.date())
+        return DEFAULT_OFFSET_DN if acquired >= OFFSET_SINCE else 0.0
+    return DEFAULT_OFFSET_DN if parsed >= OFFSET_BASELINE else 0.0
+
+
+def _one(folder: Path, pattern: str, what: str) -> str:
+    found = sorted(folder.glob(pattern))
+    if not found:
+        raise InputError(f"missing {what} ({pattern})")
+    if len(found) > 1:
+        raise InputError(f"several files for {what} ({', '.join(p.name for p in found[:3])})")
+    return str(found[0])
+
+
+def _read_xml(path: Path) -> ET.Element:
+    """A metadata XML without document type declarations (no entities to expand)."""
+    try:
+        if path.stat().st_size > MAX_METADATA_BYTES:
+            raise InputError(f"metadata file {path.name} is implausibly large")
+        text = path.read_text(errors="replace")
+    except OSError as exc:
+        raise InputError(f"missing or unreadable metadata file {path.name}: {exc.strerror or exc}") from None
+    if "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise InputError(f"metadata file {path.name} declares a document type or entities: refused")
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise InputError(f"unreadable metadata file {path.name}: {exc}") from None
+
+
+def _local(element: ET.Element) -> str:
+    return element.tag.rsplit("}", 1)[-1]
+
+
+def from_safe(folder: Path) -> Sentinel2Scene:
+    root = _read_xml(folder / "MTD_MSIL2A.xml")
+    values: dict[str, str] = {}
+    offsets: dict[str, float] = {}
+    for element in root.iter():
+        name = _local(element)
+        if name == "BOA_ADD_OFFSET":
+            try:
+                offsets[str(element.get("band_id"))] = float(element.text or "")
+            except ValueError:
+                raise InputError(f"MTD_MSIL2A.xml: BOA_ADD_OFFSET {element.text!r} is not a number") from None
+        elif name in ("PRODUCT_URI", "PRODUCT_START_TIME", "PROCESSING_BASELINE", "BOA_QUANTIFICATION_VALUE",
+                      "QUANTIFICATION_VALUE", "SPACECRAFT_NAME") and name not in values:
+            values[name] = (element.text or "").strip()
+    product = PRODUCT.search(values.get("PRODUCT_URI", "") or folder.name)
+    if product is None:
+        raise InputError("MTD_MSIL2A.xml: no PRODUCT_URI naming an L2A product (S2x_MSIL2A_..._Txxxxx)")
+    try:
+        acquired = parse_acquired(values.get("PRODUCT_START_TIME") or product.group(2))
+        quantification = float(values.get("BOA_QUANTIFICATION_VALUE") or values.get("QUANTIFICATION_VALUE")
+                               or DEFAULT_QUANTIFICATION)
+    except ValueError as exc:
+        raise InputError(f"MTD_MSIL2A.xml: {exc}") from None
+    if not 0 < quantification < 1e9:
+        raise InputError(f"MTD_MSIL2A.xml: quantification value {quantification} is not positive")
+    baseline = values.get("PROCESSING_BASELINE") or f"{product.group(3)}.{product.group(4)}"
+    if offsets:
+        missing = [band for band in BANDS if BAND_IDS[band] not in offsets]
+        if missing:
+            raise InputError(f"MTD_MSIL2A.xml: no BOA_ADD_OFFSET for {', '.join(missing)}")
+    elif (baseline_tuple(baseline) or (0, 0)) >= OFFSET_BASELINE:
+        raise InputError(f"MTD_MSIL2A.xml: baseline {baseline} (04.00 or later) but no BOA_ADD_OFFSET values")
+    granules = folder / "GRANULE"
+    bands = tuple(Band(_one(granules, f"*/IMG_DATA/R10m/*_{band}_10m.jp2", f"band {band} (10 m)"),
+                       1.0 / quantification, offsets.get(BAND_IDS[band], 0.0) / quantification) for band in BANDS)
+    scl = _one(granules, "*/IMG_DATA/R20m/*_SCL_20m.jp2", "the scene classification SCL (20 m)")
+    return Sentinel2Scene(scene_id_of(product.group(1), product.group(5), acquired), acquired, bands, scl,
+                          folder / "MTD_MSIL2A.xml", baseline)
+
+
+def _asset_href(href: str, item_path: Path) -> str:
+    """A local path inside the item's folder, or a URL GDAL reads."""
+    if href.startswith(URL_SCHEMES):
+        return href if href.startswith("/vsi") else f"/vsicurl/{href}" if href.startswith("http") else \
+            "/vsis3/" + href.removeprefix("s3://") if href.startswith("s3://") else "/vsigs/" + href.removeprefix("gs://")
+    local = href.removeprefix("file://")
+    if "://" in local:
+        raise InputError(f"asset {href!r}: unsupported scheme")
+    path = Path(local)
+    if not path.is_absolute():
+        path = (item_path.parent / path).resolve()
+        if not path.is_relative_to(item_path.parent.resolve()):
+            raise InputError(f"asset {href!r} lies outside the item's folder")
+    return str(path)
+
+
+def from_stac(path: Path) -> Sentinel2Scene:
+    import pystac
+
+    try:
+        if path.stat().st_size > MAX_METADATA_BYTES:
+            raise InputError("the STAC item is implausibly large")
+        item = pystac.Item.from_dict(json.loads(path.read_text()), preserve_dict=False)
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+        raise InputError(f"not a readable STAC item: {' '.join(str(exc).split())[:200]}") from None
+    properties = item.properties
+    if item.datetime is None:
+        raise InputError("the STAC item has no datetime")
+    acquired = item.datetime
+    product = PRODUCT.search(str(properties.get("s2:product_uri", "")) or item.id)
+    tile = properties.get("s2:mgrs_tile") or properties.get("grid:code", "").removeprefix("MGRS-") or \
+        (product.group(5) if product else None) or "".join(str(properties.get(k, "")) for k in (
+            "mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))
+    platform = str(properties.get("platform", "")).lower()
+    satellite = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C", "sentinel-2d": "S2D"}.get(
+        platform, product.group(1) if product else None)
+    if not tile or not satellite or not re.fullmatch(r"\d{1,2}[A-Z]{3}", str(tile)):
+        raise InputError("the STAC item names no Sentinel-2 platform and MGRS tile")
+    baseline = properties.get("s2:processing_baseline") or properties.get("processing:version") or (
+        f"{product.group(3)}.{product.group(4)}" if product else None)
+    applied = properties.get("earthsearch:boa_offset_applied", properties.get("sentinel:boa_offset_applied"))
+    found = {}
+    for band, keys in ASSET_KEYS.items():
+        key = next((k for k in keys if k in item.assets), None)
+        if key is None:
+            raise InputError(f"the STAC item has no asset for {band} (looked for {', '.join(keys)})")
+        found[band] = (item.assets[key], _asset_href(item.assets[key].href, path))
+    bands = []
+    for band in BANDS:
+        asset, href = found[band]
+        raster_bands = asset.extra_fields.get("raster:bands") or [{}]
+        info = raster_bands[0] if isinstance(raster_bands[0], dict) else {}
+        scale, offset = info.get("scale"), info.get("offset")
+        if applied is True:  # the numbers were shifted already: reflectance = DN x scale
+            scale, offset = float(scale or 1 / DEFAULT_QUANTIFICATION), 0.0
+        elif scale is not None:
+            scale, offset = float(scale), float(offset or 0.0)
+        else:
+            scale, offset = 1 / DEFAULT_QUANTIFICATION, default_offset(baseline, acquired) / DEFAULT_QUANTIFICATION
+        if not (0 < scale < 1) or not -1 < offset < 1:
+            raise InputError(f"asset {band}: implausible scale {scale} or offset {offset}")
+        bands.append(Band(href, scale, offset))
+    return Sentinel2Scene(scene_id_of(satellite, str(tile), acquired), acquired, tuple(bands), found["SCL"][1], path,
+                          str(baseline) if baseline else None)
+
+
+def from_cog_folder(folder: Path) -> Sentinel2Scene:
+    product = PRODUCT.search(folder.name)
+    if product is None:
+        raise InputError("a folder of Sentinel-2 COGs must be named like its product "
+                         "(S2A_MSIL2A_20230715T201851_N0509_R071_T08WMC_...), which gives its date and baseline")
+    acquired = parse_acquired(product.group(2))
+    baseline = f"{product.group(3)}.{product.group(4)}"
+    offset = default_offset(baseline, acquired) / DEFAULT_QUANTIFICATION
+    bands = tuple(Band(_one(folder, f"*{band}*.tif", f"band {band}"), 1 / DEFAULT_QUANTIFICATION, offset)
+                  for band in BANDS)
+    scl = _one(folder, "*SCL*.tif", "the scene classification SCL")
+    return Sentinel2Scene(scene_id_of(product.group(1), product.group(5), acquired), acquired, bands, scl, None,
+                          baseline)
