@@ -55,7 +55,8 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds thresholds demo-cv docker-demo images test-images \
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds thresholds demo-cv demo-s2 demo-s2-models \
+  docker-demo images test-images \
   pipeline docker-pipeline
 
 demo-world: $(SETUP)
@@ -85,6 +86,22 @@ demo-models: demo-stacks
 	done
 
 demo: demo-thresholds
+
+# Sentinel-2: the same kind of world as Sentinel-2 L2A products (10 m; SAFE folders and STAC
+# items), through the same chain with its own small models (make demo-s2-models retrains them,
+# about 10 minutes on 2 cores).
+S2_DEMO_DIR ?= demo-s2
+S2_MODELS ?= models/demo-s2
+S2_FIT := --encoder resnet18 --encoder-depth 3 --decoder-channels 32,16,8 --tile-size 128 --batch-size 8 \
+  --epochs 10 --steps 30 --val-fraction 0.2 --infer-tile-size 256 --infer-overlap 64 --seed 0
+S2_MAKE = $(MAKE) --no-print-directory DEMO_DIR=$(S2_DEMO_DIR) DEMO_MODELS=$(S2_MODELS) \
+  SYNTH_ARGS="--sensor sentinel2 $(SYNTH_ARGS)"
+
+demo-s2:
+	@$(S2_MAKE) demo-chain
+
+demo-s2-models:
+	@$(S2_MAKE) demo-models DEMO_FIT="$(S2_FIT)"
 
 docker-demo:
 	@$(MAKE) --no-print-directory demo-chain DOCKER=1 DEMO_DIR=$(DOCKER_DEMO_DIR)
@@ -226,5 +243,5 @@ bench: install
 	  echo "== $$script" >&2; $(BIN)/python "$$script"; done
 
 clean:
-	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) $(CV_DIR) .pytest_cache .ruff_cache
+	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) $(CV_DIR) $(S2_DEMO_DIR) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -19,19 +19,20 @@ EXPECTED_COLUMNS = {"level1": contract.L1_COLUMNS, "level2": contract.LEVEL2_COL
 ORIGIN = geopandas.GeoSeries.from_xy([-133.0], [69.45], crs="EPSG:4326")
 
 
-def level1_rows(scene_id, acquired, boxes):
+def level1_rows(scene_id, acquired, boxes, sensor="PlanetScope"):
     stamp = pandas.Timestamp(acquired, tz="UTC")
     return [{"scene_id": scene_id, "acquired": stamp, "year": stamp.year, "month": stamp.month,
              "area_m2": b.area, "area_ha": b.area / 1e4, "n_pixels": int(b.area / 9), "prob_mean": 0.8,
-             "prob_max": 0.95, "models": "tcvis,notcvis", "sensor": "PlanetScope", "geometry": b} for b in boxes]
+             "prob_max": 0.95, "models": "tcvis,notcvis", "sensor": sensor, "geometry": b} for b in boxes]
 
 
-def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000, 5000, 5000), metadata=None):
+def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000, 5000, 5000), metadata=None,
+                sensor="PlanetScope"):
     """Boxes and footprint in metres around ORIGIN in UTM zone 8, written in ``epsg``."""
     x0, y0 = ORIGIN.to_crs(32608).iloc[0].coords[0]
     shifted = list(geopandas.GeoSeries([box(b[0] + x0, b[1] + y0, b[2] + x0, b[3] + y0) for b in boxes],
                                        crs=32608).to_crs(epsg))
-    rows = level1_rows(scene_id, acquired, shifted)
+    rows = level1_rows(scene_id, acquired, shifted, sensor)
     columns = list(contract.L1_COLUMNS)
     l1 = geopandas.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=epsg) if rows else \
         geopandas.GeoDataFrame({c: [] for c in columns[:-1]}, geometry=[], crs=epsg)
@@ -172,3 +173,29 @@ def test_no_inputs_is_a_usage_error(tmp_path):
     result = run_script("rts-aggregate", "-", "-o", tmp_path / "out", input="\n")
     assert result.returncode == 2 and "no input paths" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_planetscope_and_sentinel2_in_one_run_are_counted_per_sensor(tmp_path):
+    """Level 1 keeps each feature's sensor; Level 2 counts the acquisitions covering a
+    feature per sensor (the sensor read from the scene id), their sum n_acquisitions."""
+    folder = tmp_path / "level1"
+    folder.mkdir()
+    slump = (0, 0, 100, 100)
+    files = [write_scene(folder, "20210701_200000_00_2416", "2021-07-01T20:00:00", [slump], 32608),
+             write_scene(folder, "S2A_T08WMC_20210705T200000", "2021-07-05T20:00:00", [slump], 32608,
+                         sensor="Sentinel-2"),
+             write_scene(folder, "S2B_T08WMC_20210712T200000", "2021-07-12T20:00:00", [], 32608,
+                         sensor="Sentinel-2")]  # clear, saw nothing
+    done = run_script("rts-aggregate", *files, "-o", tmp_path / "products")
+    assert done.returncode == 0, done.stderr
+    level1 = geopandas.read_parquet(tmp_path / "products" / "level1.parquet")
+    assert sorted(level1["sensor"]) == ["PlanetScope", "Sentinel-2"]
+    level2 = geopandas.read_parquet(tmp_path / "products" / "level2.parquet")
+    assert list(level2.columns) == list(contract.LEVEL2_COLUMNS)
+    (row,) = level2.itertuples()
+    assert (row.n_acquisitions, row.n_acquisitions_planetscope, row.n_acquisitions_sentinel2) == (3, 1, 2)
+    assert row.n_scenes == 2 and row.detection_ratio == pytest.approx(2 / 3)
+    coverage = geopandas.read_parquet(tmp_path / "products" / "coverage_level1.parquet")
+    assert dict(zip(coverage["scene_id"], coverage["sensor"], strict=True)) == {
+        "20210701_200000_00_2416": "PlanetScope", "S2A_T08WMC_20210705T200000": "Sentinel-2",
+        "S2B_T08WMC_20210712T200000": "Sentinel-2"}

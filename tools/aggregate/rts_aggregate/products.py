@@ -13,6 +13,7 @@ import numpy as np
 
 from rts_core import contract
 from rts_core.crs import to_geographic
+from rts_core.sceneid import sensor_of
 
 from . import darts, hexagons
 from .coverage import coverage
@@ -59,6 +60,7 @@ def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -
              len(h3_frame))
     coverage_level1 = extents.copy()
     coverage_level1["area_km2"] = coverage_level1.geometry.area / 1e6
+    coverage_level1["sensor"] = coverage_level1["scene_id"].map(sensor_of).astype(str)
     if options.schema == "darts":
         level1_product = darts.level1_records(level1, options.dataset_version)
         level2_product = darts.level2_records(level2_frame, level1, options.dataset_version)

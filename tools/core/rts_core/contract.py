@@ -118,7 +118,8 @@ L1_COLUMNS = ("scene_id", "acquired", "year", "month", "area_m2", "area_ha", "n_
 EXTENT_COLUMNS = ("scene_id", "acquired", "year", "geometry")
 LEVEL2_COLUMNS = ("year", "area_m2", "area_ha", "n_observations", "n_scenes",
                   "n_acquisitions", "detection_ratio", "first_observed", "last_observed",
-                  "track_id", "geometry")
+                  "track_id", "n_acquisitions_planetscope",
+                  "n_acquisitions_sentinel2", "geometry")
 TRACK_COLUMNS = ("track_id", "first_year", "last_year", "n_years", "geometry")
 H3_COLUMNS = ("h3_cell", "resolution", "year", "rts_area_m2", "n_features",
               "covered_area_m2", "affected_pct", "geometry")

@@ -1,4 +1,5 @@
-"""PlanetScope scene ids and acquisition times from file names.
+"""PlanetScope scene ids and acquisition times from file names (and which sensor an id
+belongs to: rts-prep names Sentinel-2 scenes ``S2A_T08WMC_20230715T201851``).
 
 Two naming schemes occur in Planet deliveries and in the DARTS label data:
 
@@ -23,6 +24,17 @@ _ORTHOTILE = re.compile(r"(?P<strip>\d{5,8})_(?P<tile>\d{7})_(?P<date>\d{4}-\d{2
 _END = r"(?=$|[_.])"
 _PSSCENE_NAME = re.compile(r"^" + _PSSCENE.pattern + _END)
 _ORTHOTILE_NAME = re.compile(r"^" + _ORTHOTILE.pattern + _END)
+
+
+# Sentinel-2 scenes as rts-prep names them: satellite, MGRS tile, sensing start (UTC)
+_SENTINEL2_ID = re.compile(r"^S2[A-D]_T\d{2}[A-Z]{3}_\d{8}T\d{6}$")
+SENSORS = ("PlanetScope", "Sentinel-2")
+
+
+def sensor_of(scene_id: str) -> str:
+    """The sensor a scene id belongs to: Sentinel-2 for rts-prep's ``S2A_T08WMC_20230715T201851``
+    form, else PlanetScope (the default of every product)."""
+    return "Sentinel-2" if _SENTINEL2_ID.match(str(scene_id)) else "PlanetScope"
 
 
 class SceneIdError(ValueError):

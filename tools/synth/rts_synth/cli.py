@@ -11,7 +11,7 @@ import click
 from rts_core import cli
 from rts_core.runner import fingerprint, run_items
 
-from . import files
+from . import files, sentinel2
 from .fields import Fields
 from .shapes import load_label_shapes
 from .world import build_world
@@ -49,9 +49,14 @@ well under a minute on 2 cores.""")
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Real slump polygons (any vector format, e.g. data/rts_labels_sample.gpkg) "
                    "to move onto the world, keeping size and shape; default: procedural shapes.")
-@click.option("--quicklook", is_flag=True, help="Also write a false-colour PNG per scene with the truth.")
+@click.option("--quicklook", is_flag=True, help="Also write a false-colour PNG per scene with the truth "
+              "(PlanetScope scenes).")
+@click.option("--sensor", type=click.Choice(["planetscope", "sentinel2"]), default="planetscope", show_default=True,
+              help="sentinel2: each scene as a Sentinel-2 L2A product of the same world on a 10 m grid, SAFE-like "
+                   "folders (JPEG 2000) and STAC items (COGs) alternately, with SCL clouds, shadows and snow, "
+                   "products before and after baseline 04.00 (25 January 2022).")
 @cli.run_options(TOOL)
-def main(out: Path, n_scenes, size, years, seed, labels, quicklook, run):
+def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, run):
     """Build a synthetic demo world of PlanetScope-like scenes with known thaw slumps.
 
     Writes DIR/scenes/<id>/ (SR, udm2, metadata JSON), DIR/aux/ (dem.tif in EPSG:3413,
@@ -66,11 +71,14 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, run):
         except Exception as exc:  # noqa: BLE001 - one line, as for any bad input
             raise click.BadParameter(f"{labels}: {exc}", param_hint="--labels") from None
     world = build_world(seed, n_scenes, size, years, label_shapes)
+    if sensor == "sentinel2":
+        world = sentinel2.with_sentinel2_ids(world)
+        quicklook = False
     log.info("world: %d x %d px, %d regions, %d slumps, %d scenes", world.grid.width,
              world.grid.height, len(world.regions), len(world.slumps), len(world.scenes))
     version = cli.version_string(TOOL)
-    stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, version)
-    result = run_items(files.items(world), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
+    stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, sensor, version)
+    result = run_items(files.items(world, sensor), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
                        partial(files.write_item, fields=Fields(world), out=out, quicklook=quicklook, version=version),
-                       run, label="synth", out_dirs=files.out_dirs(out, world))
+                       run, label="synth", out_dirs=files.out_dirs(out, world, sensor))
     cli.exit_with(result)

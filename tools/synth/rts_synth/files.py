@@ -24,6 +24,7 @@ from rts_core import atomic, contract, raster, vector
 from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
 
+from . import sentinel2
 from .fields import Fields, scene_window
 from .world import PIXEL_M, World, WorldScene
 
@@ -64,21 +65,33 @@ def truth_paths(out: Path) -> dict[str, Path]:
 
 
 # -- the run: one item for the auxiliary rasters, one for the truth, one per scene ------
-def items(world: World) -> list[tuple[str, WorldScene | None]]:
+def items(world: World, sensor: str = "planetscope") -> list[tuple]:
+    if sensor == "sentinel2":
+        return [("aux", None), ("truth", None)] + [("s2", (i, scene)) for i, scene in enumerate(world.scenes)]
     return [("aux", None), ("truth", None)] + [("scene", scene) for scene in world.scenes]
 
 
-def out_dirs(out: Path, world: World) -> list[Path]:
+def out_dirs(out: Path, world: World, sensor: str = "planetscope") -> list[Path]:
+    if sensor == "sentinel2":
+        return [out, out / "aux", out / "truth", out / "scenes"] + sorted({
+            p.parent for i, scene in enumerate(world.scenes)
+            for key, p in sentinel2.product_paths(out, scene, i).items() if key != "product"})
     return [out, out / "aux", out / "truth"] + [out / "scenes" / s.scene_id for s in world.scenes]
 
 
 def plan_item(item, *, out: Path, quicklook: bool, stamp: str) -> Plan:
-    """The files of one item, all with the world's fingerprint; a scene prints its SR path."""
+    """The files of one item, all with the world's fingerprint; a scene prints its SR
+    path (a Sentinel-2 product: its SAFE folder or STAC item)."""
     kind, scene = item
     if kind == "aux":
         return Plan(list(aux_paths(out).values()), printed=[], fingerprint=stamp, data=item, source=out / "aux")
     if kind == "truth":
         return Plan(list(truth_paths(out).values()), printed=[], fingerprint=stamp, data=item, source=out / "truth")
+    if kind == "s2":
+        index, scene = scene
+        paths = sentinel2.product_paths(out, scene, index)
+        files = [p for key, p in paths.items() if key != "product"]
+        return Plan(files, printed=[paths["product"]], fingerprint=stamp, data=item, source=paths["product"])
     paths = scene_paths(out, scene.scene_id, quicklook)
     return Plan(list(paths.values()), printed=[paths["sr"]], fingerprint=stamp, data=item,
                 source=out / "scenes" / scene.scene_id)
@@ -94,6 +107,9 @@ def write_item(plan: Plan, *, fields: Fields, out: Path, quicklook: bool, versio
         write_landcover(fields, paths["landcover"], version, stamp)
     elif kind == "truth":
         write_truth(fields.world, truth_paths(out), out, stamp)
+    elif kind == "s2":
+        index, scene = scene
+        sentinel2.write_product(fields, scene, index, sentinel2.product_paths(out, scene, index), version, stamp)
     else:
         paths = scene_paths(out, scene.scene_id, quicklook)
         write_scene(fields, scene, paths, version, stamp)
@@ -285,7 +301,7 @@ def truth_frames(world: World):
             if footprint is None or not footprint.intersects(valid):
                 continue
             visible = footprint.intersection(valid)
-            if visible.area < 90:  # under 10 pixels
+            if visible.area < 10 * world.pixel_m ** 2:  # under 10 pixels of the sensor
                 continue
             rows.append({"scene_id": scene.scene_id, "acquired": acquired, "year": scene.year,
                          "region": scene.region + 1, "split": scene.split, "site_id": slump.site_id,
@@ -328,8 +344,9 @@ def write_truth(world: World, paths: dict[str, Path], out: Path, fingerprint: st
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["scene_id", "region", "year", "acquired", "split", "sr_path"])
-    for scene in world.scenes:
-        sr = scene_paths(out, scene.scene_id)["sr"]
+    for index, scene in enumerate(world.scenes):
+        sr = sentinel2.product_paths(out, scene, index)["product"] if world.sensor == "sentinel2" else \
+            scene_paths(out, scene.scene_id)["sr"]
         writer.writerow([scene.scene_id, scene.region + 1, scene.year, format_acquired(scene.acquired),
                          scene.split, os.path.relpath(sr, out)])
     atomic.write_text(paths["scenes"], text.getvalue())

@@ -158,8 +158,14 @@ class World:
     slumps: list[Slump] = field(default_factory=list)
     dem_gaps: list[Polygon] = field(default_factory=list)
     scenes: list[WorldScene] = field(default_factory=list)
+    sensor: str = "planetscope"  # or "sentinel2": the scenes are written as Sentinel-2 products
 
     _footprints: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def pixel_m(self) -> float:
+        """The scenes' pixel size as written (3 m PlanetScope, 10 m Sentinel-2)."""
+        return 10.0 if self.sensor == "sentinel2" else PIXEL_M
 
     def footprints(self, year: int) -> list[Polygon | None]:
         """Every slump's footprint in ``year`` (None where absent), computed once."""
