@@ -32,3 +32,13 @@ def test_the_demo_models_were_trained_on_stacks_as_rts_prep_makes_them_now(name)
     expected = preprocessing_record(PrepOptions(), "udm2_darts_v1", pixel_m=3.0)
     assert meta["preprocessing"] == expected
     assert meta["bands"] == list(contract.BAND_SETS[name])
+
+
+@pytest.mark.parametrize("name", ["tcvis", "notcvis"])
+def test_the_sentinel2_demo_models_were_trained_on_sentinel2_stacks(name):
+    model = onnx.load(str(ROOT / "models" / "demo-s2" / f"{name}.onnx"), load_external_data=False)
+    meta = json.loads({p.key: p.value for p in model.metadata_props}[contract.MODEL_METADATA_KEY])
+    expected = preprocessing_record(PrepOptions(), "sentinel2_scl_invalid_0-1-2-3-8-9-10-11", pixel_m=10.0,
+                                    sensor="Sentinel-2")
+    assert meta["preprocessing"] == expected
+    assert meta["bands"] == list(contract.BAND_SETS[name])
