@@ -1,6 +1,8 @@
 """rts-synth --sensor sentinel2: the world as Sentinel-2 L2A products that rts-prep reads,
 SAFE folders and STAC items, both sides of baseline 04.00, SCL from the scene's clouds."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import geopandas
@@ -8,10 +10,12 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+import yaml
 
 from rts_core import contract
 from tests.conftest import run_script
 
+ROOT = Path(__file__).resolve().parents[2]
 WORLD_ARGS = ["--scenes", "4", "--size", "320", "--years", "2021,2022", "--seed", "3"]
 
 
@@ -82,3 +86,21 @@ def test_clouds_of_the_scene_are_invalid_in_its_stack(sentinel2_world):
             assert not valid[inside].any(), scene_id
             checked += 1
     assert checked >= 1
+
+
+def test_the_workflow_names_each_product_as_rts_prep_does(sentinel2_world, tmp_path):
+    """workflow/Snakefile takes SAFE folders and STAC items and plans each stack under the
+    scene id rts-prep gives it (a dry run: nothing executes)."""
+    world, products, stacks = sentinel2_world
+    listed = tmp_path / "products.txt"
+    listed.write_text("\n".join(products) + "\n")
+    config = {"scenes": str(listed), "dem": str(world / "aux" / "dem.tif"), "tcvis": str(world / "aux" / "tcvis.tif"),
+              "models": {"tcvis": str(ROOT / "models" / "demo-s2" / "tcvis.onnx")}, "out": str(tmp_path / "run")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-s", str(ROOT / "workflow" / "Snakefile"),
+                           "--configfile", str(tmp_path / "config.yaml"), "-n"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    planned = {Path(line.split("output:")[1].strip()).name for line in done.stdout.splitlines()
+               if "output:" in line and line.strip().endswith(contract.STACK_SUFFIX)}
+    assert planned == {Path(s).name for s in stacks}

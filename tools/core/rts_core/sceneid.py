@@ -28,7 +28,48 @@ _ORTHOTILE_NAME = re.compile(r"^" + _ORTHOTILE.pattern + _END)
 
 # Sentinel-2 scenes as rts-prep names them: satellite, MGRS tile, sensing start (UTC)
 _SENTINEL2_ID = re.compile(r"^S2[A-D]_T\d{2}[A-Z]{3}_\d{8}T\d{6}$")
+# an L2A product's name: satellite, sensing start, processing baseline, orbit, tile
+SENTINEL2_PRODUCT = re.compile(r"(S2[A-D])_MSIL2A_(\d{8}T\d{6})_N(\d{2})(\d{2})_R\d{3}_T(\d{2}[A-Z]{3})")
 SENSORS = ("PlanetScope", "Sentinel-2")
+
+
+def sentinel2_scene_id(satellite: str, tile: str, when: datetime) -> str:
+    """``S2A_T08WMC_20230715T201851``: satellite, MGRS tile, sensing start (UTC)."""
+    return f"{satellite.upper()}_T{tile.upper().removeprefix('T')}_{when.astimezone(UTC).strftime('%Y%m%dT%H%M%S')}"
+
+
+PLATFORMS = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C", "sentinel-2d": "S2D"}
+
+
+def sentinel2_id_from_item(item: dict) -> str | None:
+    """The scene id of a Sentinel-2 STAC item (a parsed JSON object): its platform (or
+    product name), MGRS tile and datetime; None when it names no Sentinel-2 scene."""
+    properties = item.get("properties") if isinstance(item, dict) else None
+    if not isinstance(properties, dict):
+        return None
+    product = SENTINEL2_PRODUCT.search(str(properties.get("s2:product_uri", "")) or str(item.get("id", "")))
+    tile = str(properties.get("s2:mgrs_tile") or str(properties.get("grid:code", "")).removeprefix("MGRS-") or
+               (product.group(5) if product else "") or "".join(
+                   str(properties.get(k, "")) for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")))
+    satellite = PLATFORMS.get(str(properties.get("platform", "")).lower(), product.group(1) if product else None)
+    if len(tile) == 4:
+        tile = "0" + tile  # Earth Search writes 8WMC for 08WMC in some items
+    if not satellite or not re.fullmatch(r"\d{2}[A-Z]{3}", tile) or not properties.get("datetime"):
+        return None
+    try:
+        when = parse_acquired(str(properties["datetime"]))
+    except ValueError:
+        return None
+    return sentinel2_scene_id(satellite, tile, when)
+
+
+def sentinel2_id_from_name(name: str) -> str | None:
+    """The scene id in a product's (SAFE or COG folder) name, or None."""
+    match = SENTINEL2_PRODUCT.search(PurePath(name).name)
+    if match is None:
+        return None
+    when = datetime.strptime(match.group(2), "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return sentinel2_scene_id(match.group(1), match.group(5), when)
 
 
 def sensor_of(scene_id: str) -> str:

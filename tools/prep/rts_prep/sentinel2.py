@@ -27,7 +27,12 @@ from datetime import datetime
 from pathlib import Path
 
 from rts_core.runner import InputError
-from rts_core.sceneid import parse_acquired
+from rts_core.sceneid import (
+    SENTINEL2_PRODUCT,
+    parse_acquired,
+    sentinel2_id_from_item,
+    sentinel2_id_from_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +47,7 @@ INVALID_SCL = (0, 1, 2, 3, 8, 9, 10, 11)
 OFFSET_BASELINE = (4, 0)  # BOA_ADD_OFFSET from processing baseline 04.00 on
 OFFSET_SINCE = datetime.fromisoformat("2022-01-25T00:00:00+00:00")
 DEFAULT_QUANTIFICATION, DEFAULT_OFFSET_DN = 10000.0, -1000.0
-PRODUCT = re.compile(r"(S2[A-D])_MSIL2A_(\d{8}T\d{6})_N(\d{2})(\d{2})_R\d{3}_T(\d{2}[A-Z]{3})")
+PRODUCT = SENTINEL2_PRODUCT
 # STAC asset keys per band, Earth Search's first, then Copernicus Data Space's and others
 ASSET_KEYS = {"B02": ("blue", "B02", "B02_10m", "b02"), "B03": ("green", "B03", "B03_10m", "b03"),
               "B04": ("red", "B04", "B04_10m", "b04"), "B08": ("nir", "B08", "B08_10m", "b08"),
@@ -95,10 +100,6 @@ def open_sentinel2(path: Path) -> Sentinel2Scene:
         return from_safe(path)
     return from_cog_folder(path)
 
-
-def scene_id_of(satellite: str, tile: str, when: datetime) -> str:
-    """e.g. S2A_T08WMC_20230715T201851: satellite, MGRS tile, sensing start (UTC)."""
-    return f"{satellite.upper()}_T{tile.upper().removeprefix('T')}_{when.strftime('%Y%m%dT%H%M%S')}"
 
 
 def baseline_tuple(text: str | None) -> tuple[int, int] | None:
@@ -180,8 +181,9 @@ def from_safe(folder: Path) -> Sentinel2Scene:
     bands = tuple(Band(_one(granules, f"*/IMG_DATA/R10m/*_{band}_10m.jp2", f"band {band} (10 m)"),
                        1.0 / quantification, offsets.get(BAND_IDS[band], 0.0) / quantification) for band in BANDS)
     scl = _one(granules, "*/IMG_DATA/R20m/*_SCL_20m.jp2", "the scene classification SCL (20 m)")
-    return Sentinel2Scene(scene_id_of(product.group(1), product.group(5), acquired), acquired, bands, scl,
-                          folder / "MTD_MSIL2A.xml", baseline)
+    # the id from the product name (as the workflow names the stack before reading any file)
+    return Sentinel2Scene(sentinel2_id_from_name(product.group(0)), acquired, bands, scl, folder / "MTD_MSIL2A.xml",
+                          baseline)
 
 
 def _asset_href(href: str, item_path: Path) -> str:
@@ -206,7 +208,8 @@ def from_stac(path: Path) -> Sentinel2Scene:
     try:
         if path.stat().st_size > MAX_METADATA_BYTES:
             raise InputError("the STAC item is implausibly large")
-        item = pystac.Item.from_dict(json.loads(path.read_text()), preserve_dict=False)
+        raw = json.loads(path.read_text())
+        item = pystac.Item.from_dict(raw, preserve_dict=True)
     except InputError:
         raise
     except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
@@ -215,15 +218,10 @@ def from_stac(path: Path) -> Sentinel2Scene:
     if item.datetime is None:
         raise InputError("the STAC item has no datetime")
     acquired = item.datetime
-    product = PRODUCT.search(str(properties.get("s2:product_uri", "")) or item.id)
-    tile = properties.get("s2:mgrs_tile") or properties.get("grid:code", "").removeprefix("MGRS-") or \
-        (product.group(5) if product else None) or "".join(str(properties.get(k, "")) for k in (
-            "mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))
-    platform = str(properties.get("platform", "")).lower()
-    satellite = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C", "sentinel-2d": "S2D"}.get(
-        platform, product.group(1) if product else None)
-    if not tile or not satellite or not re.fullmatch(r"\d{1,2}[A-Z]{3}", str(tile)):
+    scene_id = sentinel2_id_from_item(raw)
+    if scene_id is None:
         raise InputError("the STAC item names no Sentinel-2 platform and MGRS tile")
+    product = PRODUCT.search(str(properties.get("s2:product_uri", "")) or item.id)
     baseline = properties.get("s2:processing_baseline") or properties.get("processing:version") or (
         f"{product.group(3)}.{product.group(4)}" if product else None)
     applied = properties.get("earthsearch:boa_offset_applied", properties.get("sentinel:boa_offset_applied"))
@@ -248,8 +246,7 @@ def from_stac(path: Path) -> Sentinel2Scene:
         if not (0 < scale < 1) or not -1 < offset < 1:
             raise InputError(f"asset {band}: implausible scale {scale} or offset {offset}")
         bands.append(Band(href, scale, offset))
-    return Sentinel2Scene(scene_id_of(satellite, str(tile), acquired), acquired, tuple(bands), found["SCL"][1], path,
-                          str(baseline) if baseline else None)
+    return Sentinel2Scene(scene_id, acquired, tuple(bands), found["SCL"][1], path, str(baseline) if baseline else None)
 
 
 def from_cog_folder(folder: Path) -> Sentinel2Scene:
@@ -263,5 +260,5 @@ def from_cog_folder(folder: Path) -> Sentinel2Scene:
     bands = tuple(Band(_one(folder, f"*{band}*.tif", f"band {band}"), 1 / DEFAULT_QUANTIFICATION, offset)
                   for band in BANDS)
     scl = _one(folder, "*SCL*.tif", "the scene classification SCL")
-    return Sentinel2Scene(scene_id_of(product.group(1), product.group(5), acquired), acquired, bands, scl, None,
+    return Sentinel2Scene(sentinel2_id_from_name(folder.name), acquired, bands, scl, None,
                           baseline)

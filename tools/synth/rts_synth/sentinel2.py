@@ -26,7 +26,7 @@ from rasterio import features, warp
 from rasterio.enums import Resampling
 
 from rts_core import atomic, raster
-from rts_core.sceneid import format_acquired
+from rts_core.sceneid import format_acquired, sentinel2_scene_id
 
 from .fields import Fields, scene_window
 from .world import PIXEL_M, World, WorldScene
@@ -51,7 +51,7 @@ def baseline(scene: WorldScene) -> str:
 
 def scene_id(scene: WorldScene) -> str:
     """The id rts-prep gives the product: satellite, tile, sensing time."""
-    return f"{satellite(scene)}_T{tile(scene)}_{scene.acquired:%Y%m%dT%H%M%S}"
+    return sentinel2_scene_id(satellite(scene), tile(scene), scene.acquired)
 
 
 def product_name(scene: WorldScene) -> str:
