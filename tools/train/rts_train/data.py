@@ -1,6 +1,9 @@
-"""Training data: stacks read into memory as stored integers, labels rasterised onto
-them, and tiles sampled from them (slump tiles first, negatives added as training goes
-on) with the augmentations of DARTS.
+"""Training data read from disk by window: a stack stays on disk, and a training tile
+reads its window of the stack's bands and mask and rasterises its labels there. In
+memory a scene holds only its label polygons and where its slump pixels are (to sample
+slump tiles), so thousands of PlanetScope scenes fit where whole stacks would not
+(10 bands of 8000 x 4000 px are 640 MB each). Tiles are sampled slump tiles first,
+negatives added as training goes on, with the augmentations of DARTS.
 
 Targets per pixel: 1 slump, 0 no slump, 255 ignored. A pixel is ignored where the stack
 is invalid, and, when footprints are given, outside the footprints of its scene (where
@@ -10,12 +13,16 @@ as labelled.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+from affine import Affine
 from rasterio import features
+from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 from scipy import ndimage
 
 from rts_core import contract, preprocessing
@@ -24,21 +31,66 @@ from rts_core.runner import InputError
 from rts_core.vector import read_vector
 
 IGNORE = 255
+STRIP_ROWS = 1024  # rows read at a time when a scene's slump pixels are located
+OPEN_STACKS = 16  # stacks kept open between tiles (file handles are limited)
+_open: OrderedDict[Path, rasterio.DatasetReader] = OrderedDict()
+
+
+def opened(path: Path):
+    """The stack open for reading, from a small cache of the most recently used."""
+    dataset = _open.pop(path, None)
+    if dataset is None:
+        dataset = rasterio.open(path)
+        while len(_open) >= OPEN_STACKS:
+            _open.popitem(last=False)[1].close()
+    _open[path] = dataset
+    return dataset
+
+
+def close_stacks() -> None:
+    while _open:
+        _open.popitem()[1].close()
 
 
 @dataclass(eq=False)  # compared by identity: field-wise == would compare the arrays
 class TrainingScene:
     scene_id: str
     path: Path
-    stored: np.ndarray  # (bands, rows, cols) as stored in the stack, int16 or float
     bands: StackBands  # where the model's bands sit in the stack, stored -> physical
-    valid: np.ndarray  # bool (rows, cols): the stack's mask
-    target: np.ndarray  # uint8: 0, 1, IGNORE
+    shape: tuple[int, int]  # rows, cols
+    transform: Affine
+    labels: list  # slump polygons in the stack's CRS
+    footprints: list | None  # where labels are complete (None: the whole scene)
+    positive_pixels: np.ndarray  # (n, 2) int32: row, col of every valid slump pixel, row-major
     preprocessing: dict | None = None  # the stack's RTS_PREPROCESSING record
 
     @property
     def positives(self) -> int:
-        return int((self.target == 1).sum())
+        return len(self.positive_pixels)
+
+    def target(self, window: Window, valid: np.ndarray) -> np.ndarray:
+        """uint8 targets of a window (0, 1, IGNORE), given the stack's mask there."""
+        shape, transform = valid.shape, window_transform(window, self.transform)
+        slump = np.zeros(shape, np.uint8)
+        if self.labels:
+            slump = features.rasterize(((g, 1) for g in self.labels), out_shape=shape, transform=transform, fill=0,
+                                       dtype="uint8")
+        target = slump.copy()
+        if self.footprints is not None:
+            inside = np.zeros(shape, bool)
+            if self.footprints:
+                inside = features.rasterize(((g, 1) for g in self.footprints), out_shape=shape, transform=transform,
+                                            fill=0, dtype="uint8") > 0
+            target[~inside & (slump == 0)] = IGNORE
+        target[~valid] = IGNORE
+        return target
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stored bands, validity and targets of one window, read from the stack."""
+        dataset = opened(self.path)
+        stored = dataset.read(self.bands.indexes, window=window)
+        valid = dataset.dataset_mask(window=window) > 0
+        return stored, valid, self.target(window, valid)
 
 
 def read_labels(path: Path, id_columns=("scene_id", "image_id")):
@@ -52,8 +104,14 @@ def read_labels(path: Path, id_columns=("scene_id", "image_id")):
     return frame.rename(columns={column: "scene_id"})[["scene_id", "geometry"]]
 
 
+def _geometries(frame, scene_id: str, crs) -> list:
+    mine = frame[frame.scene_id == scene_id].to_crs(crs)
+    return [g for g in mine.geometry if g is not None and not g.is_empty]
+
+
 def load_scene(path: Path, bands: list[str], labels, footprints) -> TrainingScene:
-    """Read a stack's requested bands and rasterise its labels and footprints."""
+    """A stack's metadata, its labels and footprints in its CRS, and where its valid slump
+    pixels are (the mask read only in the strips that hold labels)."""
     try:
         dataset = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
@@ -67,24 +125,24 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> TrainingScen
         except preprocessing.RecordError as exc:
             raise InputError(str(exc)) from None
         selected = stack_bands(dataset, bands)
-        stored = dataset.read(selected.indexes)
-        valid = dataset.dataset_mask() > 0
         shape, transform, crs = dataset.shape, dataset.transform, dataset.crs
-    mine = labels[labels.scene_id == scene_id].to_crs(crs)
-    slump = np.zeros(shape, np.uint8)
-    if len(mine):
-        slump = features.rasterize(((g, 1) for g in mine.geometry if g is not None and not g.is_empty),
-                                   out_shape=shape, transform=transform, fill=0, dtype="uint8")
-    target = slump.copy()
-    if footprints is not None:
-        area = footprints[footprints.scene_id == scene_id].to_crs(crs)
-        inside = np.zeros(shape, bool)
-        if len(area):
-            inside = features.rasterize(((g, 1) for g in area.geometry), out_shape=shape,
-                                        transform=transform, fill=0, dtype="uint8") > 0
-        target[~inside & (slump == 0)] = IGNORE
-    target[~valid] = IGNORE
-    return TrainingScene(scene_id, Path(path), stored, selected, valid, target, record)
+        mine = _geometries(labels, scene_id, crs)
+        area = _geometries(footprints, scene_id, crs) if footprints is not None else None
+        found = []
+        for row in range(0, shape[0], STRIP_ROWS):
+            window = Window(0, row, shape[1], min(STRIP_ROWS, shape[0] - row))
+            if not mine:
+                break
+            slump = features.rasterize(((g, 1) for g in mine), out_shape=(int(window.height), shape[1]),
+                                       transform=window_transform(window, transform), fill=0, dtype="uint8")
+            if not slump.any():
+                continue
+            valid = dataset.dataset_mask(window=window) > 0
+            pixels = np.argwhere((slump == 1) & valid).astype(np.int32)
+            pixels[:, 0] += row
+            found.append(pixels)
+    positive_pixels = np.concatenate(found) if found else np.empty((0, 2), np.int32)
+    return TrainingScene(scene_id, Path(path), selected, shape, transform, mine, area, positive_pixels, record)
 
 
 class TileSampler:
@@ -94,7 +152,7 @@ class TileSampler:
 
     def __init__(self, scenes: list[TrainingScene], size: int, rng: np.random.Generator):
         self.scenes, self.size, self.rng = scenes, size, rng
-        self.positive_pixels = [np.argwhere(s.target == 1) for s in scenes]
+        self.positive_pixels = [s.positive_pixels for s in scenes]
 
     def positive_share(self, epoch: int, epochs: int) -> float:
         return 0.9 - 0.4 * (epoch / max(epochs - 1, 1))
@@ -110,20 +168,21 @@ class TileSampler:
             col0 = col - rng.integers(margin, size - margin)
         else:
             index = int(rng.integers(len(self.scenes)))
-            rows, cols = self.scenes[index].target.shape
+            rows, cols = self.scenes[index].shape
             row0, col0 = rng.integers(0, max(rows - size, 0) + 1), rng.integers(0, max(cols - size, 0) + 1)
-        rows, cols = self.scenes[index].target.shape
+        rows, cols = self.scenes[index].shape
         row0 = int(np.clip(row0, 0, max(rows - size, 0)))
         col0 = int(np.clip(col0, 0, max(cols - size, 0)))
         return index, row0, col0
 
     def cut(self, index: int, row0: int, col0: int, normalisation: Normalisation) -> tuple[np.ndarray, np.ndarray]:
         """Model input (rts_core.model_input, as inference builds it) and target of a
-        tile, reflection-padded up to ``size``."""
+        tile read from the stack, reflection-padded up to ``size``."""
         scene, size = self.scenes[index], self.size
-        window = (slice(row0, row0 + size), slice(col0, col0 + size))
-        x = model_input(scene.stored[(slice(None), *window)], scene.valid[window], scene.bands, normalisation)
-        target = scene.target[window]
+        rows, cols = scene.shape
+        window = Window(col0, row0, min(size, cols - col0), min(size, rows - row0))
+        stored, valid, target = scene.read(window)
+        x = model_input(stored, valid, scene.bands, normalisation)
         pad = ((0, size - target.shape[0]), (0, size - target.shape[1]))
         if any(p[1] for p in pad):
             x = np.pad(x, ((0, 0), *pad), mode="reflect")

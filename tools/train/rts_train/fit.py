@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import segmentation_models_pytorch as smp
 import torch
+from rasterio.windows import Window
 from scipy.special import expit
 
 from rts_core import atomic, contract, preprocessing, runner
@@ -21,7 +22,7 @@ from rts_core.model_input import model_input
 from rts_core.runner import InputError, report_error
 
 from .config import ModelConfig
-from .data import IGNORE, TileSampler, TrainingScene, augment, load_scene, read_labels
+from .data import IGNORE, TileSampler, TrainingScene, augment, close_stacks, load_scene, read_labels
 from .export import export_onnx, is_current
 from .model import build
 
@@ -70,7 +71,7 @@ def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tup
         except Exception as exc:  # noqa: BLE001 - one bad stack does not stop the others
             report_error(path, exc, debug=debug)
             failed.append(path)
-    matched = [s for s in scenes if (s.target == 1).any()]
+    matched = [s for s in scenes if s.positives]
     if scenes and not matched:
         ids = ", ".join(sorted({s.scene_id for s in scenes})[:3])
         raise InputError(f"no label matches any stack (stack scene ids: {ids}, ...)")
@@ -109,23 +110,28 @@ def split(scenes: list[TrainingScene], options: FitOptions) -> tuple[list[Traini
     return train, val
 
 
-def predict_scene(model, scene: TrainingScene, config: ModelConfig, tile: int = 512) -> np.ndarray:
-    """Logits of a whole scene, in tiles padded by reflection to a multiple of 32."""
-    x = model_input(scene.stored, scene.valid, scene.bands, config.normalisation())
-    rows, cols = x.shape[1:]
+def predict_scene(model, scene: TrainingScene, config: ModelConfig, tile: int = 512
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits and targets of a whole scene, read from the stack in tiles, each padded by
+    reflection to a multiple of 32 (one scene in memory at a time)."""
+    rows, cols = scene.shape
     logits = np.zeros((rows, cols), np.float32)
+    target = np.empty((rows, cols), np.uint8)
     multiple = 2 ** config.encoder_depth
+    normalisation = config.normalisation()
     with torch.no_grad():
         for row in range(0, rows, tile):
             for col in range(0, cols, tile):
-                block = x[:, row:row + tile, col:col + tile]
+                window = Window(col, row, min(tile, cols - col), min(tile, rows - row))
+                stored, valid, target[row:row + tile, col:col + tile] = scene.read(window)
+                block = model_input(stored, valid, scene.bands, normalisation)
                 h, w = block.shape[1:]
                 ph, pw = (-h) % multiple, (-w) % multiple
                 if ph or pw:
                     block = np.pad(block, ((0, 0), (0, ph), (0, pw)), mode="reflect")
                 out = model(torch.from_numpy(np.ascontiguousarray(block))[None])[0, 0].numpy()
                 logits[row:row + h, col:col + w] = out[:h, :w]
-    return logits
+    return logits, target
 
 
 def evaluate(model, scenes: list[TrainingScene], config: ModelConfig, loss_fn) -> dict:
@@ -134,16 +140,16 @@ def evaluate(model, scenes: list[TrainingScene], config: ModelConfig, loss_fn) -
     tp = fp = fn = 0
     losses = []
     for scene in scenes:
-        logits = predict_scene(model, scene, config)
-        labelled = scene.target != IGNORE
-        truth = scene.target == 1
+        logits, target = predict_scene(model, scene, config)
+        labelled = target != IGNORE
+        truth = target == 1
         predicted = expit(logits) > config.threshold
         tp += int((predicted & truth & labelled).sum())
         fp += int((predicted & ~truth & labelled).sum())
         fn += int((~predicted & truth & labelled).sum())
         with torch.no_grad():
             losses.append(float(loss_fn(torch.from_numpy(logits)[None, None],
-                                        torch.from_numpy(scene.target.astype(np.int64))[None, None])))
+                                        torch.from_numpy(target.astype(np.int64))[None, None])))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
@@ -250,6 +256,9 @@ def fit_and_export(stacks, labels, footprints, out: Path, config: ModelConfig, o
     if not overwrite and is_current(list(paths.values()), stamp):
         log.info("%s is complete; skipped (--overwrite to refit)", paths["onnx"])
         return FitResult(paths["onnx"], 0, {})
-    result = fit(stacks, labels, footprints, out, config, options, stamp)
+    try:
+        result = fit(stacks, labels, footprints, out, config, options, stamp)
+    finally:
+        close_stacks()
     log.info("best epoch %d: validation F1 %.3f, IoU %.3f", result.best_epoch, result.best["f1"], result.best["iou"])
     return result
