@@ -33,15 +33,16 @@ def test_tiles_are_read_from_disk_and_equal_the_whole_scene_cut(tmp_path):
 
     from rts_core.model_input import model_input
     from rts_train.config import ModelConfig
-    from rts_train.data import IGNORE, STRIP_ROWS, TileSampler, load_scene
+    from rts_train.data import IGNORE, TileSampler, load_scene
     from tests.infer.models import SCENE_ID, write_stack
 
-    rows, cols = STRIP_ROWS + 200, 300  # two strips: slump pixels found across the strip edge
+    rows, cols = 1224, 300
     stack = write_stack(tmp_path / f"{SCENE_ID}.stack.tif", shape=(rows, cols),
                         invalid=(slice(1000, 1040), slice(0, 60)))
     x0, y0 = 500000, 7700000
-    slumps = [box(x0 + 30, y0 - 3 * 1030, x0 + 150, y0 - 3 * 1010), box(x0 + 600, y0 - 90, x0 + 690, y0 - 30)]
-    labels = geopandas.GeoDataFrame({"scene_id": [SCENE_ID] * 2}, geometry=slumps, crs="EPSG:32608")
+    slumps = [box(x0 + 30, y0 - 3 * 1030, x0 + 150, y0 - 3 * 1010), box(x0 + 600, y0 - 90, x0 + 690, y0 - 30),
+              box(x0 + 80, y0 - 3 * 1025, x0 + 200, y0 - 3 * 1000)]  # overlapping the first: its pixels once
+    labels = geopandas.GeoDataFrame({"scene_id": [SCENE_ID] * 3}, geometry=slumps, crs="EPSG:32608")
     footprints = geopandas.GeoDataFrame({"scene_id": [SCENE_ID]}, geometry=[box(x0, y0 - 3 * 1100, x0 + 900, y0)],
                                         crs="EPSG:32608")
     scene = load_scene(stack, list(contract.BAND_SETS["tcvis"]), labels, footprints)
@@ -57,7 +58,7 @@ def test_tiles_are_read_from_disk_and_equal_the_whole_scene_cut(tmp_path):
     np.testing.assert_array_equal(scene.positive_pixels, np.argwhere(target == 1))
     normalisation = ModelConfig(name="tcvis", bands=list(contract.BAND_SETS["tcvis"])).normalisation()
     sampler = TileSampler([scene], 128, np.random.default_rng(0))
-    for row0, col0 in [(0, 0), (990, 20), (STRIP_ROWS - 64, 172), (rows - 128, cols - 128)]:
+    for row0, col0 in [(0, 0), (990, 20), (960, 172), (rows - 128, cols - 128)]:
         x, y = sampler.cut(0, row0, col0, normalisation)
         window = (slice(row0, row0 + 128), slice(col0, col0 + 128))
         np.testing.assert_array_equal(y, target[window])

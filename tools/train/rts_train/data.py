@@ -21,7 +21,7 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio import features
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
 from rasterio.windows import transform as window_transform
 from scipy import ndimage
 
@@ -31,7 +31,6 @@ from rts_core.runner import InputError
 from rts_core.vector import read_vector
 
 IGNORE = 255
-STRIP_ROWS = 1024  # rows read at a time when a scene's slump pixels are located
 OPEN_STACKS = 16  # stacks kept open between tiles (file handles are limited)
 _open: OrderedDict[Path, rasterio.DatasetReader] = OrderedDict()
 
@@ -111,7 +110,7 @@ def _geometries(frame, scene_id: str, crs) -> list:
 
 def load_scene(path: Path, bands: list[str], labels, footprints) -> TrainingScene:
     """A stack's metadata, its labels and footprints in its CRS, and where its valid slump
-    pixels are (the mask read only in the strips that hold labels)."""
+    pixels are (the mask read only under each label)."""
     try:
         dataset = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
@@ -129,19 +128,22 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> TrainingScen
         mine = _geometries(labels, scene_id, crs)
         area = _geometries(footprints, scene_id, crs) if footprints is not None else None
         found = []
-        for row in range(0, shape[0], STRIP_ROWS):
-            window = Window(0, row, shape[1], min(STRIP_ROWS, shape[0] - row))
-            if not mine:
-                break
-            slump = features.rasterize(((g, 1) for g in mine), out_shape=(int(window.height), shape[1]),
+        for geometry in mine:  # each label in its own window: only where labels are is read
+            window = from_bounds(*geometry.bounds, transform=transform)
+            first = np.maximum(np.floor([window.row_off, window.col_off]).astype(int) - 1, 0)
+            last = np.minimum(np.ceil([window.row_off + window.height, window.col_off + window.width]).astype(int) + 1,
+                              shape)
+            if (last <= first).any():
+                continue
+            window = Window(int(first[1]), int(first[0]), int(last[1] - first[1]), int(last[0] - first[0]))
+            slump = features.rasterize([(geometry, 1)], out_shape=(int(window.height), int(window.width)),
                                        transform=window_transform(window, transform), fill=0, dtype="uint8")
             if not slump.any():
                 continue
             valid = dataset.dataset_mask(window=window) > 0
-            pixels = np.argwhere((slump == 1) & valid).astype(np.int32)
-            pixels[:, 0] += row
-            found.append(pixels)
-    positive_pixels = np.concatenate(found) if found else np.empty((0, 2), np.int32)
+            found.append(np.argwhere((slump == 1) & valid).astype(np.int32) + first.astype(np.int32))
+    # row-major and once each, as np.argwhere over the whole scene gives them (labels may overlap)
+    positive_pixels = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), np.int32)
     return TrainingScene(scene_id, Path(path), selected, shape, transform, mine, area, positive_pixels, record)
 
 
