@@ -110,51 +110,51 @@ def split(scenes: list[TrainingScene], options: FitOptions) -> tuple[list[Traini
     return train, val
 
 
-def predict_scene(model, scene: TrainingScene, config: ModelConfig, tile: int = 512
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits and targets of a whole scene, read from the stack in tiles, each padded by
-    reflection to a multiple of 32 (one scene in memory at a time)."""
+def predict_tiles(model, scene: TrainingScene, config: ModelConfig, tile: int = 512):
+    """Logits and targets of a scene, tile by tile as read from the stack, each tile padded
+    by reflection to a multiple of the network's stride (no scene-sized array is held)."""
     rows, cols = scene.shape
-    logits = np.zeros((rows, cols), np.float32)
-    target = np.empty((rows, cols), np.uint8)
     multiple = 2 ** config.encoder_depth
     normalisation = config.normalisation()
     with torch.no_grad():
         for row in range(0, rows, tile):
             for col in range(0, cols, tile):
-                window = Window(col, row, min(tile, cols - col), min(tile, rows - row))
-                stored, valid, target[row:row + tile, col:col + tile] = scene.read(window)
+                stored, valid, target = scene.read(Window(col, row, min(tile, cols - col), min(tile, rows - row)))
                 block = model_input(stored, valid, scene.bands, normalisation)
                 h, w = block.shape[1:]
                 ph, pw = (-h) % multiple, (-w) % multiple
                 if ph or pw:
                     block = np.pad(block, ((0, 0), (0, ph), (0, pw)), mode="reflect")
                 out = model(torch.from_numpy(np.ascontiguousarray(block))[None])[0, 0].numpy()
-                logits[row:row + h, col:col + w] = out[:h, :w]
-    return logits, target
+                yield out[:h, :w], target
 
 
 def evaluate(model, scenes: list[TrainingScene], config: ModelConfig, loss_fn) -> dict:
-    """Pixel-wise precision, recall, F1 and IoU of the RTS class at the threshold."""
+    """Pixel-wise precision, recall, F1 and IoU of the RTS class at the threshold, and the
+    loss (its mean over labelled pixels: each tile's mean weighted by its labelled pixels)."""
     model.eval()
     tp = fp = fn = 0
-    losses = []
+    loss_sum, labelled_sum = 0.0, 0
     for scene in scenes:
-        logits, target = predict_scene(model, scene, config)
-        labelled = target != IGNORE
-        truth = target == 1
-        predicted = expit(logits) > config.threshold
-        tp += int((predicted & truth & labelled).sum())
-        fp += int((predicted & ~truth & labelled).sum())
-        fn += int((~predicted & truth & labelled).sum())
-        with torch.no_grad():
-            losses.append(float(loss_fn(torch.from_numpy(logits)[None, None],
-                                        torch.from_numpy(target.astype(np.int64))[None, None])))
+        for logits, target in predict_tiles(model, scene, config):
+            labelled = target != IGNORE
+            truth = target == 1
+            predicted = expit(logits) > config.threshold
+            tp += int((predicted & truth & labelled).sum())
+            fp += int((predicted & ~truth & labelled).sum())
+            fn += int((~predicted & truth & labelled).sum())
+            count = int(labelled.sum())
+            if count:
+                with torch.no_grad():
+                    loss = loss_fn(torch.from_numpy(np.ascontiguousarray(logits))[None, None],
+                                   torch.from_numpy(target.astype(np.int64))[None, None])
+                loss_sum += float(loss) * count
+                labelled_sum += count
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
-    return {"val_loss": float(np.mean(losses)) if losses else float("nan"), "precision": precision,
+    return {"val_loss": loss_sum / labelled_sum if labelled_sum else float("nan"), "precision": precision,
             "recall": recall, "f1": f1, "iou": iou}
 
 
