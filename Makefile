@@ -55,7 +55,7 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds thresholds demo-cv demo-s2 demo-s2-models \
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds thresholds demo-cv demo-s2 demo-s2-models test-slurm \
   docker-demo images test-images \
   pipeline docker-pipeline
 
@@ -99,6 +99,13 @@ S2_MAKE = $(MAKE) --no-print-directory DEMO_DIR=$(S2_DEMO_DIR) DEMO_MODELS=$(S2_
 
 demo-s2:
 	@$(S2_MAKE) demo-chain
+
+# A real SLURM run (not part of make test): a single-node cluster on this machine, the
+# workflow through Snakemake's SLURM executor on the demo world, products compared with
+# make demo's (workflow/slurm/test-slurm.sh; needs root, installs slurm-wlm and munge).
+SLURM_OUT ?= demo-slurm
+test-slurm: demo
+	workflow/slurm/test-slurm.sh $(VENV) $(DEMO_DIR) $(SLURM_OUT)
 
 demo-s2-models:
 	@$(S2_MAKE) demo-models DEMO_FIT="$(S2_FIT)"
@@ -243,5 +250,5 @@ bench: install
 	  echo "== $$script" >&2; $(BIN)/python "$$script"; done
 
 clean:
-	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) $(CV_DIR) $(S2_DEMO_DIR) .pytest_cache .ruff_cache
+	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) $(CV_DIR) $(S2_DEMO_DIR) $(SLURM_OUT) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

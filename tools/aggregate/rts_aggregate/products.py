@@ -43,8 +43,10 @@ def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -
     if options.years is not None:
         level1 = level1[level1["year"].isin(options.years)]
         extents = extents[extents["year"].isin(options.years)]
-    level1 = repaired(level1.reset_index(drop=True), "Level-1")
-    extents = repaired(extents.reset_index(drop=True), "extent")
+    # in scene order whatever order the files came in (a pipe, a workflow engine): the
+    # dissolves then add areas in one order, and Level 2 is the same to the last digit
+    level1 = repaired(level1.sort_values("scene_id", kind="stable").reset_index(drop=True), "Level-1")
+    extents = repaired(extents.sort_values("scene_id", kind="stable").reset_index(drop=True), "extent")
     log.info("%d Level-1 features, %d scene extents, years %s", len(level1), len(extents),
              ",".join(map(str, sorted(set(extents["year"]) | set(level1["year"])))) or "none")
     level2_frame = level2(level1, extents, repair=False)  # repaired just above
