@@ -10,7 +10,8 @@ from rts_core import contract
 from rts_prep.stack import PrepOptions, preprocessing_record
 
 ROOT = Path(__file__).resolve().parents[1]
-PARITY_ROWS = ("relative-elevation window", "slope", "terrain resampling", "validity", "normalisation",
+PARITY_ROWS = ("relative-elevation window", "slope", "terrain resampling", "validity", "Sentinel-2 validity",
+               "normalisation",
                "tiling and blending", "threshold", "edge zone", "minimum size", "water filter",
                "polygon connectivity")
 
