@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class Member:
     path: Path
     model: str
+    sha256: str = ""  # the model file's, from rts-infer's tag ("" from an older rts-infer)
 
 
 def scene_outputs(out: Path, scene_id: str) -> dict[str, Path]:
@@ -49,7 +50,9 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
     for path in paths:
         scene_id = None
         try:
-            info = raster.read_scene_info(path)
+            with rasterio.open(path) as dataset:
+                info = raster.read_scene_info(dataset)
+                digest = dataset.tags().get(contract.TAG_MODEL_SHA256, "")
             scene_id = info.scene_id
             if not info.model:
                 raise InputError("no RTS_MODEL tag: not a probability raster of rts-infer")
@@ -61,7 +64,7 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
             runner.report_error(path, exc, debug=debug)
             failed = True
             continue
-        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model))
+        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model, digest))
     for scene_id in broken:
         groups.pop(scene_id, None)
     models = set(wanted) or {m.model for members in groups.values() for m in members}
@@ -154,12 +157,8 @@ def models_version(members: list[Member]) -> str:
     """The models of an ensemble with a short hash of each ONNX file, "name@sha12,...",
     from rts-infer's tags (a raster from an older rts-infer gives the name alone): the
     DARTS data records' model version."""
-    parts = []
-    for member in members:
-        with rasterio.open(member.path) as dataset:
-            digest = dataset.tags().get(contract.TAG_MODEL_SHA256, "")
-        parts.append(f"{member.model}@{digest[:12]}" if re.fullmatch(r"[0-9a-f]{12,64}", digest) else member.model)
-    return ",".join(parts)
+    return ",".join(f"{m.model}@{m.sha256[:12]}" if re.fullmatch(r"[0-9a-f]{12,64}", m.sha256) else m.model
+                    for m in members)
 
 
 def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, float], water: WaterSource | None,

@@ -234,6 +234,7 @@ class Model:
         self.device_id = next((p[1].get("device_id", 0) for p in self.providers if isinstance(p, tuple)), 0)
         self.feed = "persistent" if cuda_graphs else "bound" if self.on_gpu else "plain"
         self.buffers: dict = {}
+        self.largest: dict[int, int] = {}  # elements of the largest tensor per tile size
 
     def batch_size(self, tile: int, requested: int | None = None) -> int:
         """Tiles per batch: ``requested``, else 4 on the CPU and on a GPU as many as half
@@ -243,7 +244,9 @@ class Model:
             return requested or 4
         chosen = requested or batch_size_for(free_gpu_bytes(self.device_id), tile, len(self.info.bands),
                                              self.precision)
-        limit = max(1, (2**31 - 1) // graph.largest_tensor(self.proto, tile))
+        if tile not in self.largest:  # shape inference copies the model: once per tile size
+            self.largest[tile] = graph.largest_tensor(self.proto, tile)
+        limit = max(1, (2**31 - 1) // self.largest[tile])
         if requested and requested > limit:
             log.warning("%s: --batch-size %d at %d px tiles passes the 2^31 elements CUDA can index in one tensor:"
                         " %d tiles per batch", self.path, requested, tile, limit)

@@ -47,12 +47,14 @@ INVALID_SCL = (0, 1, 2, 3, 8, 9, 10, 11)
 OFFSET_BASELINE = (4, 0)  # BOA_ADD_OFFSET from processing baseline 04.00 on
 OFFSET_SINCE = datetime.fromisoformat("2022-01-25T00:00:00+00:00")
 DEFAULT_QUANTIFICATION, DEFAULT_OFFSET_DN = 10000.0, -1000.0
-PRODUCT = SENTINEL2_PRODUCT
 # STAC asset keys per band, Earth Search's first, then Copernicus Data Space's and others
 ASSET_KEYS = {"B02": ("blue", "B02", "B02_10m", "b02"), "B03": ("green", "B03", "B03_10m", "b03"),
               "B04": ("red", "B04", "B04_10m", "b04"), "B08": ("nir", "B08", "B08_10m", "b08"),
               "SCL": ("scl", "SCL", "SCL_20m", "scl_20m")}
-URL_SCHEMES = ("http://", "https://", "s3://", "gs://", "/vsicurl/", "/vsis3/", "/vsigs/")
+# URL scheme -> the GDAL virtual file system that reads it ("" : already a GDAL path)
+GDAL_PREFIXES = {"http://": "/vsicurl/http://", "https://": "/vsicurl/https://", "s3://": "/vsis3/",
+                 "gs://": "/vsigs/", "/vsicurl/": "/vsicurl/", "/vsis3/": "/vsis3/", "/vsigs/": "/vsigs/"}
+URL_SCHEMES = tuple(GDAL_PREFIXES)
 MAX_METADATA_BYTES = 20_000_000
 
 
@@ -89,7 +91,7 @@ def is_sentinel2(path: Path) -> bool:
         return path.suffix.lower() == ".json"
     if path.is_dir():
         return path.name.upper().endswith(".SAFE") or (path / "MTD_MSIL2A.xml").exists() or \
-            any(path.glob("*SCL*.tif")) or bool(PRODUCT.search(path.name))
+            any(path.glob("*SCL*.tif")) or bool(SENTINEL2_PRODUCT.search(path.name))
     return False
 
 
@@ -159,7 +161,7 @@ def from_safe(folder: Path) -> Sentinel2Scene:
         elif name in ("PRODUCT_URI", "PRODUCT_START_TIME", "PROCESSING_BASELINE", "BOA_QUANTIFICATION_VALUE",
                       "QUANTIFICATION_VALUE", "SPACECRAFT_NAME") and name not in values:
             values[name] = (element.text or "").strip()
-    product = PRODUCT.search(values.get("PRODUCT_URI", "") or folder.name)
+    product = SENTINEL2_PRODUCT.search(values.get("PRODUCT_URI", "") or folder.name)
     if product is None:
         raise InputError("MTD_MSIL2A.xml: no PRODUCT_URI naming an L2A product (S2x_MSIL2A_..._Txxxxx)")
     try:
@@ -188,9 +190,9 @@ def from_safe(folder: Path) -> Sentinel2Scene:
 
 def _asset_href(href: str, item_path: Path) -> str:
     """A local path inside the item's folder, or a URL GDAL reads."""
-    if href.startswith(URL_SCHEMES):
-        return href if href.startswith("/vsi") else f"/vsicurl/{href}" if href.startswith("http") else \
-            "/vsis3/" + href.removeprefix("s3://") if href.startswith("s3://") else "/vsigs/" + href.removeprefix("gs://")
+    scheme = next((scheme for scheme in GDAL_PREFIXES if href.startswith(scheme)), None)
+    if scheme is not None:
+        return GDAL_PREFIXES[scheme] + href.removeprefix(scheme)
     local = href.removeprefix("file://")
     if "://" in local:
         raise InputError(f"asset {href!r}: unsupported scheme")
@@ -221,7 +223,7 @@ def from_stac(path: Path) -> Sentinel2Scene:
     scene_id = sentinel2_id_from_item(raw)
     if scene_id is None:
         raise InputError("the STAC item names no Sentinel-2 platform and MGRS tile")
-    product = PRODUCT.search(str(properties.get("s2:product_uri", "")) or item.id)
+    product = SENTINEL2_PRODUCT.search(str(properties.get("s2:product_uri", "")) or item.id)
     baseline = properties.get("s2:processing_baseline") or properties.get("processing:version") or (
         f"{product.group(3)}.{product.group(4)}" if product else None)
     applied = properties.get("earthsearch:boa_offset_applied", properties.get("sentinel:boa_offset_applied"))
@@ -250,7 +252,7 @@ def from_stac(path: Path) -> Sentinel2Scene:
 
 
 def from_cog_folder(folder: Path) -> Sentinel2Scene:
-    product = PRODUCT.search(folder.name)
+    product = SENTINEL2_PRODUCT.search(folder.name)
     if product is None:
         raise InputError("a folder of Sentinel-2 COGs must be named like its product "
                          "(S2A_MSIL2A_20230715T201851_N0509_R071_T08WMC_...), which gives its date and baseline")

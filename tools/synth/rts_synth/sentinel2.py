@@ -67,14 +67,15 @@ def with_sentinel2_ids(world: World) -> World:
     return world
 
 
-def is_safe(scene: WorldScene, index: int) -> bool:
+def is_safe(index: int) -> bool:
+    """Every other scene a SAFE folder, the rest STAC items."""
     return index % 2 == 0
 
 
 def product_paths(out: Path, scene: WorldScene, index: int) -> dict[str, Path]:
     """Every file of the product; "product" is what rts-prep is given (printed)."""
     name = product_name(scene)
-    if is_safe(scene, index):
+    if is_safe(index):
         folder = out / "scenes" / f"{name}.SAFE"
         granule = folder / "GRANULE" / f"L2A_T{tile(scene)}_A000000_{scene.acquired:%Y%m%dT%H%M%S}" / "IMG_DATA"
         stem = f"T{tile(scene)}_{scene.acquired:%Y%m%dT%H%M%S}"
@@ -130,7 +131,7 @@ def write_product(fields: Fields, scene: WorldScene, index: int, paths: dict[str
     dn = np.where(np.isfinite(reflectance), np.clip(np.round(reflectance * 1e4) + offset, 1, 65535), 0)
     dn = dn.astype(np.uint16)
     classes = scene_classes(world, scene, transform20, size20)
-    safe = is_safe(scene, index)
+    safe = is_safe(index)
     tags = {"RTS_SYNTH": tool_version, "RTS_FINGERPRINT": fingerprint}
     for band, data in zip((*BANDS, "SCL"), (*dn, classes), strict=True):
         transform = transform20 if band == "SCL" else transform10

@@ -20,13 +20,30 @@ log = logging.getLogger(__name__)
 TOOL = "rts-validate"
 
 
+def require_existing(paths, run: RunOptions) -> None:
+    """The first input that is not there ends the run with one line naming it."""
+    for path in paths:
+        if not Path(path).exists():
+            cli.fail(path, InputError("no such file"), debug=run.debug)
+
+
+def coverage_label(coverage: list[Path]) -> str | None:
+    """How the coverage is named in params and inputs: its file, or how many."""
+    if not coverage:
+        return None
+    return str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files"
+
+
+def metrics_file(run_dir) -> Path:
+    """A validation run's metrics.json, given its folder or the file itself."""
+    return Path(run_dir) / "metrics.json" if Path(run_dir).is_dir() else Path(run_dir)
+
+
 def validate_objects(pred_paths: list[str], pred: str, ref: Path, coverage: list[Path], out: Path,
                      options: ObjectOptions, run: RunOptions) -> None:
     """Score predicted polygons (``pred_paths``, given as ``pred``) against ``ref``."""
     sources = [*pred_paths, str(ref), *map(str, coverage)]
-    for path in sources:
-        if not Path(path).exists():
-            cli.fail(path, InputError("no such file"), debug=run.debug)
+    require_existing(sources, run)
     stamp = fingerprint(sources, options, "objects", cli.version_string(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
         return
@@ -43,7 +60,7 @@ def validate_objects(pred_paths: list[str], pred: str, ref: Path, coverage: list
         cli.fail(pred_file or pred, exc, debug=run.debug)
     try:
         atomic.cleanup_stale_temporaries(out)  # a no-op when the folder is new
-        covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
+        covered = coverage_label(coverage)
         inputs = {"pred": pred_file or f"{len(pred_paths)} files from {pred}",
                   "ref": str(ref), **({"coverage": covered} if coverage else {})}
         finish(out, {"mode": options.mode, "params": options.params(covered), **body},
@@ -54,9 +71,7 @@ def validate_objects(pred_paths: list[str], pred: str, ref: Path, coverage: list
 
 def validate_pixels(pred: Path, ref: Path, out: Path, threshold: float, run: RunOptions) -> None:
     """Score a prediction raster against a reference raster or polygons."""
-    for path in (pred, ref):
-        if not path.exists():
-            cli.fail(path, InputError("no such file"), debug=run.debug)
+    require_existing([pred, ref], run)
     stamp = fingerprint([pred, ref], threshold, "pixels", cli.version_string(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
         return
@@ -72,9 +87,7 @@ def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], t
                        run: RunOptions) -> None:
     """Pixel scores of probability rasters at every threshold, and the best by F1."""
     sources = [*pred_paths, str(ref), *map(str, coverage)]
-    for path in sources:
-        if not Path(path).exists():
-            cli.fail(path, InputError("no such file"), debug=run.debug)
+    require_existing(sources, run)
     stamp = fingerprint(sources, tuple(thresholds), "threshold", cli.version_string(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
         return
@@ -84,7 +97,7 @@ def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], t
     except Exception as exc:  # noqa: BLE001 - an InputError names the file at fault
         cli.fail(pred_paths[0] if len(pred_paths) == 1 else ref, exc, debug=run.debug)
     best = max(rows, key=lambda row: (row["f1"], -abs(row["threshold"] - 0.5)))  # ties: nearest the default
-    covered = (str(coverage[0]) if len(coverage) == 1 else f"{len(coverage)} files") if coverage else None
+    covered = coverage_label(coverage)
     metrics = {"mode": "threshold", "params": {"thresholds": [r["threshold"] for r in rows], "coverage": covered},
                "overall": best, "groups": [], "summary": {}, "thresholds": rows}
     inputs = {"pred": pred_paths[0] if len(pred_paths) == 1 else f"{len(pred_paths)} rasters", "ref": str(ref)}
@@ -98,16 +111,15 @@ def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
     """Several validation runs' overall scores in one table and chart, the best by F1."""
     runs = []
     for folder, name in zip(run_dirs, run_names(run_dirs), strict=True):
-        path = Path(folder) / "metrics.json" if Path(folder).is_dir() else Path(folder)
         try:
-            metrics = json.loads(path.read_text())
+            metrics = json.loads(metrics_file(folder).read_text())
             overall = metrics["overall"]
             runs.append({"run": name, "mode": metrics["mode"],
                          **{k: v for k, v in overall.items() if isinstance(v, (int, float))},
                          **metrics.get("instance", {})})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             cli.fail(folder, InputError(f"not a validation run (metrics.json: {exc})"), debug=run.debug)
-    stamp = fingerprint([Path(f) / "metrics.json" if Path(f).is_dir() else f for f in run_dirs], "compare",
+    stamp = fingerprint([metrics_file(f) for f in run_dirs], "compare",
                         cli.version_string(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
         return
