@@ -54,6 +54,7 @@ def extent_files(given: tuple[Path, ...]) -> list[Path]:
   rts-aggregate level1/*.l1.parquet -o products --gpkg
   rts-ensemble ... | rts-aggregate - -o products --years 2021-2023 --h3-resolution 5
   rts-aggregate old/level1.parquet --extents old/coverage_level1.parquet -o again
+  rts-aggregate level1/*.l1.parquet --schema darts --dataset-version v1.2 -o darts_records
 
 Each Level-1 file's extent is read from the <scene_id>.extent.parquet beside it, or
 from --extents (files or folders). Writes level1, level2, tracks, coverage_level1,
