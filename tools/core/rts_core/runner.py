@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import click
 
 from . import atomic, contract
-from .log import progress
+from .log import bars_cleared, progress
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +171,10 @@ def one_line(exc: BaseException) -> str:
 def report_error(source: object, exc: BaseException, *, debug: bool = False) -> None:
     """The contract's one line, ``error: <source>: <reason>`` (a traceback first with
     ``--debug``). An exception that names its own source wins."""
-    if debug:
-        traceback.print_exception(exc, file=sys.stderr)
-    print(error_line(getattr(exc, "source", None) or source, exc), file=sys.stderr, flush=True)
+    with bars_cleared(sys.stderr):  # a progress bar on the terminal is drawn again below the line
+        if debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        print(error_line(getattr(exc, "source", None) or source, exc), file=sys.stderr, flush=True)
 
 
 def error_line(source: object, exc: BaseException) -> str:

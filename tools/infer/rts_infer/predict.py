@@ -14,6 +14,7 @@ import rasterio
 from rasterio.windows import Window
 
 from rts_core import contract, preprocessing, raster
+from rts_core.log import scene_progress
 from rts_core.model_input import StackBands, read_model_input, stack_bands
 from rts_core.parallel import PerThreadDataset, ordered_map
 from rts_core.runner import InputError, Plan, fingerprint
@@ -238,7 +239,8 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
     try:
         with raster.CogWriter(out_path, width=width, height=height, count=1, dtype=contract.PROB_DTYPE,
                               nodata=contract.PROB_NODATA, scales=[contract.PROB_SCALE], offsets=[0.0], tags=tags,
-                              band_descriptions=("rts_probability",), **profile) as out:
+                              band_descriptions=("rts_probability",), **profile) as out, \
+                scene_progress(len(tiles), f"{scene.scene_id} {info.name}", unit="tile") as shown:
             workers = options.readers or reader_threads(model.on_gpu)
             for batch, x in ordered_map(prepare, batches, workers=workers, ahead=workers):
                 probabilities = (model.run_stored(x, selected.scale, selected.offset, sentinel) if in_graph
@@ -260,6 +262,7 @@ def predict_stack(stack_path, model: Model, out_path, options: InferOptions, too
                             acc[:keep], weight[:keep] = acc[n:filled], weight[n:filled]
                             acc[keep:filled], weight[keep:filled] = 0, 0
                             top, filled = top + n, keep
+                shown.update(len(batch))
     finally:
         readers.close()
 

@@ -27,6 +27,7 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from rts_core import contract, preprocessing, raster
+from rts_core.log import scene_items
 from rts_core.parallel import PerThreadDataset, ordered_map
 from rts_core.runner import InputError, Plan, fingerprint
 
@@ -303,10 +304,10 @@ def prep_scene(plan: Plan, *, sources: Sources, options: PrepOptions, version: s
                 raise InputError(f"cannot read: {exc}") from None
             return window, values, int(valid.sum())
 
-        windows = raster.block_windows(height, width, options.block_px)
+        windows = list(raster.block_windows(height, width, options.block_px))
         with writer as out:
-            for window, stored, count in ordered_map(block, windows, workers=options.threads,
-                                                     ahead=options.threads + 1):
+            written = ordered_map(block, windows, workers=options.threads, ahead=options.threads + 1)
+            for window, stored, count in scene_items(written, scene.scene_id, total=len(windows), unit="block"):
                 out.write(stored, window=window)
                 n_valid += count
             if n_valid == 0:

@@ -21,6 +21,7 @@ from rasterio.vrt import WarpedVRT
 from scipy import ndimage
 
 from rts_core import atomic, contract, raster, vector
+from rts_core.log import scene_items
 from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
 
@@ -135,7 +136,8 @@ def write_scene(fields: Fields, scene: WorldScene, paths: dict[str, Path], tool_
             raster.CogWriter(paths["udm2"], count=8, dtype="uint8", band_descriptions=UDM2_BANDS,
                              tags={contract.TAG_FINGERPRINT: fingerprint}, overview_resampling="nearest",
                              **common) as udm2:
-        for window in raster.row_windows(size, size, strip_rows(size)):
+        strips = list(raster.row_windows(size, size, strip_rows(size)))
+        for window in scene_items(strips, scene.scene_id, unit="strip"):
             dn, flags = scene_window(fields, scene, (window.col_off, window.row_off, window.width,
                                                      window.height))
             sr.write(dn, window=window)
@@ -208,7 +210,8 @@ def write_dem(fields: Fields, path: Path, tool_version: str, fingerprint: str = 
         with rasterio.open(draft, "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
                            dtype="float32", crs=grid.crs, transform=grid.transform, tiled=True,
                            blockxsize=512, blockysize=512, nodata=DEM_NODATA) as dst:
-            for window in raster.row_windows(grid.height, grid.width, strip_rows(grid.width, 1_000_000)):
+            strips = list(raster.row_windows(grid.height, grid.width, strip_rows(grid.width, 1_000_000)))
+            for window in scene_items(strips, "elevation", unit="strip"):
                 dst.write(fields.elevation((window.col_off, window.row_off, window.width, window.height)),
                           1, window=window)
         transform, width, height = _aux_grid(world, DEM_CRS, (DEM_PIXEL, DEM_PIXEL))
@@ -221,7 +224,8 @@ def write_dem(fields: Fields, path: Path, tool_version: str, fingerprint: str = 
                                  band_descriptions=("elevation",),
                                  tags={"RTS_SYNTH": tool_version, contract.TAG_FINGERPRINT: fingerprint,
                                        "UNITS": "metre"}) as out:
-            for window in raster.row_windows(height, width, strip_rows(width, 2_000_000)):
+            strips = list(raster.row_windows(height, width, strip_rows(width, 2_000_000)))
+            for window in scene_items(strips, "DEM", unit="strip"):
                 block = vrt.read(1, window=window)
                 if gaps:
                     hole = features.rasterize(gaps, out_shape=block.shape,

@@ -17,7 +17,7 @@ from rasterio.windows import Window
 from scipy.special import expit
 
 from rts_core import atomic, contract, preprocessing, runner
-from rts_core.log import progress
+from rts_core.log import progress, scene_items
 from rts_core.model_input import model_input
 from rts_core.runner import InputError, report_error
 
@@ -208,11 +208,11 @@ def fit(stacks, labels, footprints, out: Path, config: ModelConfig, options: Fit
     normalisation = config.normalisation()
     paths = outputs(out, config)
     rows, best, best_state = [], None, None
-    for epoch in range(1, options.epochs + 1):
+    for epoch in progress(range(1, options.epochs + 1), label="epochs"):
         model.train()
         share = sampler.positive_share(epoch - 1, options.epochs)
         losses = []
-        for _ in progress(range(options.steps), label=f"epoch {epoch}/{options.epochs}"):
+        for _ in scene_items(range(options.steps), f"epoch {epoch}/{options.epochs}", unit="step"):
             xs, ys = [], []
             for _ in range(options.batch_size):
                 index, row, col = sampler.tile(rng.random() < share)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rts_core.log import progress, scene_items
 from rts_core.runner import InputError
 
 PIXEL_KEYS = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "iou", "accuracy", "kappa")
@@ -111,7 +112,8 @@ def pixel_windows(pred_path: Path, ref_path: Path, coverage=None, window_rows: i
                              transform=window_transform(window, prediction.transform), dtype="uint8").astype(bool)
 
         try:
-            for window in row_windows(prediction.height, prediction.width, window_rows):
+            windows = list(row_windows(prediction.height, prediction.width, window_rows))
+            for window in scene_items(windows, Path(pred_path).name, unit="window"):
                 values = prediction.read(1, window=window, masked=True)
                 predicted = values.filled(0).astype(np.float64) * scale + offset
                 valid = ~np.ma.getmaskarray(values) & np.isfinite(predicted)  # NaN and inf are invalid
@@ -155,7 +157,7 @@ def sweep_thresholds(pred_paths, ref_path: Path, thresholds=DEFAULT_THRESHOLDS, 
     thresholds = np.asarray(sorted(thresholds), float)
     counts = np.zeros((2, thresholds.size + 1), np.int64)  # reference negative / positive x interval
     valid_total = 0
-    for path in pred_paths:
+    for path in progress(pred_paths, label="prediction rasters"):
         for predicted, ref_positive, valid in pixel_windows(path, ref_path, coverage):
             interval = np.searchsorted(thresholds, predicted[valid], side="left")  # thresholds below p
             truth = ref_positive[valid]
