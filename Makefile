@@ -55,7 +55,7 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds thresholds demo-cv demo-s2 demo-s2-models test-slurm \
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery thresholds demo-cv demo-s2 demo-s2-models test-slurm \
   docker-demo images test-images \
   pipeline docker-pipeline
 
@@ -85,7 +85,16 @@ demo-models: demo-stacks
 	  cp $(DEMO_DIR)/models/$$bands/training.png $(DEMO_MODELS)/$$bands.training.png; \
 	done
 
-demo: demo-thresholds
+demo: demo-gallery
+
+# The demo's page: reports, figures and the quicklooks of the held-apart scenes (standard
+# library only, so it runs the same with DOCKER=1, where the venv may not exist).
+GALLERY_PYTHON = $(if $(DOCKER),$(PYTHON),$(BIN)/python)
+demo-gallery: demo-thresholds
+	@$(GALLERY_PYTHON) workflow/gallery.py $(DEMO_DIR) --models $(DEMO_MODELS) > /dev/null
+	@echo "" >&2
+	@echo "Demo gallery (reports, quicklooks of the held-apart scenes): $(DEMO_DIR)/index.html" >&2
+	@echo "  open file://$(abspath $(DEMO_DIR))/index.html" >&2
 
 # Sentinel-2: the same kind of world as Sentinel-2 L2A products (10 m; SAFE folders and STAC
 # items), through the same chain with its own small models (make demo-s2-models retrains them,
@@ -118,9 +127,9 @@ demo-chain: demo-stacks
 	@echo "== rts-infer: probabilities of both models -> $(DEMO_DIR)/probs" >&2
 	$(call tool,infer) - --model $(DEMO_MODELS)/tcvis.onnx --model $(DEMO_MODELS)/notcvis.onnx -o $(DEMO_DIR)/probs \
 	  < $(DEMO_DIR)/stacks.txt > $(DEMO_DIR)/probs.txt
-	@echo "== rts-ensemble: mean, DARTS clean-up, water filter, Level-1 polygons -> $(DEMO_DIR)/level1" >&2
-	$(call tool,ensemble) - --water $(WORLD)/aux/landcover.tif -o $(DEMO_DIR)/level1 < $(DEMO_DIR)/probs.txt \
-	  > $(DEMO_DIR)/level1.txt
+	@echo "== rts-ensemble: mean, DARTS clean-up, water filter, Level-1 polygons, quicklooks -> $(DEMO_DIR)/level1" >&2
+	$(call tool,ensemble) - --water $(WORLD)/aux/landcover.tif --quicklook --stacks $(DEMO_DIR)/stacks \
+	  -o $(DEMO_DIR)/level1 < $(DEMO_DIR)/probs.txt > $(DEMO_DIR)/level1.txt
 	@echo "== rts-aggregate: Level 2, tracks, coverage, H3 (EPSG:4326) -> $(DEMO_DIR)/products" >&2
 	$(call tool,aggregate) - --gpkg -o $(DEMO_DIR)/products < $(DEMO_DIR)/level1.txt > $(DEMO_DIR)/products.txt
 	@echo "== rts-validate: Level 1 of the held-apart test scenes against the synth truth -> $(DEMO_DIR)/validation" >&2
@@ -137,7 +146,7 @@ demo-chain: demo-stacks
 	@echo "  stacks/                   $$(wc -l < $(DEMO_DIR)/stacks.txt) input stacks (<scene_id>.stack.tif)" >&2
 	@echo "  models                    $(DEMO_MODELS)/tcvis.onnx, notcvis.onnx (+ metrics.csv, training.png)" >&2
 	@echo "  probs/                    $$(wc -l < $(DEMO_DIR)/probs.txt) probability rasters (<scene_id>.<model>.prob.tif)" >&2
-	@echo "  level1/                   $$(wc -l < $(DEMO_DIR)/level1.txt) scenes of Level-1 polygons (.l1.parquet, .mask.tif, ...)" >&2
+	@echo "  level1/                   $$(wc -l < $(DEMO_DIR)/level1.txt) scenes of Level-1 polygons (.l1.parquet, .mask.tif, .quicklook.png, ...)" >&2
 	@echo "  products/                 level1, level2, tracks, coverage_*, h3 (.parquet) and rts.gpkg (all layers)" >&2
 	@echo "  validation/               metrics.json, metrics.csv, report.md (+ scores.png, map.png), matches.parquet" >&2
 	@echo "" >&2
@@ -243,7 +252,7 @@ test-images: images install
 	@$(ENGINE) images --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '$(IMAGE_PREFIX)/' >&2
 
 lint: install
-	$(BIN)/ruff check tools tests bench
+	$(BIN)/ruff check tools tests bench workflow
 
 bench: install
 	@for script in bench/[!_]*.py; do [ -e "$$script" ] || continue; \

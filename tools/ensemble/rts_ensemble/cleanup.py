@@ -5,7 +5,8 @@ Objects are 8-connected groups of pixels whose probability reaches the threshold
 pixels lies within Euclidean distance ``edge_px`` of invalid data or of the image
 border (its outline there is unknown; both DARTS codes grow the invalid area by
 ``skimage.morphology.disk(edge_px)``), when it has fewer than ``min_px`` pixels, or
-when more than ``max_water`` of it lies on water.
+when more than ``max_water`` of it lies on water. :func:`clean_objects` also hands back
+the dropped objects with their reasons (``edge``, ``size``, ``water``), for the quicklook.
 """
 
 from __future__ import annotations
@@ -55,14 +56,32 @@ def forbidden_zone(valid: np.ndarray, edge_px: int) -> np.ndarray:
     return zone
 
 
-def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
-          water: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Labels (int32, 0 = background) of the objects that survive, renumbered 1..n,
-    and their pixel counts (object i at index i - 1), which the Level-1 attributes need."""
+REASONS = ("edge", "size", "water")  # why an object is dropped, in this order
+
+
+@dataclass
+class Cleaned:
+    """The clean-up's result: the surviving objects, renumbered 1..n (``labels``, int32,
+    0 = background) with their pixel counts (object i at index i - 1), and, when asked
+    for, the dropped objects numbered 1..m in ``dropped`` (0 elsewhere) with the reasons
+    each was dropped for (object j at index j - 1, a tuple of :data:`REASONS`)."""
+
+    labels: np.ndarray
+    n_pixels: np.ndarray
+    dropped: np.ndarray | None = None
+    reasons: list[tuple[str, ...]] | None = None
+
+
+def clean_objects(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
+                  water: np.ndarray | None = None, keep_dropped: bool = False) -> Cleaned:
+    """The DARTS clean-up (module docstring). With ``keep_dropped`` the objects it removes
+    are labelled too, each with every rule it fails (one more scene-sized int32 array)."""
     binary = (probability >= options.threshold - TIE_TOLERANCE) & valid
     labels, count = ndimage.label(binary, structure=EIGHT)
+    del binary
     if count == 0:
-        return labels, np.zeros(0, np.int64)
+        return Cleaned(labels, np.zeros(0, np.int64), np.zeros_like(labels) if keep_dropped else None,
+                       [] if keep_dropped else None)
     # per-object counts by bincount over the labelled pixels only: no scene-sized
     # temporaries beyond the labels themselves
     sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
@@ -70,11 +89,28 @@ def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
     touching = np.zeros(count + 1, bool)
     touching[labels[zone]] = True
     del zone
-    keep = (sizes >= options.min_px) & ~touching[1:]
+    failed = {"edge": touching[1:], "size": sizes < options.min_px}
     if water is not None:
         wet = np.bincount(labels[water], minlength=count + 1)[1:] / np.maximum(sizes, 1)
-        keep &= wet <= options.max_water
+        failed["water"] = wet > options.max_water
+    keep = ~np.logical_or.reduce(list(failed.values()))
+    dropped = reasons = None
+    if keep_dropped:
+        gone = np.flatnonzero(~keep)
+        reasons = [tuple(r for r in REASONS if r in failed and failed[r][i]) for i in gone]
+        renumber = np.zeros(count + 1, np.int32)
+        renumber[gone + 1] = np.arange(1, gone.size + 1)
+        dropped = renumber[labels]
     remap = np.zeros(count + 1, np.int32)
     remap[1:][keep] = np.arange(1, int(keep.sum()) + 1)
     np.take(remap, labels, out=labels)  # in place: a scene-sized int32 array less
-    return labels, sizes[keep].astype(np.int64)  # renumbering keeps the objects' order
+    # renumbering keeps the objects' order
+    return Cleaned(labels, sizes[keep].astype(np.int64), dropped, reasons)
+
+
+def clean(probability: np.ndarray, valid: np.ndarray, options: CleanupOptions,
+          water: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (int32, 0 = background) of the objects that survive, renumbered 1..n,
+    and their pixel counts (object i at index i - 1), which the Level-1 attributes need."""
+    cleaned = clean_objects(probability, valid, options, water)
+    return cleaned.labels, cleaned.n_pixels

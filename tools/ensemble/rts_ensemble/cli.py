@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from rts_core import cli
-from rts_core.runner import run_items
+from rts_core.runner import RunError, run_items
 
 from .cleanup import CleanupOptions
-from .scene import ensemble_scene, group_members, plan_scene
+from .scene import Quicklook, ensemble_scene, group_members, plan_scene
 from .water import open_water
 
 TOOL = "rts-ensemble"
@@ -35,10 +35,12 @@ def parse_weights(_ctx, _param, value: str) -> dict[str, float]:
 \b
   rts-ensemble probs/*.prob.tif --water esri_lc.tif -o level1
   rts-infer ... | rts-ensemble - --weights tcvis=0.6,notcvis=0.4 -o level1
+  rts-ensemble probs/*.prob.tif --water esri_lc.tif --quicklook --stacks stacks -o level1
 
 Per scene: <scene_id>.prob.tif (mean probability), .mask.tif (1 = RTS after clean-up),
-.l1.parquet (Level-1 polygons, scene CRS) and .extent.parquet (valid footprint). Prints
-the .l1.parquet paths.""")
+.l1.parquet (Level-1 polygons, scene CRS) and .extent.parquet (valid footprint); with
+--quicklook also .quicklook.png (1024 px: Level-1 outlines in yellow, dropped objects in
+magenta labelled edge, size or water, no-data hatched grey). Prints the .l1.parquet paths.""")
 @cli.paths_argument(metavar="PROB...")
 @cli.out_dir_option()
 @click.option("--threshold", default=0.5, type=click.FloatRange(0, 1),
@@ -59,20 +61,31 @@ the .l1.parquet paths.""")
               help="The models every scene must have, e.g. tcvis,notcvis (default: every model among the inputs).")
 @click.option("--allow-partial", is_flag=True,
               help="Write a scene from the models it has when it lacks some (with a warning) instead of refusing it.")
+@click.option("--quicklook", is_flag=True,
+              help="Also write <scene_id>.quicklook.png: Level-1 outlines, the objects the clean-up dropped "
+                   "labelled with why (edge, size, water) and no-data, about 1024 px on the long side.")
+@click.option("--stacks", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the rts-prep stacks (<scene_id>.stack.tif): the quicklook shows the scene in false "
+                   "colour (nir, red, green) instead of the probability. Needs --quicklook.")
 @cli.run_options(TOOL)
 def main(paths, out, threshold, edge_px, min_px, water, water_classes, max_water, weights, model_names, allow_partial,
-         run):
+         quicklook, stacks, run):
     """Average model probabilities, clean up as DARTS does, and polygonise Level-1 footprints.
 
     Every scene is averaged over the full set of models of the run (--models, or every
     model among the inputs): a scene missing one is an error for that scene, and a
     raster without its RTS_MODEL tag an error for it and its scene, unless --allow-partial."""
+    if stacks is not None and not quicklook:
+        raise click.UsageError("--stacks is for the quicklook: add --quicklook")
     inputs = cli.expand_paths(paths)  # first: in a pipeline, upstream may still be writing --water
+    if stacks is not None and not stacks.is_dir():  # and the stacks
+        raise RunError(f"--stacks {stacks}", "no such folder")
     water = open_water(water, water_classes)  # an unusable --water stops the run
     options = CleanupOptions(threshold=threshold, edge_px=edge_px, min_px=min_px, max_water=max_water)
     models = tuple(sorted({m.strip() for m in model_names.split(",") if m.strip()}))
     groups, failed = group_members(inputs, models, allow_partial, weights, debug=run.debug)
-    shared = dict(options=options, weights=weights, water=water, version=cli.version_string(TOOL))
+    shared = dict(options=options, weights=weights, water=water, version=cli.version_string(TOOL),
+                  quicklook=Quicklook(stacks) if quicklook else None)
     result = run_items(groups.items(), partial(plan_scene, out=out, **shared), partial(ensemble_scene, **shared),
                        run, label="ensemble", source=lambda group: group[1][0].path, out_dirs=[out])
     cli.exit_with(result, failed=failed)

@@ -26,6 +26,13 @@ def polygonise(labels: np.ndarray, transform) -> dict[int, object]:
     return result
 
 
+def dropped_objects(labels: np.ndarray, reasons: list[tuple[str, ...]], transform) -> list[tuple[object, tuple]]:
+    """The clean-up's dropped objects (labels 1..m, with the reasons of object j at
+    j - 1) as (geometry, reasons) pairs, polygonised as the Level-1 objects are."""
+    geometries = polygonise(labels, transform)
+    return [(geometries[label], reasons[label - 1]) for label in sorted(geometries)]
+
+
 def object_statistics(labels: np.ndarray, probability: np.ndarray, n_pixels: np.ndarray) -> dict[str, np.ndarray]:
     """Pixel count, mean and maximum probability per object (labels 1..n, with the
     pixel counts the clean-up already has), by scipy's labelled statistics over the

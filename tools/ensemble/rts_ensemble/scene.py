@@ -1,5 +1,6 @@
 """One scene: its models' probability rasters -> ensemble probability, cleaned mask,
-Level-1 polygons and valid extent."""
+Level-1 polygons and valid extent (and, with --quicklook, a PNG of what was kept and
+dropped)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from rts_core import contract, raster, runner, vector
 from rts_core.raster import SceneInfo
 from rts_core.runner import InputError, Plan, fingerprint
 
-from .cleanup import CleanupOptions, clean
-from .polygons import extent_polygon, object_statistics, polygonise
+from .cleanup import CleanupOptions, clean_objects
+from .polygons import dropped_objects, extent_polygon, object_statistics, polygonise
+from .quicklook import SceneLayers, quicklook_name, write_quicklook
 from .water import WaterSource
 
 log = logging.getLogger(__name__)
@@ -31,10 +33,25 @@ class Member:
     sha256: str = ""  # the model file's, from rts-infer's tag ("" from an older rts-infer)
 
 
-def scene_outputs(out: Path, scene_id: str) -> dict[str, Path]:
-    """The four files of a scene (names checked: the id comes from a file's tag)."""
-    return {"prob": out / contract.prob_name(scene_id), "mask": out / contract.mask_name(scene_id),
-            "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
+@dataclass(frozen=True)
+class Quicklook:
+    """--quicklook: a PNG per scene, on the false colour of its stack in ``stacks``
+    (``<scene_id>.stack.tif``) when given, else on the ensemble probability."""
+
+    stacks: Path | None = None
+
+
+OUTPUT_KEYS = ("prob", "mask", "l1", "extent", "quicklook")  # the order of a plan's outputs
+
+
+def scene_outputs(out: Path, scene_id: str, quicklook: bool = False) -> dict[str, Path]:
+    """The four files of a scene, and its quicklook when asked for (names checked: the id
+    comes from a file's tag)."""
+    outputs = {"prob": out / contract.prob_name(scene_id), "mask": out / contract.mask_name(scene_id),
+               "l1": out / contract.l1_name(scene_id), "extent": out / contract.extent_name(scene_id)}
+    if quicklook:
+        outputs["quicklook"] = out / quicklook_name(scene_id)
+    return outputs
 
 
 def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = False, weights=None,
@@ -91,11 +108,14 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
 
 
 def plan_scene(group: tuple[str, list[Member]], *, out: Path, options: CleanupOptions, weights: dict[str, float],
-               water: WaterSource | None, version: str) -> Plan:
-    """A scene's four files, and the fingerprint of its rasters, the water layer and the
-    options; the scene's rasters ride along."""
+               water: WaterSource | None, version: str, quicklook: Quicklook | None = None) -> Plan:
+    """A scene's four files (five with the quicklook: one output of the scene like the
+    others, so a failure anywhere leaves none of them), and the fingerprint of its
+    rasters, the water layer and the options; the scene's rasters ride along. The
+    quicklook records no fingerprint (a PNG): it is remade with the scene's rasters,
+    or with --overwrite."""
     scene_id, members = group
-    outputs = scene_outputs(out, scene_id)
+    outputs = scene_outputs(out, scene_id, quicklook is not None)
     sources = [m.path for m in members] + ([water.path] if water is not None else [])
     stamp = fingerprint(sources, options, sorted(weights.items()), water.classes if water else None, version)
     return Plan(list(outputs.values()), printed=[outputs["l1"]], fingerprint=stamp, data=members)
@@ -162,10 +182,10 @@ def models_version(members: list[Member]) -> str:
 
 
 def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, float], water: WaterSource | None,
-                   version: str) -> int:
-    """Write the four outputs of one scene; returns the number of Level-1 objects."""
+                   version: str, quicklook: Quicklook | None = None) -> int:
+    """Write the outputs of one scene; returns the number of Level-1 objects."""
     members, stamp = plan.data, plan.fingerprint
-    outputs = dict(zip(("prob", "mask", "l1", "extent"), plan.outputs, strict=True))
+    outputs = dict(zip(OUTPUT_KEYS[:len(plan.outputs)], plan.outputs, strict=True))
     # in model-name order, so the result and its "models" label do not depend on the order
     # the inputs arrived in (a pipe, a workflow engine)
     members = sorted(members, key=lambda m: (m.model, str(m.path)))
@@ -177,7 +197,13 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
         raise InputError("probability rasters must be in a projected (metric) CRS")
     footprint = extent_polygon(valid, transform)  # first, while memory holds least
     water_mask = water.mask(shape, transform, crs) if water is not None else None
-    labels, n_pixels = clean(mean, valid, options, water_mask)
+    cleaned = clean_objects(mean, valid, options, water_mask, keep_dropped=quicklook is not None)
+    labels, n_pixels = cleaned.labels, cleaned.n_pixels
+    del water_mask
+    dropped = ()
+    if quicklook is not None:  # the objects the clean-up removed, as polygons, with its reasons
+        dropped = dropped_objects(cleaned.dropped, cleaned.reasons, transform)
+        cleaned.dropped = None
     models = ",".join(m.model for m in members)
     model_version = models_version(members)
     tags = raster.scene_tags(scene.scene_id, scene.acquired, version, sensor=scene.sensor, model=models,
@@ -203,4 +229,20 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
                                     geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")
     vector.write_geoparquet(extent, outputs["extent"], stamp)
+    if quicklook is not None:
+        layers = SceneLayers(scene.scene_id, mean, valid, transform, crs, level1=list(geometries.values()),
+                             dropped=dropped, stack=scene_stack(quicklook, scene.scene_id))
+        write_quicklook(outputs["quicklook"], layers)
     return len(n_pixels)
+
+
+def scene_stack(quicklook: Quicklook, scene_id: str) -> Path | None:
+    """The scene's stack in --stacks, if given and there (a missing one: a warning, and
+    the quicklook is drawn on the probability)."""
+    if quicklook.stacks is None:
+        return None
+    path = quicklook.stacks / contract.stack_name(scene_id)
+    if not path.is_file():
+        log.warning("%s: no %s in --stacks %s; quicklook on the probability", scene_id, path.name, quicklook.stacks)
+        return None
+    return path
