@@ -1,6 +1,6 @@
 """rts-aggregate on about 120,000 Level-1 features (DARTS v1 had 119,449), against a
-straightforward geopandas dissolve of the same files in the same run: seconds, peak RSS
-and their ratio.
+straightforward geopandas dissolve of the same files in the same run: seconds, peak
+memory (RSS of the process and its workers together) and their ratio.
 
 The features are the 400 real labels of data/rts_labels_sample.gpkg, replicated over
 100 sites around the Arctic (some on the antimeridian): per site 3 years x 4 scenes of
@@ -8,7 +8,12 @@ The features are the 400 real labels of data/rts_labels_sample.gpkg, replicated 
 so detections overlap within a year and tracks chain across years. Each scene is one
 Level-1 file in its own UTM zone with its extent beside it, as rts-ensemble writes them.
 
-    python bench/aggregate.py [--sites 100]
+    python bench/aggregate.py [--sites 100] [--workers N] [--check]
+    python bench/aggregate.py --sites 834 --no-baseline     # 1,000,800 features
+
+--check also aggregates the same files in one pass in memory (rts_aggregate.products,
+the unpartitioned implementation) and compares every product with the test suite's
+comparison (tests/aggregate/test_partitioned.py).
 """
 
 import argparse
@@ -20,7 +25,7 @@ import geopandas
 import numpy as np
 import pandas
 import shapely
-from _child import measured
+from _child import measured_tree
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,10 +91,25 @@ def write_world(folder: Path, sites: int) -> int:
     return count
 
 
+def check(folder: Path, products: Path) -> str:
+    """Compare rts-aggregate's products with the one-pass, in-memory aggregate."""
+    sys.path.insert(0, str(ROOT))
+    from tests.aggregate.test_partitioned import assert_same_products, reference
+
+    files = sorted(folder.glob("*.l1.parquet"))
+    got = {p.stem: geopandas.read_parquet(p) for p in products.glob("*.parquet")}
+    assert_same_products(got, reference(files))
+    return "products equal to the one-pass aggregate (Level 2 and tracks to the bit, H3 areas to 1e-12)"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=None, help="rts-aggregate --workers (default: all cores)")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the geopandas dissolve")
+    parser.add_argument("--check", action="store_true", help="compare with the one-pass aggregate")
     args = parser.parse_args()
+    workers = [] if args.workers is None else ["--workers", str(args.workers)]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "level1"
         folder.mkdir()
@@ -97,18 +117,23 @@ def main():
         files = sorted(folder.glob("*.l1.parquet"))
         listing = Path(tmp) / "level1.txt"
         listing.write_text("\n".join(map(str, files)) + "\n")
-        seconds, peak, _ = measured(["sh", "-c", f"{BIN / 'rts-aggregate'} - -q -o {tmp}/products < {listing}"])
-        level2 = geopandas.read_parquet(Path(tmp) / "products" / "level2.parquet")
-        tracks = geopandas.read_parquet(Path(tmp) / "products" / "tracks.parquet")
-        base_seconds, base_peak, output = measured([sys.executable, "-c", BASELINE, str(folder)])
-        base_parts = int(output.split()[0])
-    print(f"{features} Level-1 features in {len(files)} files -> {len(level2)} Level-2 features, "
-          f"{len(tracks)} tracks")
-    print(f"{'':<34} {'seconds':>8} {'peak RSS MB':>12}")
+        command = f"{BIN / 'rts-aggregate'} - -q -o {tmp}/products {' '.join(workers)} < {listing}"
+        seconds, peak, _ = measured_tree(["sh", "-c", command])
+        level2 = pandas.read_parquet(Path(tmp) / "products" / "level2.parquet", columns=["year"]).shape[0]
+        tracks = pandas.read_parquet(Path(tmp) / "products" / "tracks.parquet", columns=["track_id"]).shape[0]
+        if not args.no_baseline:
+            base_seconds, base_peak, output = measured_tree([sys.executable, "-c", BASELINE, str(folder)])
+            base_parts = int(output.split()[0])
+        verdict = check(folder, Path(tmp) / "products") if args.check else None
+    print(f"{features} Level-1 features in {len(files)} files -> {level2} Level-2 features, {tracks} tracks")
+    print(f"{'':<34} {'seconds':>8} {'peak MB':>12}")
     print(f"{'rts-aggregate (all products)':<34} {seconds:>8.1f} {peak:>12.0f}")
-    print(f"{'geopandas read + dissolve only':<34} {base_seconds:>8.1f} {base_peak:>12.0f}"
-          f"   ({base_parts} parts)")
-    print(f"ratio rts-aggregate / dissolve: {seconds / base_seconds:.2f} x time, {peak / base_peak:.2f} x memory")
+    if not args.no_baseline:
+        print(f"{'geopandas read + dissolve only':<34} {base_seconds:>8.1f} {base_peak:>12.0f}"
+              f"   ({base_parts} parts)")
+        print(f"speed-up over the dissolve: {base_seconds / seconds:.2f} x; memory: {peak / base_peak:.2f} x")
+    if verdict:
+        print(verdict)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas
 
 from rts_core import atomic, cli, contract
 from rts_core.runner import InputError, RunOptions, emit, fingerprint, report_error, up_to_date
-from rts_core.vector import write_geopackage, write_geoparquet
+from rts_core.vector import read_batches, write_geopackage
 
+from . import report
 from .geometry import WORK_CRS
-from .inputs import extent_beside, read_extents, read_level1
-from .products import AggregateOptions, aggregate, summary_line
+from .inputs import extent_beside, read_extents
+from .partitioned import Partitioning, Workers, aggregate_scanned, scan_inputs
+from .products import AggregateOptions
 
 log = logging.getLogger(__name__)
 TOOL = "rts-aggregate"
@@ -49,53 +53,40 @@ def planned_reads(level1_paths: list[str], extents_given: list[Path]) -> list[Pa
     return reads if len({p.resolve() for p in reads}) == len(reads) else None
 
 
-def load(level1_paths: list[str], extents_given: list[Path], debug: bool):
-    """Read every input; returns (Level-1 frames, extent frames, paths read, failures)."""
-    level1_frames, extent_frames, read, failures = [], [], [], 0
-    for path in map(Path, level1_paths):
+def read_given_extents(extents_given: list[Path], debug: bool):
+    """The --extents files: (frames, paths read, failures reported)."""
+    frames, read, failures = [], [], 0
+    for path in extents_given:
         try:
-            if path.name.endswith(contract.EXTENT_SUFFIX):
-                raise InputError("an extent file among the Level-1 inputs: pass extents with --extents")
-            frame = read_level1(path)
-            extent = None if extents_given else extent_beside(path)
-            extent_frame = read_extents(extent) if extent else None
+            frames.append(read_extents(path))
+            read.append(path)
         except Exception as exc:  # noqa: BLE001 - one line per bad input
             report_error(path, exc, debug=debug)
             failures += 1
-            continue
-        level1_frames.append(frame)
-        read.append(path)
-        if extent is not None:
-            extent_frames.append(extent_frame)
-            read.append(extent)
-    for path in extents_given:
-        try:
-            extent_frames.append(read_extents(path))
-            read.append(path)
-        except Exception as exc:  # noqa: BLE001
-            report_error(path, exc, debug=debug)
-            failures += 1
-    return level1_frames, extent_frames, read, failures
+    return frames, read, failures
 
 
 def concat(frames):
     """One frame of all; with no rows at all, an empty one with the files' columns."""
     import geopandas
 
-    filled = [f for f in frames if len(f)]
+    filled = [f for f in frames if f is not None and len(f)]
     if filled:
         return pandas.concat(filled, ignore_index=True)
-    if frames:
-        return frames[0].iloc[:0].copy()
-    return geopandas.GeoDataFrame({"scene_id": [], "acquired": pandas.to_datetime([], utc=True), "year": []},
-                                  geometry=[], crs=WORK_CRS)
+    if any(f is not None for f in frames):
+        return next(f for f in frames if f is not None).iloc[:0].copy()
+    return geopandas.GeoDataFrame({"scene_id": [], "acquired": pandas.to_datetime([], utc=True),
+                                   "year": np.empty(0, np.int64)}, geometry=[], crs=WORK_CRS)
 
 
 def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, options: AggregateOptions, *,
-                    gpkg: bool, partial: bool, run: RunOptions) -> Outcome:
+                    gpkg: bool, partial: bool, run: RunOptions,
+                    partitioning: Partitioning = Partitioning()) -> Outcome:
     """Aggregate the Level-1 files (each with its extent, or ``extents_given``) into the
-    products under ``out``, printing their paths; see the command's help for the rules."""
-    outputs = [out / f"{name}.parquet" for name in contract.PRODUCTS] + ([out / GPKG] if gpkg else [])
+    products under ``out``, printing their paths; see the command's help for the rules
+    and rts_aggregate.partitioned for how the work is split."""
+    outputs = [out / f"{name}.parquet" for name in contract.PRODUCTS] + ([out / GPKG] if gpkg else []) + \
+        [out / report.REPORT]
     manifest = out / MANIFEST
     settings = (options, cli.version_string(TOOL))
     early = None  # the fingerprint before loading, from file sizes and times alone
@@ -104,35 +95,46 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
         if up_to_date(manifest, early, outputs):
             atomic.cleanup_stale_temporaries(out)
             return skipped(outputs)
-    level1_frames, extent_frames, read, failures = load(inputs, extents_given, run.debug)
-    if failures and not partial:
-        log.warning("%d of %d input(s) failed: nothing written (--partial aggregates the others)",
-                    failures, len(inputs) + len(extents_given))
-        return Outcome([], True)
-    if not level1_frames:
-        log.warning("no readable Level-1 input: nothing written")
-        return Outcome([], True)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.cleanup_stale_temporaries(out)
-    stamp = fingerprint(read, *settings)
-    # --partial: an earlier run may have aggregated the same readable subset
-    if not run.overwrite and stamp != early and up_to_date(manifest, stamp, outputs):
-        return skipped(outputs, failures)
-    atomic.remove_quietly(manifest)  # products being rewritten are not vouched for until the end
-    level1 = concat(level1_frames)
-    try:
-        products = aggregate(level1, concat(extent_frames), options)
-        write_products(products, out, gpkg, level1)
-        atomic.write_text(manifest, json.dumps({
-            "tool": cli.version_string(TOOL), "fingerprint": stamp,
-            "options": {"years": list(options.years) if options.years else None,
-                        "h3_resolution": options.h3_resolution, "schema": options.schema,
-                        "dataset_version": options.dataset_version},
-            "inputs": [str(p) for p in read]}, indent=1) + "\n")
-    except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
-        atomic.remove_quietly(*outputs, manifest)
-        cli.fail(out, exc, debug=run.debug)
-    log.info("%s", summary_line(products))
+    with (tempfile.TemporaryDirectory(prefix="rts-aggregate-") as folder,  # $TMPDIR: node-local on clusters
+          Workers(partitioning.workers, (run.quiet, run.debug)) as workers):
+        scanned = scan_inputs(inputs, not extents_given, Path(folder), options, partitioning, workers)
+        for path, exc in scanned.failures:
+            report_error(path, exc, debug=run.debug)
+        given, given_read, given_failures = read_given_extents(extents_given, run.debug)
+        failures = len(scanned.failures) + given_failures
+        if failures and not partial:
+            log.warning("%d of %d input(s) failed: nothing written (--partial aggregates the others)",
+                        failures, len(inputs) + len(extents_given))
+            return Outcome([], True)
+        if not scanned.any_level1:
+            log.warning("no readable Level-1 input: nothing written")
+            return Outcome([], True)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.cleanup_stale_temporaries(out)
+        read = scanned.read + given_read
+        stamp = fingerprint(read, *settings)
+        # --partial: an earlier run may have aggregated the same readable subset
+        if not run.overwrite and stamp != early and up_to_date(manifest, stamp, outputs):
+            return skipped(outputs, failures)
+        atomic.remove_quietly(manifest)  # products being rewritten are not vouched for until the end
+        extents = concat([r.extents for r in scanned.results] + given)
+        if options.years:
+            extents = extents[extents["year"].isin(options.years)]
+        try:
+            aggregate_scanned(scanned, extents, out, options, partitioning, workers)
+            if gpkg:
+                write_gpkg(out)
+            report.write_report(out)
+            atomic.write_text(manifest, json.dumps({
+                "tool": cli.version_string(TOOL), "fingerprint": stamp,
+                "options": {"years": list(options.years) if options.years else None,
+                            "h3_resolution": options.h3_resolution, "schema": options.schema,
+                            "dataset_version": options.dataset_version},
+                "inputs": [str(p) for p in read]}, indent=1) + "\n")
+        except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
+            atomic.remove_quietly(*outputs, manifest)
+            cli.fail(out, exc, debug=run.debug)
+    log.info("%s", summary_of_files(out))
     emit(outputs)
     return Outcome(outputs, bool(failures))
 
@@ -143,10 +145,33 @@ def skipped(outputs: list[Path], failures: int = 0) -> Outcome:
     return Outcome(outputs, bool(failures))
 
 
-def write_products(products: dict, out: Path, gpkg: bool, level1) -> None:
-    for name in contract.PRODUCTS:
-        write_geoparquet(products[name], out / f"{name}.parquet")
-    if gpkg:  # the newest acquisition dates the GeoPackage, so reruns give identical bytes
-        latest = level1["acquired"].max() if len(level1) else None
-        timestamp = latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest is not None else "2000-01-01T00:00:00Z"
-        write_geopackage(products, out / GPKG, timestamp=timestamp)
+def write_gpkg(out: Path) -> None:
+    """rts.gpkg from the GeoParquet products, a row group at a time; the newest
+    acquisition dates the GeoPackage, so reruns give identical bytes."""
+    import pyarrow.compute
+    import pyarrow.parquet as parquet
+
+    acquired = parquet.read_table(out / "level1.parquet", columns=["acquired"]).column(0) \
+        if "acquired" in parquet.read_schema(out / "level1.parquet").names else None
+    latest = pyarrow.compute.max(acquired).as_py() if acquired is not None and len(acquired) else None
+    timestamp = latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest is not None else "2000-01-01T00:00:00Z"
+    write_geopackage({name: read_batches(out / f"{name}.parquet") for name in contract.PRODUCTS}, out / GPKG,
+                     timestamp=timestamp)
+
+
+def summary_of_files(out: Path) -> str:
+    """One line for people from the written products: how much was found, where and when."""
+    import pyarrow.compute
+    import pyarrow.parquet as parquet
+
+    level2_columns = parquet.read_schema(out / "level2.parquet").names
+    area = "area_ha" if "area_ha" in level2_columns else None
+    table = parquet.read_table(out / "level2.parquet", columns=["year"] + ([area] if area else []))
+    years = sorted(set(table.column("year").to_pylist()))
+    hectares = pyarrow.compute.sum(table.column(area)).as_py() or 0.0 if area else 0.0
+    covered = pyarrow.compute.sum(parquet.read_table(out / "coverage_union.parquet", columns=["area_km2"])
+                                  .column(0)).as_py() or 0.0
+    return (f"{parquet.ParquetFile(out / 'level1.parquet').metadata.num_rows} Level-1 features -> "
+            f"{len(table)} Level-2 features ({hectares:.1f} ha) in "
+            f"{parquet.ParquetFile(out / 'tracks.parquet').metadata.num_rows} tracks, "
+            f"years {','.join(map(str, years)) or 'none'}; covered {covered:.1f} km2")

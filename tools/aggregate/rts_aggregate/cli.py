@@ -9,6 +9,7 @@ import click
 from rts_core import cli, contract
 
 from .aggregation import aggregate_files
+from .partitioned import SQUARE_M, Partitioning, default_workers
 from .products import AggregateOptions
 
 TOOL = "rts-aggregate"
@@ -83,12 +84,18 @@ Rerunning with the same inputs and options skips the work (see aggregate.json)."
 @click.option("--dataset-version", default="unreleased", show_default=True,
               help="DARTS_dataset_version of the records (--schema darts).")
 @click.option("--gpkg", is_flag=True, help="Also write rts.gpkg with one layer per product.")
+@click.option("--workers", type=click.IntRange(1), default=default_workers, show_default="all cores",
+              help="Processes reading inputs and aggregating squares.")
+@click.option("--square-km", type=click.FloatRange(1, min_open=False), default=SQUARE_M / 1000, show_default=True,
+              help="Side of the squares of the EASE-Grid 2.0 North plane aggregated one at a time: memory follows "
+                   "the busiest square, not the number of features. Products do not depend on it.")
 @click.option("--partial", is_flag=True, help="Aggregate the readable inputs even if others fail.")
 @cli.run_options(TOOL)
-def main(paths, out, extents, h3_resolution, years, schema, dataset_version, gpkg, partial, run):
+def main(paths, out, extents, h3_resolution, years, schema, dataset_version, gpkg, workers, square_km, partial,
+         run):
     """Aggregate Level-1 footprints into Level 2, tracks, coverage and H3 products."""
     options = AggregateOptions(years=years, h3_resolution=h3_resolution, schema=schema,
                                dataset_version=dataset_version)
     result = aggregate_files(cli.expand_paths(paths), extent_files(extents), out, options, gpkg=gpkg, partial=partial,
-                             run=run)
+                             run=run, partitioning=Partitioning(square_m=square_km * 1000, workers=workers))
     cli.exit_with(failed=result.failed)

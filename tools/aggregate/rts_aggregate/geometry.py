@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+from pyproj import CRS
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from rts_core.vector import repair_geometries
 
-WORK_CRS = "EPSG:6931"
+#: parsed once: geopandas would parse a text CRS again on every frame (milliseconds each)
+WORK_CRS = CRS.from_epsg(6931)
 
 
 def pairs(left, right, predicate: str) -> tuple[np.ndarray, np.ndarray]:
@@ -42,18 +44,37 @@ def components(geometries) -> tuple[int, np.ndarray]:
     return connected_components(graph, directed=False)
 
 
-def dissolve(geometries) -> np.ndarray:
-    """The union of the geometries split into 8-connected objects: parts that touch only
-    at a corner stay one (Multi)Polygon, as Level-1 objects do (CONTRACT.md section 5)."""
-    merged = shapely.union_all(geometries)
-    parts = np.asarray(shapely.get_parts(merged))
-    parts = parts[shapely.area(parts) > 0]
-    if parts.size == 0:
-        return parts
-    count, label = components(parts)
-    if count == parts.size:
-        return parts
+def dissolve(geometries) -> tuple[np.ndarray, np.ndarray]:
+    """The union of the geometries split into 8-connected objects, and for each geometry
+    the index of the object it belongs to. Parts that touch only at a corner stay one
+    (Multi)Polygon, as Level-1 objects do (CONTRACT.md section 5).
+
+    Each connected group of geometries (intersecting, a shared corner included) is
+    unioned on its own, members in the given order: a group's union depends only on
+    its members, so any split of the input into regions that keeps groups whole gives
+    the same objects bit for bit (rts_aggregate.partitioned relies on it), and many
+    small unions are faster than one large one."""
+    geometries = np.asarray(geometries, dtype=object)
+    if geometries.size == 0:
+        return np.empty(0, dtype=object), np.empty(0, np.int64)
+    _, label = components(geometries)
     order = np.argsort(label, kind="stable")
-    split = np.flatnonzero(np.diff(label[order])) + 1
-    return np.asarray([p[0] if len(p) == 1 else shapely.multipolygons(p)
-                       for p in np.split(parts[order], split)], dtype=object)
+    starts = np.flatnonzero(np.r_[True, np.diff(label[order]) != 0])
+    groups = np.split(geometries[order], starts[1:])
+    unions = np.asarray([shapely.union_all(group) for group in groups] + [None], dtype=object)[:-1]
+    # number objects by their first member, so the order follows the input's
+    first_member = order[starts]
+    rank = np.empty(len(groups), np.int64)
+    rank[np.argsort(first_member, kind="stable")] = np.arange(len(groups))
+    group_of_label = np.empty(label.max() + 1, np.int64)
+    group_of_label[label[first_member]] = np.arange(len(groups))
+    objects = np.empty(len(groups), dtype=object)
+    objects[rank] = unions
+    member_object = rank[group_of_label[label]]
+    empty = shapely.area(objects) <= 0
+    if empty.any():  # a group of degenerate inputs: no object, and its members belong to none
+        keep = np.flatnonzero(~empty)
+        renumber = np.full(objects.size, -1, np.int64)
+        renumber[keep] = np.arange(keep.size)
+        objects, member_object = objects[keep], renumber[member_object]
+    return objects, member_object

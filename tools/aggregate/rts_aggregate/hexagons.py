@@ -69,13 +69,19 @@ def candidate_cells(geometries, resolution: int, crs) -> pandas.DataFrame:
     where H3's spherical test finds none)."""
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     owners, cells = [], []
-    for owner, geometry in enumerate(geometries):
+    # a polygon smaller than a cell's edge reaches only its point's cell and the ring
+    # around it, which the ring growth finds: H3's own search is for the large ones
+    bounds = shapely.bounds(geometries)
+    small = np.hypot(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1]) < h3.average_hexagon_edge_length(
+        resolution, unit="m")
+    for owner in np.flatnonzero(~small):
+        geometry = geometries[owner]
         for part in shapely.get_parts(geometry):
             lon, lat = to_lonlat.transform(*np.asarray(part.exterior.coords).T)
             found = h3.h3shape_to_cells_experimental(h3.LatLngPoly(list(zip(lat, lon, strict=True))), resolution,
                                                      contain="overlap")
             cells += found
-            owners += [owner] * len(found)
+            owners += [int(owner)] * len(found)
     points = shapely.point_on_surface(geometries)
     lon, lat = to_lonlat.transform(shapely.get_x(points), shapely.get_y(points))
     cells += [h3.latlng_to_cell(a, b, resolution) for a, b in zip(lat, lon, strict=True)]
@@ -142,25 +148,44 @@ def overlay(geometries, resolution: int, crs, cache: CellCache | None = None) ->
     return pandas.concat(pieces, ignore_index=True) if pieces else empty
 
 
+def rts_per_cell(geometries, years, resolution: int, crs) -> pandas.DataFrame:
+    """Per year and H3 cell: the area of the Level-2 features inside the cell
+    (``rts_area_m2``) and how many of them reach into it (``n_features``). Sums over
+    disjoint sets of features add up: a partitioned run adds its regions' tables."""
+    rts = overlay(geometries, resolution, crs)
+    rts["year"] = np.asarray(years)[rts["index"].to_numpy()].astype(np.int64) if len(rts) else []
+    # overlay gives one piece per feature and cell, so counting pieces counts features
+    return (rts.groupby(["year", "h3_cell"]).agg(rts_area_m2=("area_m2", "sum"), n_features=("index", "size"))
+            .reset_index())
+
+
 def density(level2, annual_coverage, resolution: int):
-    """The H3 product (CONTRACT.md section 5) in the work CRS: per year and cell the
-    Level-2 area inside the cell, the number of Level-2 features in it, the area covered
-    by that year's scenes and ``affected_pct``. Cells covered but without RTS are kept
-    (0 %): absence where imagery was clear is a result too."""
+    """The H3 product (see :func:`density_table`) of the Level-2 features."""
+    crs = level2.crs if len(level2) else annual_coverage.crs
+    return density_table([rts_per_cell(level2.geometry.values, level2["year"].to_numpy(), resolution, crs)],
+                         annual_coverage, resolution, crs)
+
+
+def density_table(per_cell: list[pandas.DataFrame], annual_coverage, resolution: int, crs):
+    """The H3 product (CONTRACT.md section 5) in the work CRS from tables of
+    :func:`rts_per_cell`: per year and cell the Level-2 area inside the cell, the number
+    of Level-2 features in it, the area covered by that year's scenes and
+    ``affected_pct``. Cells covered but without RTS are kept (0 %): absence where
+    imagery was clear is a result too."""
     import geopandas
 
-    crs = level2.crs if len(level2) else annual_coverage.crs
     cache = CellCache(crs)
-    rts = overlay(level2.geometry.values, resolution, crs, cache)
-    rts["year"] = level2["year"].to_numpy()[rts["index"].to_numpy()].astype(int) if len(rts) else []
-    per_cell = rts.groupby(["year", "h3_cell"]).agg(rts_area_m2=("area_m2", "sum"), n_features=("index", "nunique"))
+    rts = pandas.concat(per_cell, ignore_index=True)
+    rts["year"] = rts["year"].astype(np.int64)
+    per_year_cell = rts.groupby(["year", "h3_cell"]).agg(rts_area_m2=("rts_area_m2", "sum"),
+                                                          n_features=("n_features", "sum"))
     # coverage: explode each year's union so that bounding boxes stay tight
     parts = annual_coverage[["year", annual_coverage.geometry.name]].explode(index_parts=False)
     parts = parts[~parts.geometry.is_empty]
     covered = overlay(parts.geometry.values, resolution, crs, cache)
-    covered["year"] = parts["year"].to_numpy()[covered["index"].to_numpy()].astype(int) if len(covered) else []
+    covered["year"] = parts["year"].to_numpy()[covered["index"].to_numpy()].astype(np.int64) if len(covered) else []
     covered = covered.groupby(["year", "h3_cell"]).agg(covered_area_m2=("area_m2", "sum"))
-    table = per_cell.join(covered, how="outer").reset_index()
+    table = per_year_cell.join(covered, how="outer").reset_index()
     table["rts_area_m2"] = table["rts_area_m2"].fillna(0.0)
     table["n_features"] = table["n_features"].fillna(0).astype(np.int64)
     table["covered_area_m2"] = table["covered_area_m2"].fillna(0.0)

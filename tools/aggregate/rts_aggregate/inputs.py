@@ -7,13 +7,17 @@ A file without CRS information, or with one that cannot be interpreted, is an er
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+import numpy as np
 import pandas
+import shapely
+from pyproj import Transformer
 
 from rts_core import contract
 from rts_core.runner import InputError
-from rts_core.vector import parquet_metadata, read_vector
+from rts_core.vector import read_vector_parts
 
 from .darts import MODEL_VERSION, THRESHOLD
 from .geometry import WORK_CRS
@@ -22,38 +26,65 @@ LEVEL1_REQUIRED = tuple(c for c in contract.L1_COLUMNS if c != "geometry")
 EXTENT_REQUIRED = ("scene_id", "year")
 
 
-def to_work_crs(frame, required: tuple[str, ...]):
-    """Check the columns and the CRS, then reproject to the work CRS."""
-    missing = [c for c in required if c not in frame.columns]
+@functools.lru_cache(maxsize=128)
+def _to_work(crs) -> Transformer:
+    """One transformer per source CRS: thousands of files share a few dozen UTM zones."""
+    return Transformer.from_crs(crs, WORK_CRS, always_xy=True)
+
+
+def to_work_crs(path: Path, required: tuple[str, ...]):
+    """Read a vector file, check the columns and the CRS, and reproject to the work CRS:
+    the attributes (a plain frame: each change to a GeoDataFrame checks its CRS), the
+    geometries and the file's metadata."""
+    attributes, geometry, crs, metadata = read_vector_parts(path)
+    missing = [c for c in required if c not in attributes.columns]
     if missing:
         raise InputError(f"missing required column(s): {', '.join(missing)}")
-    if frame.crs is None:
-        if len(frame) == 0:
-            return frame.set_crs(WORK_CRS)  # nothing to place: an empty file carries no risk
-        raise InputError("no CRS information: cannot place its geometries")
-    try:
-        frame = frame.to_crs(WORK_CRS)
-    except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds
-        raise InputError(f"cannot reproject from its CRS {frame.crs.to_string()!r}: {exc}") from None
-    if "acquired" in frame.columns:
-        frame["acquired"] = pandas.to_datetime(frame["acquired"], utc=True)
-    frame["year"] = frame["year"].astype("int64")
-    return frame
+    if crs is None:
+        if len(geometry):  # an empty file without CRS has nothing to place: no risk
+            raise InputError("no CRS information: cannot place its geometries")
+    else:
+        try:
+            transformer = _to_work(crs)
+            geometry = shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(*xy.T)))
+        except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds
+            raise InputError(f"cannot reproject from its CRS {crs.to_string()!r}: {exc}") from None
+    if "acquired" in attributes.columns:
+        attributes["acquired"] = pandas.to_datetime(attributes["acquired"], utc=True)
+    attributes["year"] = attributes["year"].astype("int64")
+    return attributes, geometry, metadata
+
+
+def level1_parts(path: Path):
+    """A Level-1 file in the work CRS as (attributes, geometries), with the model
+    version and threshold that rts-ensemble records in a GeoParquet file's metadata as
+    two extra columns (missing for other files; only ``--schema darts`` writes them out)."""
+    attributes, geometry, metadata = to_work_crs(path, LEVEL1_REQUIRED)
+    attributes[MODEL_VERSION] = metadata.get(contract.PARQUET_MODEL_VERSION)
+    attributes[THRESHOLD] = pandas.to_numeric(metadata.get(contract.PARQUET_THRESHOLD), errors="coerce")
+    return attributes, geometry
+
+
+def extent_parts(path: Path):
+    """A scene extent file in the work CRS as (attributes, geometries)."""
+    return to_work_crs(path, EXTENT_REQUIRED)[:2]
+
+
+def frame_of(parts: list[tuple[pandas.DataFrame, np.ndarray]]):
+    """One GeoDataFrame (work CRS) of several files' (attributes, geometries)."""
+    import geopandas
+
+    attributes = pandas.concat([a for a, _ in parts], ignore_index=True)
+    geometry = np.concatenate([g for _, g in parts]) if parts else np.empty(0, dtype=object)
+    return geopandas.GeoDataFrame(attributes, geometry=geometry, crs=WORK_CRS)
 
 
 def read_level1(path: Path):
-    """A Level-1 file in the work CRS, with the model version and threshold that
-    rts-ensemble records in a GeoParquet file's metadata as two extra columns (missing
-    for other files; only ``--schema darts`` writes them out)."""
-    frame = to_work_crs(read_vector(path), LEVEL1_REQUIRED)
-    metadata = parquet_metadata(path)
-    frame[MODEL_VERSION] = metadata.get(contract.PARQUET_MODEL_VERSION)
-    frame[THRESHOLD] = pandas.to_numeric(metadata.get(contract.PARQUET_THRESHOLD), errors="coerce")
-    return frame
+    return frame_of([level1_parts(path)])
 
 
 def read_extents(path: Path):
-    return to_work_crs(read_vector(path), EXTENT_REQUIRED)
+    return frame_of([extent_parts(path)])
 
 
 def extent_beside(level1_path: Path) -> Path:

@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import numpy as np
-
 from rts_core import contract
 from rts_core.crs import to_geographic
 from rts_core.sceneid import sensor_of
@@ -79,13 +77,3 @@ def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -
         "h3": h3_frame[[*contract.H3_COLUMNS]],
     }
     return {name: to_geographic(frame.reset_index(drop=True)) for name, frame in products.items()}
-
-
-def summary_line(products) -> str:
-    """One line for people: how much was found, where and when."""
-    level2_frame = products["level2"]
-    years = sorted(np.unique(level2_frame["year"]).tolist()) if len(level2_frame) else []
-    return (f"{len(products['level1'])} Level-1 features -> {len(level2_frame)} Level-2 features "
-            f"({level2_frame['area_ha'].sum():.1f} ha) in {len(products['tracks'])} tracks, "
-            f"years {','.join(map(str, years)) or 'none'}; "
-            f"covered {products['coverage_union']['area_km2'].sum():.1f} km2")

@@ -16,13 +16,16 @@ on the east). The result is a MultiPolygon whose parts meet at ±180°, as GeoJS
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import shapely
-from pyproj import Transformer
+from pyproj import CRS, Transformer
 
 GEOGRAPHIC_CRS = "EPSG:4326"
 POLAR_NORTH, POLAR_SOUTH = "EPSG:6931", "EPSG:6932"  # EASE-Grid 2.0, equal-area
 UTM_MAX_SPAN_DEG = 12.0
+_GEOGRAPHIC = CRS.from_user_input(GEOGRAPHIC_CRS)  # parsed once: geopandas parses text on every frame
 _FAR = 1e8  # metres: beyond any point of the northern hemisphere in EPSG:6931
 
 
@@ -84,10 +87,15 @@ def metric_crs(*frames) -> str:
     return POLAR_NORTH if (south + north) / 2 >= 0 else POLAR_SOUTH
 
 
+@functools.lru_cache(maxsize=16)
+def _to_geographic_transformer(crs) -> Transformer:
+    return Transformer.from_crs(crs, _GEOGRAPHIC, always_xy=True)
+
+
 def _to_lonlat(geometries, crs, side: int):
     """Reproject to longitude/latitude; ``side`` -1 or +1 pins points on the cut
     (longitude ±180) to that side, 0 leaves them as pyproj returns them."""
-    transformer = Transformer.from_crs(crs, GEOGRAPHIC_CRS, always_xy=True)
+    transformer = _to_geographic_transformer(crs)
 
     def project(coordinates):
         lon, lat = transformer.transform(coordinates[:, 0], coordinates[:, 1])
@@ -105,7 +113,7 @@ def to_geographic(frame):
     """The GeoDataFrame (in a polar CRS centred on the pole with central meridian 0°,
     such as EPSG:6931) in EPSG:4326, with geometries crossing the antimeridian split."""
     if len(frame) == 0:
-        return frame.to_crs(GEOGRAPHIC_CRS)
+        return frame.to_crs(_GEOGRAPHIC)
     geometries = np.asarray(frame.geometry.values)
     bounds = shapely.bounds(geometries)
     crossing = (bounds[:, 0] < 0) & (bounds[:, 2] > 0) & (bounds[:, 3] > 0) & ~shapely.is_empty(geometries)
@@ -122,7 +130,7 @@ def to_geographic(frame):
         east_lonlat = _to_lonlat(east, frame.crs, +1)
         west_lonlat = _to_lonlat(west, frame.crs, -1)
         result[crossing] = _join_polygonal(west_lonlat, east_lonlat)
-    return frame.set_geometry(result, crs=GEOGRAPHIC_CRS)
+    return frame.set_geometry(result, crs=_GEOGRAPHIC)
 
 
 def _join_polygonal(west, east):

@@ -12,6 +12,7 @@ import json
 import logging
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from . import atomic
 from .runner import PARQUET_FINGERPRINT, InputError
@@ -48,9 +49,97 @@ def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None,
     return Path(path)
 
 
+def geoparquet_table(frame):
+    """A GeoDataFrame (CRS required) as the Arrow table GeoParquet 1.1 stores: WKB
+    geometries, a bbox covering column and the "geo" metadata."""
+    from geopandas.io.arrow import _geopandas_to_arrow
+
+    if frame.crs is None:
+        raise ValueError("refusing to write a GeoParquet table without a CRS")
+    return _geopandas_to_arrow(frame, index=False, schema_version="1.1.0", write_covering_bbox=True)
+
+
+class GeoParquetWriter:
+    """GeoParquet 1.1 written frame by frame, for products too large to hold at once:
+    frames are buffered into row groups of about ``row_group_rows``; the file metadata
+    (bounding box, geometry types) covers every frame; the file appears atomically on
+    :meth:`close` (a frame of the right columns gives the schema of an empty file).
+    Frames must have the same columns and CRS."""
+
+    def __init__(self, path: Path | str, empty, row_group_rows: int = 65536):
+        self.path, self.empty, self.row_group_rows = Path(path), empty, row_group_rows
+        self.temporary = atomic.temporary_path(self.path)
+        self.writer = None
+        self.buffer: list = []
+        self.buffered = 0
+        self.geo: dict | None = None
+        self.rows = 0
+
+    def write(self, frame) -> None:
+        if len(frame):
+            self.write_table(geoparquet_table(frame))
+
+    def write_table(self, table) -> None:
+        """Append a table of :func:`geoparquet_table` (made elsewhere, e.g. in a worker)."""
+        if len(table) == 0:
+            return
+        geo = json.loads(table.schema.metadata[b"geo"])
+        column = geo["columns"][geo["primary_column"]]
+        if self.geo is None:
+            self.geo = geo
+        else:
+            merged = self.geo["columns"][self.geo["primary_column"]]
+            box = [min(a, b) for a, b in zip(merged["bbox"][:2], column["bbox"][:2], strict=True)] + \
+                  [max(a, b) for a, b in zip(merged["bbox"][2:], column["bbox"][2:], strict=True)]
+            types = sorted(set(merged["geometry_types"]) | set(column["geometry_types"]))
+            merged.update(bbox=box, geometry_types=types)
+        self.buffer.append(table.replace_schema_metadata(None))
+        self.buffered += len(table)
+        if self.buffered >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow
+        import pyarrow.parquet as parquet
+
+        if not self.buffer:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = parquet.ParquetWriter(self.temporary, self.buffer[0].schema, compression="zstd",
+                                                 store_schema=False)  # the footer's metadata is the schema's
+        table = pyarrow.concat_tables([t.cast(self.writer.schema) for t in self.buffer])
+        self.writer.write_table(table, row_group_size=max(len(table), 1))
+        self.rows += len(table)
+        self.buffer, self.buffered = [], 0
+
+    def close(self) -> Path:
+        """Finish the file and move it into place."""
+        if self.geo is None:  # nothing written: the empty frame makes the file
+            self.abort()
+            return write_geoparquet(self.empty, self.path)
+        try:
+            self._flush()
+            self.writer.add_key_value_metadata({"geo": json.dumps(self.geo)})
+            self.writer.close()
+            atomic.commit(self.temporary, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        return self.path
+
+    def abort(self) -> None:
+        """Drop what was written (an error elsewhere: no half file appears)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        atomic.remove_quietly(self.temporary)
+
+
 def write_geopackage(layers: Mapping[str, object], path: Path | str,
                      timestamp: str | None = None) -> Path:
-    """Write several GeoDataFrames as the layers of one GeoPackage. ``timestamp``
+    """Write several GeoDataFrames (or, per layer, an iterable of frames written one
+    after the other) as the layers of one GeoPackage. ``timestamp``
     (ISO 8601) fixes the file's change dates so that reruns give identical bytes; GDAL's
     option for it is put back afterwards."""
     import pyogrio
@@ -60,10 +149,11 @@ def write_geopackage(layers: Mapping[str, object], path: Path | str,
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": timestamp})
     try:
         with atomic.atomic_path(path) as temporary:
-            for name, frame in layers.items():
-                if frame.crs is None:
-                    raise ValueError(f"{path}: layer {name!r} has no CRS")
-                frame.to_file(temporary, layer=name, driver="GPKG", engine="pyogrio")
+            for name, frames in layers.items():
+                for index, frame in enumerate([frames] if hasattr(frames, "crs") else frames):
+                    if frame.crs is None:
+                        raise ValueError(f"{path}: layer {name!r} has no CRS")
+                    frame.to_file(temporary, layer=name, driver="GPKG", engine="pyogrio", append=index > 0)
     finally:
         if timestamp is not None:
             pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": earlier})
@@ -76,7 +166,11 @@ def _crs(projjson: str):
     thousands of Level-1 files share a few dozen UTM zones."""
     from pyproj import CRS
 
-    return CRS.from_user_input(json.loads(projjson))
+    crs = CRS.from_user_input(json.loads(projjson))
+    # the registry's own definition where it is exactly this CRS: PROJ then finds the
+    # transformations to other CRSs ten times faster than from the parsed text
+    code = crs.to_epsg(min_confidence=100)
+    return CRS.from_epsg(code) if code is not None else crs
 
 
 def read_geoparquet(path: Path):
@@ -85,24 +179,89 @@ def read_geoparquet(path: Path):
     encodings go through geopandas."""
     import geopandas
     import pyarrow.parquet as parquet
-    import shapely
 
     table = parquet.read_table(path)
     geo = json.loads((table.schema.metadata or {}).get(b"geo", b"null") or "null")
     if not geo:
         raise InputError("a Parquet file without GeoParquet metadata")
+    if geo["columns"][geo["primary_column"]].get("encoding", "").upper() != "WKB":
+        return geopandas.read_parquet(path)
+    return _from_table(table, geo)
+
+
+def read_batches(path: Path | str):
+    """A GeoParquet file as GeoDataFrames of one row group each (at least one frame,
+    possibly empty), for files too large to read at once."""
+    import geopandas
+    import pyarrow.parquet as parquet
+
+    source = parquet.ParquetFile(path)
+    geo = json.loads(source.schema_arrow.metadata[b"geo"])
+    for index in range(source.num_row_groups):
+        yield _from_table(source.read_row_group(index), geo)
+    if source.num_row_groups == 0:
+        yield geopandas.read_parquet(path)
+
+
+def _from_table(table, geo: dict):
+    """A table of a GeoParquet file with WKB geometries as a GeoDataFrame."""
+    import geopandas
+
+    attributes, geometry, crs = _parts_of_table(table, geo)
+    frame = geopandas.GeoDataFrame(attributes, geometry=geometry, crs=crs)
+    name = geo["primary_column"]
+    return frame.rename_geometry(name) if name != "geometry" else frame
+
+
+def _parts_of_table(table, geo: dict):
+    """(attributes as a plain frame, geometries, CRS) of a GeoParquet table with WKB geometries."""
+    import shapely
+
     name = geo["primary_column"]
     column = geo["columns"][name]
-    if column.get("encoding", "").upper() != "WKB":
-        return geopandas.read_parquet(path)
     # GeoParquet: an absent "crs" means OGC:CRS84 (longitude, latitude); null means unknown
     crs = _crs(json.dumps(column["crs"], sort_keys=True)) if column.get("crs") is not None else (
-        None if "crs" in column else "OGC:CRS84")
+        None if "crs" in column else _crs('"OGC:CRS84"'))
     covering = column.get("covering", {}).get("bbox", {}).get("xmin", [None])[0]
-    attributes = table.drop_columns([c for c in (name, covering) if c in table.column_names]).to_pandas()
-    geometry = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False))
-    frame = geopandas.GeoDataFrame(attributes, geometry=geometry, crs=crs)
-    return frame.rename_geometry(name) if name != "geometry" else frame
+    attributes = table.drop_columns([c for c in (name, covering) if c in table.column_names]).to_pandas(
+        use_threads=False)
+    return attributes, shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False)), crs
+
+
+class VectorParts(NamedTuple):
+    attributes: object  # a plain pandas frame
+    geometry: object  # an array of shapely geometries
+    crs: object  # a pyproj CRS, or None
+    metadata: dict[str, str]  # a GeoParquet file's schema metadata (empty for other formats)
+
+
+def read_vector_parts(path: Path) -> VectorParts:
+    """What :func:`read_vector` reads, in parts: building a GeoDataFrame costs
+    milliseconds, which matter over thousands of files. GeoParquet files are read in
+    this thread: for small files, pyarrow's threads cost more than they give."""
+    import numpy as np
+    import pyarrow.parquet as parquet
+
+    path = Path(path)
+    if path.suffix.lower() in (".parquet", ".geoparquet") and path.exists():
+        try:
+            table = parquet.ParquetFile(path).read(use_threads=False)
+            raw = table.schema.metadata or {}
+            geo = json.loads(raw.get(b"geo", b"null") or "null")
+            if geo and geo["columns"][geo["primary_column"]].get("encoding", "").upper() == "WKB":
+                metadata = {k.decode(errors="replace"): v.decode(errors="replace") for k, v in raw.items()}
+                return VectorParts(*_parts_of_table(table, geo), metadata)
+        except Exception as exc:  # noqa: BLE001 - as read_vector says it
+            raise InputError(f"not a readable vector file ({' '.join(str(exc).split())[:200]})") from None
+    frame = read_vector(path)
+    return VectorParts(pandas_frame(frame), np.asarray(frame.geometry.values), frame.crs, parquet_metadata(path))
+
+
+def pandas_frame(frame):
+    """A GeoDataFrame's attributes as a plain pandas frame."""
+    import pandas
+
+    return pandas.DataFrame(frame.drop(columns=frame.geometry.name))
 
 
 def parquet_metadata(path: Path | str) -> dict[str, str]:
