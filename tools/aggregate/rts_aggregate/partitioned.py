@@ -29,7 +29,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,7 +42,7 @@ from rts_core.crs import to_geographic
 from rts_core.log import progress, setup_logging
 from rts_core.runner import InputError
 from rts_core.sceneid import sensor_of
-from rts_core.vector import GeoParquetWriter, geoparquet_table, write_geoparquet
+from rts_core.vector import GeoParquetWriter, geoparquet_frame, geoparquet_table, write_geoparquet
 
 from . import darts, hexagons, spill
 from .coverage import coverage
@@ -218,8 +218,8 @@ def aggregate_region(level1, extents, options: AggregateOptions, box=None, reach
 
 @dataclass
 class SquareTask:
-    square: tuple[int, int]
-    slices: list[tuple[Path, int, int]]  # (scan spill, start row, rows)
+    square: tuple[int, int] | None  # None: the open features of all squares
+    slices: list[tuple[Path, int, int | None]]  # (scan spill, start row, rows; None: to the end)
     extents: Path
     folder: Path
     options: AggregateOptions
@@ -229,7 +229,7 @@ class SquareTask:
 
 @dataclass
 class SquareResult:
-    square: tuple[int, int]
+    square: tuple[int, int] | None
     level2: Path
     tracks: Path
     open_level1: Path
@@ -244,14 +244,17 @@ def aggregate_square(task: SquareTask) -> SquareResult:
 
     tables = [spill.read_table(path).slice(start, length) for path, start, length in task.slices]
     level1 = spill.to_frame(pyarrow.concat_tables(tables, promote_options="permissive"), WORK_CRS)
-    x0, y0 = task.square[0] * task.square_m, task.square[1] * task.square_m
-    box = (x0, y0, x0 + task.square_m, y0 + task.square_m)
     extents = spill.read_table(task.extents)
-    near = ((extents.column(BOUNDS[0]).to_numpy() <= box[2]) & (extents.column(BOUNDS[2]).to_numpy() >= box[0])
-            & (extents.column(BOUNDS[1]).to_numpy() <= box[3]) & (extents.column(BOUNDS[3]).to_numpy() >= box[1]))
-    extents = spill.to_frame(extents.filter(pyarrow.array(near)), WORK_CRS)
-    region = aggregate_region(level1, extents, task.options, box, task.reach_m)
-    name = f"{task.square[0]}_{task.square[1]}"
+    if task.square is None:  # the open features of all squares, with all extents
+        box, name = None, "open"
+    else:
+        x0, y0 = task.square[0] * task.square_m, task.square[1] * task.square_m
+        box, name = (x0, y0, x0 + task.square_m, y0 + task.square_m), f"{task.square[0]}_{task.square[1]}"
+        near = ((extents.column(BOUNDS[0]).to_numpy() <= box[2]) & (extents.column(BOUNDS[2]).to_numpy() >= box[0])
+                & (extents.column(BOUNDS[1]).to_numpy() <= box[3])
+                & (extents.column(BOUNDS[3]).to_numpy() >= box[1]))
+        extents = extents.filter(pyarrow.array(near))
+    region = aggregate_region(level1, spill.to_frame(extents, WORK_CRS), task.options, box, task.reach_m)
     return SquareResult(
         task.square,
         level2=spill.write_table(geoparquet_table(region.level2), task.folder / f"level2-{name}.arrow"),
@@ -277,15 +280,26 @@ class Workers:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
 
+    def submit(self, function: Callable, task) -> Future:
+        """``function(task)`` in a worker (here, done at once, with one worker)."""
+        if self.count <= 1:
+            future: Future = Future()
+            future.set_result(function(task))
+            return future
+        return self._pool().submit(function, task)
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=worker_logging, initargs=self.logging_options)
+        return self.pool
+
     def run(self, function: Callable, tasks: list, label: str) -> Iterable:
         """Results of ``function`` over ``tasks``, as they complete."""
         if self.count <= 1 or len(tasks) <= 1:
             yield from progress(map(function, tasks), total=len(tasks), label=label)
             return
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=worker_logging, initargs=self.logging_options)
-        futures = [self.pool.submit(function, task) for task in tasks]
+        futures = [self._pool().submit(function, task) for task in tasks]
         for future in progress(as_completed(futures), total=len(futures), label=label):
             yield future.result()
 
@@ -353,53 +367,57 @@ def aggregate_scanned(scanned: Scanned, extents, out: Path, options: AggregateOp
     tasks = [SquareTask(square, slices[square], folder / "extents.arrow", folder, options, partitioning.square_m,
                         reach_m) for square in by_size]
     squares = sorted(workers.run(aggregate_square, tasks, "squares"), key=lambda r: r.square)
-    open_level1 = pandas.concat([spill.read_frame(s.open_level1, WORK_CRS) for s in squares], ignore_index=True) \
-        if squares else None
-    if open_level1 is None or len(open_level1) == 0:
-        open_level1 = empty_level1(scanned)
+    opened = sum(len(spill.read_table(s.open_level1)) for s in squares)
     log.info("%d square(s) of %.0f km; %d Level-1 feature(s) near their edges aggregated together",
-             len(squares), partitioning.square_m / 1000, len(open_level1))
-    open_region = aggregate_region(open_level1, extents, options)
-    track_ids = track_numbers([s.keys for s in squares] + [open_region.keys])
+             len(squares), partitioning.square_m / 1000, opened)
+    # the open features in a worker while the level1 product is written here; an empty
+    # slice of a scan spill gives the columns when no feature is open
+    first_scan = next(folder / f"scan-{r.index:06d}.arrow" for r in scanned.results if r.level1_template is not None)
+    open_future = workers.submit(aggregate_square, SquareTask(
+        None, [(s.open_level1, 0, None) for s in squares] + [(first_scan, 0, 0)], folder / "extents.arrow", folder,
+        options, partitioning.square_m, reach_m))
+    paths = {name: out / f"{name}.parquet" for name in contract.PRODUCTS}
+    level1_template = next(r.level1_template for r in scanned.results if r.level1_template is not None)
+    write_streamed(paths["level1"], level1_template, (spill.read_table(folder / f"level1-{r.index:06d}.arrow")
+                                                      for r in scanned.results if r.level1_template is not None))
+    regions = [*squares, open_future.result()]
+    track_ids = track_numbers([r.keys for r in regions])
+    level2_columns = level2_columns_of(options)
+    level2_template, tracks_template = (spill.read_table(getattr(regions[-1], what)).slice(0, 0)
+                                        for what in ("level2", "tracks"))
+    write_streamed(paths["level2"], template(level2_template, level2_columns),
+                   (numbered(table, track_ids[index], level2_columns)
+                    for index, table in stream_regions(regions, "level2")))
+    write_streamed(paths["tracks"], template(tracks_template, contract.TRACK_COLUMNS),
+                   (numbered(table, track_ids[index], contract.TRACK_COLUMNS)
+                    for index, table in stream_regions(regions, "tracks")))
     annual, union, intersect = coverage(extents, list(options.years) if options.years else None)
     if options.years:
         missing = sorted(set(options.years) - set(annual["year"]))
         if missing:
             log.warning("no scene covers year(s) %s: coverage_intersect is empty", ",".join(map(str, missing)))
-    h3_frame = hexagons.density_table([s.per_cell for s in squares] + [open_region.per_cell], annual,
-                                      options.h3_resolution, WORK_CRS)
+    h3_frame = hexagons.density_table([r.per_cell for r in regions], annual, options.h3_resolution, WORK_CRS)
     coverage_level1 = extents.copy()
     coverage_level1["area_km2"] = coverage_level1.geometry.area / 1e6
     coverage_level1["sensor"] = coverage_level1["scene_id"].map(sensor_of).astype(str)
     in_memory = {"coverage_level1": coverage_level1, "coverage_level2": annual, "coverage_union": union,
                  "coverage_intersect": intersect, "h3": h3_frame[[*contract.H3_COLUMNS]]}
-    level1_template = next((r.level1_template for r in scanned.results if r.level1_template is not None), None)
-    if level1_template is None:
-        level1_template = to_geographic(level1_product(open_level1, options))
-    paths = {name: out / f"{name}.parquet" for name in contract.PRODUCTS}
-    level1_tables = (spill.read_table(folder / f"level1-{r.index:06d}.arrow") for r in scanned.results
-                     if r.level1_template is not None)
-    level2_columns = level2_columns_of(options)
-    streamed = {
-        "level1": (level1_template, level1_tables),
-        "level2": (template(open_region.level2, level2_columns),
-                   (numbered(table, track_ids[region], level2_columns)
-                    for region, table in stream_regions(squares, open_region, "level2"))),
-        "tracks": (template(open_region.tracks, contract.TRACK_COLUMNS),
-                   (numbered(table, track_ids[region], contract.TRACK_COLUMNS)
-                    for region, table in stream_regions(squares, open_region, "tracks")))}
-    for name, (empty, tables) in streamed.items():
-        writer = GeoParquetWriter(paths[name], empty)
-        try:
-            for table in tables:
-                writer.write_table(table)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
     for name, frame in in_memory.items():
         write_geoparquet(to_geographic(frame.reset_index(drop=True)), paths[name])
     return paths
+
+
+def write_streamed(path: Path, empty, tables: Iterable) -> None:
+    """A GeoParquet product from tables of :func:`geoparquet_table`, one at a time;
+    ``empty`` (a frame or table without rows) makes the file when there is none."""
+    writer = GeoParquetWriter(path, empty)
+    try:
+        for table in tables:
+            writer.write_table(table)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def track_numbers(region_keys: list[pandas.DataFrame]) -> list[pandas.Series]:
@@ -410,30 +428,12 @@ def track_numbers(region_keys: list[pandas.DataFrame]) -> list[pandas.Series]:
             for i, keys in enumerate(region_keys)]
 
 
-def empty_level1(scanned: Scanned):
-    """A Level-1 frame (work CRS) with no rows and the columns of the scan's spill."""
-    for result in scanned.results:
-        if result.squares:
-            table = spill.read_table(scanned.folder / f"scan-{result.index:06d}.arrow").slice(0, 0)
-            return spill.to_frame(table, WORK_CRS)
-    import geopandas
-
-    columns = {c: [] for c in contract.L1_COLUMNS if c != "geometry"}
-    frame = geopandas.GeoDataFrame(columns, geometry=[], crs=WORK_CRS)
-    frame["acquired"] = pandas.to_datetime(frame["acquired"], utc=True)
-    frame["year"] = frame["year"].astype(np.int64)
-    frame[ORDER] = np.empty(0, np.int64)
-    return frame
-
-
-def stream_regions(squares: list[SquareResult], open_region: Region, what: str):
-    """(region index, GeoParquet table) of one product, square by square and the open
-    region last."""
-    for index, square in enumerate(squares):
-        table = spill.read_table(getattr(square, what))
+def stream_regions(regions: list[SquareResult], what: str):
+    """(region index, GeoParquet table) of one product, region by region."""
+    for index, region in enumerate(regions):
+        table = spill.read_table(getattr(region, what))
         if len(table):
             yield index, table
-    yield len(squares), geoparquet_table(getattr(open_region, what))
 
 
 def numbered(table, track_ids: pandas.Series, columns: tuple[str, ...] | None):
@@ -454,9 +454,10 @@ def level2_columns_of(options: AggregateOptions) -> tuple[str, ...] | None:
     return contract.LEVEL2_COLUMNS if options.schema == "rtsmap" else None
 
 
-def template(frame, columns: tuple[str, ...] | None):
-    """A product frame without rows: the file written when no region has a row."""
-    empty = frame.iloc[:0].drop(columns=[COMPONENT])
+def template(table, columns: tuple[str, ...] | None):
+    """A product frame without rows, from a region's table without rows: the file
+    written when no region has a row."""
+    empty = geoparquet_frame(table).drop(columns=[COMPONENT])
     if columns is None:
         return empty
     empty["track_id"] = np.empty(0, np.int64)
