@@ -153,10 +153,14 @@ def rts_per_cell(geometries, years, resolution: int, crs) -> pandas.DataFrame:
     (``rts_area_m2``) and how many of them reach into it (``n_features``). Sums over
     disjoint sets of features add up: a partitioned run adds its regions' tables."""
     rts = overlay(geometries, resolution, crs)
-    rts["year"] = np.asarray(years)[rts["index"].to_numpy()].astype(np.int64) if len(rts) else []
+    year = np.asarray(years, np.int64)[rts["index"].to_numpy()]
+    cell_code, cells = pandas.factorize(rts["h3_cell"].to_numpy(dtype=object))
+    groups, group = np.unique(year * max(len(cells), 1) + cell_code, return_inverse=True)
     # overlay gives one piece per feature and cell, so counting pieces counts features
-    return (rts.groupby(["year", "h3_cell"]).agg(rts_area_m2=("area_m2", "sum"), n_features=("index", "size"))
-            .reset_index())
+    return pandas.DataFrame({
+        "year": groups // max(len(cells), 1), "h3_cell": np.asarray(cells, dtype=object)[groups % max(len(cells), 1)],
+        "rts_area_m2": np.bincount(group, weights=rts["area_m2"].to_numpy(), minlength=groups.size),
+        "n_features": np.bincount(group, minlength=groups.size).astype(np.int64)})
 
 
 def density(level2, annual_coverage, resolution: int):

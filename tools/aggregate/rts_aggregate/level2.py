@@ -7,7 +7,7 @@ import numpy as np
 import pandas
 import shapely
 
-from rts_core.sceneid import SENSORS, sensor_of
+from rts_core.sceneid import sensor_of
 
 from .geometry import dissolve, pairs, repaired
 
@@ -30,58 +30,68 @@ def level2_with_members(level1, extents, *, repair: bool = True):
 
     if repair:
         level1, extents = repaired(level1, "Level-1"), repaired(extents, "extent")
-    frames = []
+    columns: dict[str, list] = {}
+    parts_of_years = []
     member_row = np.full(len(level1), -1, np.int64)
     offset = 0
+    # plain arrays: a GeoDataFrame per year costs more than the year's arithmetic
     years = level1["year"].to_numpy()
+    geometries = np.asarray(level1.geometry.values)
+    scene_ids = level1["scene_id"].to_numpy(dtype=object)
+    acquired_ns = pandas.DatetimeIndex(pandas.to_datetime(level1["acquired"], utc=True)).as_unit("ns").asi8
+    extent_years = extents["year"].to_numpy()
+    extent_geometries = np.asarray(extents.geometry.values)
+    extent_scenes = extents["scene_id"].to_numpy(dtype=object)
     for year in np.unique(years):
         rows = np.flatnonzero(years == year)
-        group = level1.iloc[rows]
-        parts, member_part = dissolve(group.geometry.values)
+        parts, member_part = dissolve(geometries[rows])
         if parts.size == 0:
             continue
         member = np.flatnonzero(member_part >= 0)
         part_index = member_part[member]
         member_row[rows[member]] = offset + part_index
         offset += parts.size
-        members = group.iloc[member]
-        year_extents = extents[extents["year"] == year]
-        cover_part, cover_extent = pairs(parts, year_extents.geometry.values, "covered_by")
+        in_year = extent_years == year
+        cover_part, cover_extent = pairs(parts, extent_geometries[in_year], "covered_by")
         # scenes as codes shared by detections and extents; counts by bincount
-        scene_code, scene_ids = pandas.factorize(np.concatenate([
-            members["scene_id"].to_numpy(dtype=object), year_extents["scene_id"].to_numpy(dtype=object)]))
-        detecting = scene_code[: len(members)]
-        covering = scene_code[len(members):][cover_extent]
-        n_scenes_all = max(len(scene_ids), 1)
-        n_observations = np.bincount(part_index, minlength=parts.size)
+        scene_code, scene_list = pandas.factorize(np.concatenate([scene_ids[rows[member]], extent_scenes[in_year]]))
+        detecting = scene_code[: member.size]
+        covering = scene_code[member.size:][cover_extent]
+        n_scenes_all = max(len(scene_list), 1)
         n_scenes = np.bincount(np.unique(part_index * n_scenes_all + detecting) // n_scenes_all,
                                minlength=parts.size)
         acquisitions = np.unique(np.concatenate([part_index * n_scenes_all + detecting,
                                                  cover_part * n_scenes_all + covering]))
         acquisition_part, acquisition_scene = acquisitions // n_scenes_all, acquisitions % n_scenes_all
         n_acquisitions = np.bincount(acquisition_part, minlength=parts.size)
-        scene_sensor = np.array([sensor_of(s) for s in scene_ids], dtype=object)
-        by_sensor = {name: np.bincount(acquisition_part[scene_sensor[acquisition_scene] == name],
-                                       minlength=parts.size).astype(np.int64) for name in SENSORS}
-        acquired = pandas.DatetimeIndex(pandas.to_datetime(members["acquired"], utc=True)).as_unit("ns").asi8
+        scene_sensor = np.array([sensor_of(s) for s in scene_list], dtype=object)
+        acquired = acquired_ns[rows[member]]
         first = np.full(parts.size, np.iinfo(np.int64).max)
         last = np.full(parts.size, np.iinfo(np.int64).min)
         np.minimum.at(first, part_index, acquired)
         np.maximum.at(last, part_index, acquired)
         area = shapely.area(parts)
-        frames.append(geopandas.GeoDataFrame({
+        year_columns = {
             "year": np.full(parts.size, int(year), np.int32), "area_m2": area, "area_ha": area / 1e4,
-            "n_observations": n_observations.astype(np.int64), "n_scenes": n_scenes.astype(np.int64),
-            "n_acquisitions": n_acquisitions.astype(np.int64),
-            "n_acquisitions_planetscope": by_sensor["PlanetScope"],
-            "n_acquisitions_sentinel2": by_sensor["Sentinel-2"],
+            "n_observations": np.bincount(part_index, minlength=parts.size).astype(np.int64),
+            "n_scenes": n_scenes.astype(np.int64), "n_acquisitions": n_acquisitions.astype(np.int64),
+            "n_acquisitions_planetscope": np.bincount(
+                acquisition_part[scene_sensor[acquisition_scene] == "PlanetScope"], minlength=parts.size),
+            "n_acquisitions_sentinel2": np.bincount(
+                acquisition_part[scene_sensor[acquisition_scene] == "Sentinel-2"], minlength=parts.size),
             "detection_ratio": n_scenes / np.maximum(n_acquisitions, 1),
-            "first_observed": pandas.to_datetime(first, utc=True).date,
-            "last_observed": pandas.to_datetime(last, utc=True).date,
-        }, geometry=parts, crs=level1.crs))
-    if not frames:
+            "first_observed": first, "last_observed": last}
+        for name, values in year_columns.items():
+            columns.setdefault(name, []).append(values)
+        parts_of_years.append(parts)
+    if not parts_of_years:
         return empty_level2(level1.crs), member_row
-    return pandas.concat(frames, ignore_index=True), member_row
+    table = {name: np.concatenate(values) for name, values in columns.items()}
+    for name in ("n_acquisitions_planetscope", "n_acquisitions_sentinel2"):
+        table[name] = table[name].astype(np.int64)
+    for name in ("first_observed", "last_observed"):
+        table[name] = pandas.to_datetime(table[name], utc=True).date
+    return geopandas.GeoDataFrame(table, geometry=np.concatenate(parts_of_years), crs=level1.crs), member_row
 
 
 def empty_level2(crs):

@@ -28,6 +28,8 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -242,9 +244,10 @@ def aggregate_square(task: SquareTask) -> SquareResult:
     aggregated, and its final rows and open features written back to the spill."""
     import pyarrow
 
-    tables = [spill.read_table(path).slice(start, length) for path, start, length in task.slices]
+    read = spill.read_table if task.square is None else spill.read_shared  # open spills are read once
+    tables = [read(path).slice(start, length) for path, start, length in task.slices]
     level1 = spill.to_frame(pyarrow.concat_tables(tables, promote_options="permissive"), WORK_CRS)
-    extents = spill.read_table(task.extents)
+    extents = spill.read_shared(task.extents)
     if task.square is None:  # the open features of all squares, with all extents
         box, name = None, "open"
     else:
@@ -265,9 +268,18 @@ def aggregate_square(task: SquareTask) -> SquareResult:
 
 # -- running -------------------------------------------------------------------------------
 
+def pool_context():
+    """Fork while this process has a single thread (workers start at once, with the
+    libraries already imported); else spawn, since a fork copies other threads' locks
+    (pyarrow's pools, a progress bar's monitor) in whatever state they are."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 class Workers:
-    """Worker processes for the tasks of a run, started once on first use (spawned: no
-    forked locks of pyarrow's or GEOS's threads); with one worker, tasks run here."""
+    """Worker processes for the tasks of a run, started once on first use; with one
+    worker, tasks run here."""
 
     def __init__(self, count: int, logging_options: tuple[bool, bool] = (False, False)):
         self.count, self.logging_options = count, logging_options
@@ -290,7 +302,7 @@ class Workers:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self.pool is None:
-            self.pool = ProcessPoolExecutor(self.count, mp_context=multiprocessing.get_context("spawn"),
+            self.pool = ProcessPoolExecutor(self.count, mp_context=pool_context(),
                                             initializer=worker_logging, initargs=self.logging_options)
         return self.pool
 
@@ -404,6 +416,7 @@ def aggregate_scanned(scanned: Scanned, extents, out: Path, options: AggregateOp
                  "coverage_intersect": intersect, "h3": h3_frame[[*contract.H3_COLUMNS]]}
     for name, frame in in_memory.items():
         write_geoparquet(to_geographic(frame.reset_index(drop=True)), paths[name])
+    spill.read_shared.cache_clear()  # the spill goes with the run
     return paths
 
 

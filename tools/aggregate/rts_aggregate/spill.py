@@ -3,6 +3,7 @@ geometries as WKB, memory-mapped on reading so that a slice costs only its rows.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,13 @@ def write_table(table: pyarrow.Table, path: Path) -> Path:
 def read_table(path: Path) -> pyarrow.Table:
     """The file's table, memory-mapped (no copy until rows are used)."""
     return pyarrow.ipc.open_file(pyarrow.memory_map(str(path), "r")).read_all()
+
+
+@functools.lru_cache(maxsize=64)
+def read_shared(path: Path) -> pyarrow.Table:
+    """:func:`read_table` of a file that no longer changes (a scan's spill, the
+    extents), opened once per process for all the squares that read it."""
+    return read_table(path)
 
 
 def to_frame(table: pyarrow.Table, crs):
