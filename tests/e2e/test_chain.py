@@ -53,3 +53,13 @@ def test_pipeline_finds_the_slumps(tmp_path):
     level2 = geopandas.read_parquet(tmp_path / "products" / "level2.parquet")
     assert len(level2) and (level2.year == 2023).all()
     assert level2.n_observations.sum() == len(found)
+    # the aggregate by squares (1 km here, so the scenes' slumps fall on square edges)
+    # equals the one-pass aggregate of the same Level-1 files
+    from rts_core.contract import PRODUCTS
+    from tests.aggregate.test_partitioned import assert_same_products, reference
+
+    again = subprocess.run([f"{BIN}/rts-aggregate", "-q", *l1_paths, "--square-km", "1", "--workers", "2",
+                            "-o", tmp_path / "squares"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    got = {name: geopandas.read_parquet(tmp_path / "squares" / f"{name}.parquet") for name in PRODUCTS}
+    assert_same_products(got, reference([Path(p) for p in l1_paths]))
