@@ -65,8 +65,8 @@ def test_all_products_with_contract_columns_in_epsg4326(level1_files, tmp_path):
     result = run_script("rts-aggregate", *level1_files, "-o", out, "--gpkg", "--quiet")
     assert result.returncode == 0, result.stderr
     printed = result.stdout.split()
-    assert printed == [str(out / f"{name}.parquet") for name in PRODUCTS] + [str(out / "rts.gpkg"),
-                                                                            str(out / "report.md")]
+    assert printed == [str(out / f"{name}.parquet") for name in PRODUCTS] + [str(out / "rts.gpkg")]
+    assert (out / "report.md").is_file()  # for people: not printed, as no stage reads it
     products = {name: geopandas.read_parquet(out / f"{name}.parquet") for name in PRODUCTS}
     for name, frame in products.items():
         assert frame.crs.to_epsg() == 4326, name
@@ -100,7 +100,7 @@ def test_rerun_skips_and_overwrite_recomputes(level1_files, tmp_path):
     assert run_script("rts-aggregate", *level1_files, "-o", out, "-q").returncode == 0
     before = (out / "level2.parquet").stat().st_mtime_ns
     again = run_script("rts-aggregate", *level1_files, "-o", out, "-q")
-    assert again.returncode == 0 and len(again.stdout.split()) == len(PRODUCTS) + 1  # and report.md
+    assert again.returncode == 0 and len(again.stdout.split()) == len(PRODUCTS)
     assert (out / "level2.parquet").stat().st_mtime_ns == before
     fewer = run_script("rts-aggregate", *level1_files[:2], "-o", out, "-q")  # other inputs: recomputed
     assert fewer.returncode == 0 and (out / "level2.parquet").stat().st_mtime_ns != before
@@ -126,7 +126,7 @@ def test_rerun_skips_before_reading_any_input(level1_files, tmp_path, monkeypatc
     monkeypatch.setattr(aggregation, "scan_inputs", no_loading)
     result = CliRunner().invoke(aggregate_cli.main, [*map(str, level1_files), "-o", str(out), "-q"])
     assert result.exit_code == 0, result.output
-    assert result.stdout.split() == [str(out / f"{name}.parquet") for name in PRODUCTS] + [str(out / "report.md")]
+    assert result.stdout.split() == [str(out / f"{name}.parquet") for name in PRODUCTS]
 
 
 def test_stdin_and_years(level1_files, tmp_path):
@@ -163,7 +163,7 @@ def test_bad_inputs_one_line_each_and_nothing_written(level1_files, tmp_path):
     assert errors[2].startswith(f"error: {lonely}: ") and "--extents" in errors[2]
     assert result.stdout == "" and not out.exists()
     partial = run_script("rts-aggregate", *level1_files, no_column, "-o", out, "--partial", "-q")
-    assert partial.returncode == 1 and len(partial.stdout.split()) == len(PRODUCTS) + 1
+    assert partial.returncode == 1 and len(partial.stdout.split()) == len(PRODUCTS)
     assert len(geopandas.read_parquet(out / "level1.parquet")) == 4
     # the lonely file aggregates once given its extents
     given = run_script("rts-aggregate", lonely, "--extents", level1_files[0].parent, "-o", tmp_path / "p3", "-q")

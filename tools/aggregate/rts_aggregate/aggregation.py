@@ -135,13 +135,18 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
             atomic.remove_quietly(*outputs, manifest)
             cli.fail(out, exc, debug=run.debug)
     log.info("%s", summary_of_files(out))
-    emit(outputs)
+    emit(consumed(outputs))
     return Outcome(outputs, bool(failures))
+
+
+def consumed(outputs: list[Path]) -> list[Path]:
+    """The outputs a next stage reads, printed on standard output (the report is for people)."""
+    return [p for p in outputs if p.name != report.REPORT]
 
 
 def skipped(outputs: list[Path], failures: int = 0) -> Outcome:
     log.info("products are up to date with these inputs: skipped (--overwrite recomputes)")
-    emit(outputs)
+    emit(consumed(outputs))
     return Outcome(outputs, bool(failures))
 
 

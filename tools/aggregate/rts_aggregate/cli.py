@@ -61,7 +61,12 @@ Each Level-1 file's extent is read from the <scene_id>.extent.parquet beside it,
 from --extents (files or folders). Writes level1, level2, tracks, coverage_level1,
 coverage_level2, coverage_union, coverage_intersect and h3 as GeoParquet in EPSG:4326
 (areas from the equal-area EPSG:6931), with --gpkg also rts.gpkg holding them as
-layers, and prints their paths. Polygons crossing the antimeridian are split there.
+layers, and prints their paths; also report.md with its figures under report/ (for
+people: not printed). Polygons crossing the antimeridian are split there.
+
+Work goes by squares of the EASE-Grid 2.0 North plane (--square-km) on --workers
+processes, with a spill under $TMPDIR: memory follows the busiest square, not the
+number of features, and the products equal those of one pass over everything.
 
 A bad input (unreadable, missing columns, no CRS) is reported on one error line each
 and nothing is written, since products missing scenes would understate coverage and
