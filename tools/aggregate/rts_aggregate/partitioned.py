@@ -43,15 +43,13 @@ from rts_core import contract
 from rts_core.crs import to_geographic
 from rts_core.log import progress, setup_logging
 from rts_core.runner import InputError
-from rts_core.sceneid import sensor_of
 from rts_core.vector import GeoParquetWriter, geoparquet_frame, geoparquet_table, write_geoparquet
 
 from . import darts, hexagons, spill
-from .coverage import coverage
 from .geometry import WORK_CRS, repaired
 from .inputs import extent_beside, extent_parts, frame_of, level1_parts
 from .level2 import level2_with_members
-from .products import AggregateOptions
+from .products import AggregateOptions, area_products, level1_product
 from .tracks import rank_keys, track_components, track_keys, track_table
 
 log = logging.getLogger(__name__)
@@ -152,12 +150,6 @@ def scan(task: ScanTask) -> ScanResult:
     return result
 
 
-def level1_product(level1, options: AggregateOptions):
-    if options.schema == "darts":
-        return darts.level1_records(level1, options.dataset_version)
-    return level1[[*contract.L1_COLUMNS]]
-
-
 # -- 2./3. regions ----------------------------------------------------------------------
 
 @dataclass
@@ -235,6 +227,7 @@ class SquareResult:
     level2: Path
     tracks: Path
     open_level1: Path
+    open_features: int
     keys: pandas.DataFrame
     per_cell: pandas.DataFrame
 
@@ -263,7 +256,7 @@ def aggregate_square(task: SquareTask) -> SquareResult:
         level2=spill.write_table(geoparquet_table(region.level2), task.folder / f"level2-{name}.arrow"),
         tracks=spill.write_table(geoparquet_table(region.tracks), task.folder / f"tracks-{name}.arrow"),
         open_level1=spill.write_frame(region.open_level1, task.folder / f"open-{name}.arrow"),
-        keys=region.keys, per_cell=region.per_cell)
+        open_features=len(region.open_level1), keys=region.keys, per_cell=region.per_cell)
 
 
 # -- running -------------------------------------------------------------------------------
@@ -345,7 +338,7 @@ def scan_inputs(level1_paths: list[str], extents_beside: bool, folder: Path, opt
     """Step 1 over all inputs, in chunks of files sorted by name (scene order, whatever
     order they came in), each with the extent beside it when ``extents_beside``."""
     files = [str(p) for p in sorted(map(Path, level1_paths), key=lambda p: (p.name, str(p)))]
-    size = max(1, min(partitioning.chunk_files, math.ceil(len(files) / (4 * max(partitioning.workers, 1)))))
+    size = max(1, min(partitioning.chunk_files, math.ceil(len(files) / (4 * max(workers.count, 1)))))
     tasks = [ScanTask(i, files[start:start + size], extents_beside, folder, options, partitioning.square_m)
              for i, start in enumerate(range(0, len(files), size))]
     results = sorted(workers.run(scan, tasks, "reading"), key=lambda r: r.index)
@@ -379,9 +372,8 @@ def aggregate_scanned(scanned: Scanned, extents, out: Path, options: AggregateOp
     tasks = [SquareTask(square, slices[square], folder / "extents.arrow", folder, options, partitioning.square_m,
                         reach_m) for square in by_size]
     squares = sorted(workers.run(aggregate_square, tasks, "squares"), key=lambda r: r.square)
-    opened = sum(len(spill.read_table(s.open_level1)) for s in squares)
     log.info("%d square(s) of %.0f km; %d Level-1 feature(s) near their edges aggregated together",
-             len(squares), partitioning.square_m / 1000, opened)
+             len(squares), partitioning.square_m / 1000, sum(s.open_features for s in squares))
     # the open features in a worker while the level1 product is written here; an empty
     # slice of a scan spill gives the columns when no feature is open
     first_scan = next(folder / f"scan-{r.index:06d}.arrow" for r in scanned.results if r.level1_template is not None)
@@ -403,18 +395,7 @@ def aggregate_scanned(scanned: Scanned, extents, out: Path, options: AggregateOp
     write_streamed(paths["tracks"], template(tracks_template, contract.TRACK_COLUMNS),
                    (numbered(table, track_ids[index], contract.TRACK_COLUMNS)
                     for index, table in stream_regions(regions, "tracks")))
-    annual, union, intersect = coverage(extents, list(options.years) if options.years else None)
-    if options.years:
-        missing = sorted(set(options.years) - set(annual["year"]))
-        if missing:
-            log.warning("no scene covers year(s) %s: coverage_intersect is empty", ",".join(map(str, missing)))
-    h3_frame = hexagons.density_table([r.per_cell for r in regions], annual, options.h3_resolution, WORK_CRS)
-    coverage_level1 = extents.copy()
-    coverage_level1["area_km2"] = coverage_level1.geometry.area / 1e6
-    coverage_level1["sensor"] = coverage_level1["scene_id"].map(sensor_of).astype(str)
-    in_memory = {"coverage_level1": coverage_level1, "coverage_level2": annual, "coverage_union": union,
-                 "coverage_intersect": intersect, "h3": h3_frame[[*contract.H3_COLUMNS]]}
-    for name, frame in in_memory.items():
+    for name, frame in area_products(extents, [r.per_cell for r in regions], options).items():
         write_geoparquet(to_geographic(frame.reset_index(drop=True)), paths[name])
     spill.read_shared.cache_clear()  # the spill goes with the run
     return paths

@@ -50,30 +50,39 @@ def aggregate(level1, extents, options: AggregateOptions = AggregateOptions()) -
     level2_frame = level2(level1, extents, repair=False)  # repaired just above
     track_id, tracks_frame = tracks(level2_frame)
     level2_frame["track_id"] = track_id
+    per_cell = hexagons.rts_per_cell(level2_frame.geometry.values, level2_frame["year"].to_numpy(),
+                                     options.h3_resolution, extents.crs)
+    areas = area_products(extents, [per_cell], options)
+    log.info("%d Level-2 features in %d tracks, %d H3 rows (cell x year)", len(level2_frame), len(tracks_frame),
+             len(areas["h3"]))
+    if options.schema == "darts":
+        level2_product = darts.level2_records(level2_frame, level1, options.dataset_version)
+    else:
+        level2_product = level2_frame[[*contract.LEVEL2_COLUMNS]]
+    products = {"level1": level1_product(level1, options), "level2": level2_product,
+                "tracks": tracks_frame[[*contract.TRACK_COLUMNS]], **areas}
+    return {name: to_geographic(frame.reset_index(drop=True)) for name, frame in products.items()}
+
+
+def level1_product(level1, options: AggregateOptions):
+    """The level1 product's rows: rtsmap's columns, or the DARTS records'."""
+    if options.schema == "darts":
+        return darts.level1_records(level1, options.dataset_version)
+    return level1[[*contract.L1_COLUMNS]]
+
+
+def area_products(extents, per_cell: list, options: AggregateOptions) -> dict[str, object]:
+    """The products made from the scene extents (work CRS): coverage_level1 (with
+    ``area_km2`` and ``sensor``), coverage_level2, coverage_union, coverage_intersect,
+    and h3 from the Level-2 areas per cell (hexagons.rts_per_cell tables)."""
     annual, union, intersect = coverage(extents, list(options.years) if options.years else None)
     if options.years:
         missing = sorted(set(options.years) - set(annual["year"]))
         if missing:
             log.warning("no scene covers year(s) %s: coverage_intersect is empty", ",".join(map(str, missing)))
-    h3_frame = hexagons.density(level2_frame, annual, options.h3_resolution)
-    log.info("%d Level-2 features in %d tracks, %d H3 rows (cell x year)", len(level2_frame), len(tracks_frame),
-             len(h3_frame))
+    h3_frame = hexagons.density_table(per_cell, annual, options.h3_resolution, extents.crs)
     coverage_level1 = extents.copy()
     coverage_level1["area_km2"] = coverage_level1.geometry.area / 1e6
     coverage_level1["sensor"] = coverage_level1["scene_id"].map(sensor_of).astype(str)
-    if options.schema == "darts":
-        level1_product = darts.level1_records(level1, options.dataset_version)
-        level2_product = darts.level2_records(level2_frame, level1, options.dataset_version)
-    else:
-        level1_product, level2_product = level1[[*contract.L1_COLUMNS]], level2_frame[[*contract.LEVEL2_COLUMNS]]
-    products = {
-        "level1": level1_product,
-        "level2": level2_product,
-        "tracks": tracks_frame[[*contract.TRACK_COLUMNS]],
-        "coverage_level1": coverage_level1,
-        "coverage_level2": annual,
-        "coverage_union": union,
-        "coverage_intersect": intersect,
-        "h3": h3_frame[[*contract.H3_COLUMNS]],
-    }
-    return {name: to_geographic(frame.reset_index(drop=True)) for name, frame in products.items()}
+    return {"coverage_level1": coverage_level1, "coverage_level2": annual, "coverage_union": union,
+            "coverage_intersect": intersect, "h3": h3_frame[[*contract.H3_COLUMNS]]}

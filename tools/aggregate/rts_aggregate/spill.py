@@ -45,7 +45,3 @@ def to_frame(table: pyarrow.Table, crs):
 
     geometry = shapely.from_wkb(table.column(WKB).to_numpy(zero_copy_only=False))
     return geopandas.GeoDataFrame(table.drop_columns([WKB]).to_pandas(), geometry=geometry, crs=crs)
-
-
-def read_frame(path: Path, crs):
-    return to_frame(read_table(path), crs)
