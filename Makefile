@@ -23,7 +23,8 @@ install: $(STAMP)
 $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check \
-	  -e 'tools/core[vector]' $(foreach tool,$(TOOLS),-e tools/$(tool)) -r requirements-dev.txt
+	  -e 'tools/core[vector]' $(foreach tool,$(TOOLS),-e 'tools/$(tool)$(if $(filter infer,$(tool)),[cpu])') \
+	  -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
 test: install

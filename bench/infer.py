@@ -10,8 +10,14 @@
    pipeline's own ceiling, in Mpx/s and Mpx/s per core for reading, feeding, blending
    and writing, with the model normalising its own input (graph) and without (host):
    bytes a tile hands the session and CPU time per tile, before and after.
+4. The host floor (issue #27): one stack made by rts-synth and rts-prep (ZSTD), two
+   trivial models (tcvis and notcvis bands), in the same run: (a) CPU seconds to decode
+   every band the models need once, plus the mask; (b) CPU seconds to encode the two
+   probability rasters as rts-infer writes them; (c) rts-infer's CPU and wall seconds
+   on the CPU, and the ratio c / (a + b) (target <= 1.5).
 
     python bench/infer.py [--tiles 4] [--tile-size 512] [--skip-rss] [--feed-size 4000]
+                          [--floor-size 4000] [--floor-only] [--work DIR]
 
 Targets (issue #6): ONNX Runtime >= 1.3x torch on CPU; on GPU fp16 ONNX Runtime >= 2x
 torch eager fp32; peak RSS under 2 GB for the 8000 px scene.
@@ -107,24 +113,25 @@ def tiny_model(path: Path):
     return path
 
 
-def trivial_model(path: Path):
+def trivial_model(path: Path, bands: str = "tcvis"):
     """Band 0 of the input, sigmoid-free: the network costs nothing, the pipeline all."""
     import onnx
     from onnx import TensorProto, helper
 
     from rts_core import contract
 
+    names = list(contract.BAND_SETS[bands])
     nodes = [helper.make_node("Slice", ["input", "start", "end", "axis"], ["output"])]
     init = [helper.make_tensor(name, TensorProto.INT64, [1], [value])
             for name, value in (("start", 0), ("end", 1), ("axis", 1))]
     graph = helper.make_graph(nodes, "trivial",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 10, "H", "W"])],
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", len(names), "H", "W"])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, "H", "W"])], init)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = {"name": "trivial", "bands": list(contract.BAND_SETS["tcvis"]), "scale": [1.0] * 10,
-            "offset": [0.0] * 10, "clip": [0, 1], "output": "probability", "tile_size": 1024, "overlap": 128,
-            "encoder_depth": 0}
+    meta = {"name": "trivial" if bands == "tcvis" else f"trivial_{bands}", "bands": names,
+            "scale": [1.0] * len(names), "offset": [0.0] * len(names), "clip": [0, 1], "output": "probability",
+            "tile_size": 1024, "overlap": 128, "encoder_depth": 0}
     helper.set_model_props(model, {"rts": json.dumps(meta)})
     onnx.save(model, str(path))
     return path
@@ -183,6 +190,99 @@ def feed_rate(folder: Path, size: int) -> None:
     print("(rts-infer on the CPU picks host: --normalise auto; on a GPU, graph: the host pays only the feed column)")
 
 
+def synth_stack(folder: Path, size: int) -> Path:
+    """One scene of ``size`` px made by rts-synth and stacked by rts-prep (ZSTD, as users
+    have them); kept in ``folder`` between runs."""
+    import subprocess
+
+    folder.mkdir(parents=True, exist_ok=True)
+    found = sorted(folder.glob("stacks/*.stack.tif"))
+    if found:
+        return found[0]
+    world = folder / "world"
+    command = (f"{BIN}/rts-synth -q -o {world} --scenes 1 --size {size} --years 2023 --seed 7 | "
+               f"{BIN}/rts-prep -q - --dem {world}/aux/dem.tif --tcvis {world}/aux/tcvis.tif -o {folder}/stacks")
+    print(f"making a {size} px stack with rts-synth and rts-prep in {folder} ...", file=sys.stderr, flush=True)
+    subprocess.run(["bash", "-o", "pipefail", "-c", command], check=True, stdout=subprocess.DEVNULL)
+    return sorted(folder.glob("stacks/*.stack.tif"))[0]
+
+
+def decode_seconds(stack: Path, bands: list[str]) -> float:
+    """CPU seconds (this process, one thread) to decode each of ``bands`` once and the
+    mask, block row by block row."""
+    import rasterio
+
+    from rts_core import raster
+
+    start = time.process_time()
+    with rasterio.open(stack) as dataset:
+        indexes = sorted(dataset.descriptions.index(b) + 1 for b in bands)
+        block = dataset.block_shapes[0][0]
+        for window in raster.row_windows(dataset.height, dataset.width, block):
+            dataset.read(indexes, window=window)
+            dataset.dataset_mask(window=window)
+    return time.process_time() - start
+
+
+def encode_seconds(outputs: list[Path], folder: Path) -> float:
+    """CPU seconds (this process) to write ``outputs`` again as rts-infer writes them:
+    the values read first (not timed), then written row band by row band."""
+    import rasterio
+
+    from rts_core import raster
+
+    try:
+        from rts_infer.predict import probability_writer
+    except ImportError:  # the implementation before issue #27
+        def probability_writer(path, *, width, height, crs, transform, tags):
+            from rts_core import contract
+
+            return raster.CogWriter(path, width=width, height=height, count=1, dtype=contract.PROB_DTYPE,
+                                    nodata=contract.PROB_NODATA, scales=[contract.PROB_SCALE], offsets=[0.0],
+                                    tags=tags, band_descriptions=("rts_probability",), crs=crs, transform=transform)
+    total = 0.0
+    for index, path in enumerate(outputs):
+        with rasterio.open(path) as dataset:
+            values, tags = dataset.read(1), dataset.tags()
+            profile = dict(width=dataset.width, height=dataset.height, crs=dataset.crs, transform=dataset.transform)
+        start = time.process_time()
+        with probability_writer(folder / f"encoded{index}.tif", tags=tags, **profile) as out:
+            for window in raster.row_windows(profile["height"], profile["width"], 512):
+                out.write(values[window.row_off:window.row_off + window.height], window=window)
+        total += time.process_time() - start
+    return total
+
+
+def host_floor(folder: Path, size: int, work: Path | None) -> None:
+    """rts-infer's host CPU against the floor of decoding its input and encoding its
+    outputs (issue #27), two trivial models, on the CPU."""
+    import os
+
+    from _child import measured_cpu
+
+    from rts_core import contract
+
+    stack = synth_stack((work or folder) / f"floor{size}", size)
+    models = [trivial_model(folder / "trivial_tcvis.onnx", "tcvis"),
+              trivial_model(folder / "trivial_notcvis.onnx", "notcvis")]
+    out = folder / "floor"
+    wall, peak, cpu = measured_cpu([str(BIN / "rts-infer"), "-q", str(stack), *(f"--model={m}" for m in models),
+                                    "--device", "cpu", "--overwrite", "-o", str(out)])
+    outputs = sorted(out.glob("*.prob.tif"))
+    bands = sorted(set(contract.BAND_SETS["tcvis"]) | set(contract.BAND_SETS["notcvis"]))
+    decode = min(decode_seconds(stack, bands) for _ in range(2))
+    encode = min(encode_seconds(outputs, folder) for _ in range(2))
+    startup, _, startup_cpu = measured_cpu([str(BIN / "rts-infer"), "--help"])
+    print(f"host floor: {size} x {size} stack from rts-synth and rts-prep ({stack.stat().st_size / 2**20:.0f} MiB), "
+          f"two trivial models (tcvis, notcvis), tiles of 1024 px, {os.cpu_count()} cores")
+    print(f"  (a) decode {len(bands)} bands once + mask: {decode:6.2f} CPU s")
+    print(f"  (b) encode {len(outputs)} probability rasters:  {encode:6.2f} CPU s")
+    print(f"  (c) rts-infer:                      {cpu:6.2f} CPU s, {wall:.2f} s wall, peak RSS {peak:.0f} MB "
+          f"(of which starting the command: {startup_cpu:.2f} CPU s)")
+    print(f"  c / (a + b) = {cpu / (decode + encode):.2f} (target <= 1.5); wall / (a + b) = "
+          f"{wall / (decode + encode):.2f}")
+
+
 def big_stack(path: Path, size: int = 8000):
     from affine import Affine
 
@@ -206,9 +306,16 @@ def main():
     parser.add_argument("--tile-size", type=int, default=512)
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--feed-size", type=int, default=4000, help="Stack size for the feed rate (0: skip).")
+    parser.add_argument("--floor-size", type=int, default=4000, help="Stack size for the host floor (0: skip).")
+    parser.add_argument("--floor-only", action="store_true", help="Only the host floor.")
+    parser.add_argument("--work", type=Path, help="Keep the host floor's synthetic stack here between runs.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        if args.floor_size:
+            host_floor(folder, args.floor_size, args.work)
+        if args.floor_only:
+            return
         # memory first: a child forked from a process holding torch would report the
         # parent's pages in its own peak RSS
         if not args.skip_rss:

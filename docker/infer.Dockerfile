@@ -1,12 +1,18 @@
 # rts-infer: tiled ONNX Runtime inference on the GPU (CPU fallback) -> probability rasters.
 #   docker build -f docker/infer.Dockerfile -t rtsmap/infer .
 #   docker run --rm --gpus all -v "$PWD:/data" rtsmap/infer stacks/*.stack.tif --model m.onnx -o probs
-# No NVIDIA base image: onnxruntime-gpu and the CUDA 13, cuDNN 9 and TensorRT 10 libraries
-# it loads all come as wheels from PyPI (versions that go together: docker/README.md);
-# only the driver (libcuda) comes from the host, through the NVIDIA Container Toolkit.
+# No NVIDIA base image: onnxruntime-gpu and the CUDA 13, cuBLAS and cuDNN 9 libraries it
+# loads all come as wheels from PyPI ('rts-infer[gpu]'; versions that go together:
+# docker/README.md); only the driver (libcuda) comes from the host, through the NVIDIA
+# Container Toolkit.
 # BASE_IMAGE: any Debian-like image with Python >= 3.11 and its venv module.
+# TENSORRT: pip requirement(s) adding TensorRT for --tensorrt, for builds that reach
+#   NVIDIA's package index (PyPI's tensorrt-cu13-libs only downloads the real wheel from
+#   there), e.g. --build-arg TENSORRT="tensorrt-cu13-libs==10.16.1.11". Empty by default:
+#   the image builds from PyPI alone, and --tensorrt then warns and runs on CUDA.
 ARG BASE_IMAGE=python:3.11.11-slim-bookworm
 FROM ${BASE_IMAGE}
+ARG TENSORRT=""
 
 RUN if ! python3 -m venv --help > /dev/null 2>&1; then \
       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -18,12 +24,7 @@ RUN python3 -m venv $VIRTUAL_ENV
 COPY docker/constraints.txt /tmp/constraints.txt
 COPY tools/core /src/core
 COPY tools/infer /src/infer
-# onnxruntime-gpu instead of onnxruntime (both provide the same module): install the
-# tool's other needs with the GPU runtime and its libraries, then the tool itself
-# without its CPU runtime requirement
-RUN pip install --constraint /tmp/constraints.txt /src/core numpy scipy rasterio onnx onnxconverter-common \
-      "onnxruntime-gpu[cuda,cudnn]" nvidia-cublas tensorrt-cu13-libs \
-    && pip install --no-deps /src/infer \
+RUN pip install --constraint /tmp/constraints.txt /src/core "/src/infer[gpu,fp16]" $TENSORRT \
     && rm -rf /src /tmp/constraints.txt
 # the wheels' libraries on the loader's path (ONNX Runtime's CUDA and TensorRT providers
 # open libcudart, libcublas, libcudnn, libnvinfer ... by name)

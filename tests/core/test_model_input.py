@@ -1,7 +1,5 @@
 """One model-input transform: training and inference build the same tensor from a stack."""
 
-from types import SimpleNamespace
-
 import geopandas
 import numpy as np
 import pytest
@@ -10,8 +8,7 @@ from affine import Affine
 
 from rts_core import contract, raster
 from rts_core.model_input import Normalisation, StackBands, model_input, stack_bands
-from rts_infer.predict import tile_input
-from rts_infer.tiling import Tile
+from rts_infer.strips import make_feed, window_input
 from rts_train.config import ModelConfig
 from rts_train.data import TileSampler, load_scene
 from tests.infer.models import SCENE_ID, write_stack
@@ -51,11 +48,9 @@ def test_training_and_inference_tensors_are_identical(tmp_path, kind):
     scene = load_scene(path, BANDS, no_labels(), None)
     training, _ = TileSampler([scene], size, np.random.default_rng(0)).cut(0, row0, col0, normalisation)
 
-    model = SimpleNamespace(info=SimpleNamespace(normalisation=normalisation))
-    inference = np.empty((len(BANDS), size, size), np.float32)
-    with rasterio.open(path) as dataset:
-        tile_input(dataset, Tile(row0, col0, size, size, None), 0, dataset.shape, stack_bands(dataset, BANDS),
-                   model, inference)
+    with rasterio.open(path) as dataset:  # as rts-infer cuts a tile from its strips
+        feed = make_feed(stack_bands(dataset, BANDS), normalisation, np.float32, in_graph=False)
+        inference = window_input(dataset, feed, row0, col0, size)
         valid = dataset.dataset_mask()[row0:row0 + size, col0:col0 + size] > 0
         stored = dataset.read([dataset.descriptions.index(b) + 1 for b in BANDS])[:, row0:row0 + size,
                                                                                   col0:col0 + size]

@@ -10,11 +10,11 @@ import rasterio
 from onnx import helper
 
 from rts_core import contract
-from rts_core.model_input import model_input, stack_bands
+from rts_core.model_input import affine, model_input, stack_bands
 from rts_infer import graph
-from rts_infer.predict import InferOptions, predict_stack, tile_input, tile_stored
+from rts_infer.predict import InferOptions, predict
 from rts_infer.session import Model, batch_size_for, engine_cache_dir, free_gpu_bytes, provider_options
-from rts_infer.tiling import Tile
+from rts_infer.strips import make_feed, window_input
 from tests.conftest import run_script
 from tests.infer.models import SCENE_ID, conv_model, write_stack
 
@@ -45,14 +45,16 @@ def test_the_graph_normalises_exactly_as_model_input(tmp_path):
         selected = stack_bands(dataset, BANDS)
         stored = dataset.read(selected.indexes)
         valid = dataset.dataset_mask() > 0
-        tile = np.empty((len(BANDS), 64, 80), np.int16)
-        tile_stored(dataset, Tile(0, 0, 64, 80, None), 0, dataset.shape, selected, -32768, tile)
+        feed = make_feed(selected, model.info.normalisation, np.int16, in_graph=True)
+        tile = window_input(dataset, feed, 0, 0, 80, sentinel=-32768)  # rows 64-79 reflected
+    assert tile.dtype == np.int16 and (tile[:, :64][:, ~valid] == -32768).all()
     per_band = (1, len(BANDS), 1, 1)
-    _, normalised = session.run(None, {"stored": tile[None], "stack_scale": selected.scale.reshape(per_band),
-                                       "stack_offset": selected.offset.reshape(per_band)})
+    factor, term = affine(selected, model.info.normalisation)
+    _, normalised = session.run(None, {"stored": tile[None], "factor": factor.reshape(per_band),
+                                       "term": term.reshape(per_band)})
     expected = model_input(stored, valid, selected, model.info.normalisation)
     assert (~valid).any() and (expected[:, ~valid] == 0).all()
-    assert np.array_equal(normalised[0], expected)  # bit for bit, invalid pixels included
+    assert np.array_equal(normalised[0][:, :64], expected)  # bit for bit, invalid pixels included
 
 
 @pytest.mark.parametrize("clip", [True, False])
@@ -76,10 +78,10 @@ def test_stored_tiles_cross_at_half_the_bytes(tmp_path):
     model = Model(tcvis_model(tmp_path / "m.onnx"), ["CPUExecutionProvider"])
     with rasterio.open(stack) as dataset:
         selected = stack_bands(dataset, BANDS)
-        stored = np.empty((len(BANDS), 128, 128), np.int16)
-        tile_stored(dataset, Tile(0, 0, 128, 128, None), 0, dataset.shape, selected, -32768, stored)
-        normalised = np.empty((len(BANDS), 128, 128), np.float32)
-        tile_input(dataset, Tile(0, 0, 128, 128, None), 0, dataset.shape, selected, model, normalised)
+        stored = window_input(dataset, make_feed(selected, model.info.normalisation, np.int16, True), 0, 0, 128,
+                              sentinel=-32768)
+        normalised = window_input(dataset, make_feed(selected, model.info.normalisation, np.float32, False),
+                                  0, 0, 128)
     assert stored.nbytes * 2 == normalised.nbytes  # 20 bytes a pixel instead of 40
 
 
@@ -92,10 +94,10 @@ def test_iobinding_and_fixed_buffers_give_the_plain_result(tmp_path, feed, norma
     plain, other = (Model(path, ["CPUExecutionProvider"], normalise=normalise) for _ in range(2))
     assert plain.feed == "plain"
     other.feed = feed  # on a GPU: bound by default, persistent with --cuda-graphs
-    predict_stack(stack, plain, tmp_path / "plain.tif", options, "test")
-    predict_stack(stack, other, tmp_path / "other.tif", options, "test")
-    with rasterio.open(tmp_path / "plain.tif") as a, rasterio.open(tmp_path / "other.tif") as b:
-        assert np.array_equal(a.read(), b.read())
+    [a] = predict(stack, [plain], tmp_path / "plain", options, "test")
+    [b] = predict(stack, [other], tmp_path / "other", options, "test")
+    with rasterio.open(a) as a, rasterio.open(b) as b:
+        assert np.array_equal(a.read(), b.read()) and a.read().std() > 1
     if feed == "persistent":
         assert len(other.buffers) == 1  # one shape for every batch, the last one padded
 

@@ -18,7 +18,9 @@ import json
 import logging
 import sys
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -234,13 +236,16 @@ class RunOptions:
     debug: bool = False
 
 
-def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Plan], None], run: RunOptions,
-              *, label: str = "inputs", source: Callable[[T], object] = str,
-              out_dirs: Sequence[Path] = ()) -> RunResult:
+def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Plan], Future | None],
+              run: RunOptions, *, label: str = "inputs", source: Callable[[T], object] = str,
+              out_dirs: Sequence[Path] = (), in_flight: int = 1) -> RunResult:
     """Plan and work each item; see the module docstring for the rules.
 
     ``plan(item)`` names the outputs and carries what the work needs (it may raise for a
-    bad input); ``work(plan)`` writes the outputs (each through :mod:`rts_core.atomic`).
+    bad input); ``work(plan)`` writes the outputs (each through :mod:`rts_core.atomic`),
+    or returns a :class:`~concurrent.futures.Future` that completes when they are written
+    (rts-infer's pipeline): up to ``in_flight`` items then run at once, each settled (its
+    paths printed, or its error reported and its outputs removed) in input order.
     Error lines name ``plan.source``, else ``source(item)`` (the input path).
     """
     for folder in out_dirs:
@@ -248,46 +253,85 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
     roots = [Path(folder).resolve() for folder in out_dirs]
     result = RunResult()  # items may be a lazy stream (paths arriving through a pipe)
     claimed: dict[Path, object] = {}  # outputs made (or found complete) by an earlier input of this run
-    for item in progress(items, label=label):
-        item_plan: Plan | None = None
-        named = source(item)
-        try:
-            item_plan = plan(item)
-            named = item_plan.source if item_plan.source is not None else named
-            outside = [p for p in item_plan.outputs if roots and not any(
-                p.resolve().is_relative_to(root) for root in roots)]
-            if outside:
-                item_plan = None  # nothing of ours to remove there
-                raise InputError(f"output {outside[0]} would lie outside the output folder")
-            taken = next((p for p in item_plan.outputs if p.resolve() in claimed), None)
-            if taken is not None:
-                item_plan = None  # the earlier input's output stays
-                raise InputError(f"makes {taken.name}, as {claimed[taken.resolve()]} did earlier in this run "
-                                 "(the same scene twice?)")
-            state, why = ("missing", "") if run.overwrite else item_plan.state()
-            if state == "complete":
-                log.debug("%s: outputs complete, skipped", named)
-                result.skipped.append(item)
-            else:
-                if state == "damaged":
-                    log.warning("%s: %s; computing it again", named, why)
-                elif state == "stale":
-                    log.info("%s: %s; computing it again", named, why)
-                work(item_plan)
-                missing = [str(p) for p in item_plan.outputs if not p.exists()]
-                if missing:
-                    raise RuntimeError(f"expected output(s) not written: {', '.join(missing)}")
-                result.done.append(item)
-            claimed.update((p.resolve(), named) for p in item_plan.outputs)
-        except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
-            if item_plan is not None:
-                atomic.remove_quietly(*item_plan.outputs)
-            report_error(named, exc, debug=run.debug)
+    pending: deque = deque()  # (item, plan, name, future) of items whose work goes on
+
+    def settle(item, item_plan: Plan, named, error: BaseException | None) -> None:
+        if error is None:
+            missing = [str(p) for p in item_plan.outputs if not p.exists()]
+            if missing:
+                error = RuntimeError(f"expected output(s) not written: {', '.join(missing)}")
+        if error is not None:
+            atomic.remove_quietly(*item_plan.outputs)
+            for path in item_plan.outputs:
+                claimed.pop(path.resolve(), None)
+            report_error(named, error, debug=run.debug)
             result.failed.append(item)
-            continue
+            return
+        result.done.append(item)
         emit(item_plan.printed)
-    for folder in out_dirs:  # again: a writer killed just before this run may only now be gone
-        atomic.cleanup_stale_temporaries(Path(folder))
+
+    def settle_pending(wait_for: int) -> None:
+        """Settle finished items in order; wait until at most ``wait_for`` are pending."""
+        while pending and (len(pending) > wait_for or pending[0][3].done()):
+            item, item_plan, named, future = pending.popleft()
+            error = None
+            try:
+                future.result()
+            except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
+                error = exc
+            settle(item, item_plan, named, error)
+
+    try:
+        for item in progress(items, label=label):
+            item_plan: Plan | None = None
+            named = source(item)
+            try:
+                item_plan = plan(item)
+                named = item_plan.source if item_plan.source is not None else named
+                outside = [p for p in item_plan.outputs if roots and not any(
+                    p.resolve().is_relative_to(root) for root in roots)]
+                if outside:
+                    item_plan = None  # nothing of ours to remove there
+                    raise InputError(f"output {outside[0]} would lie outside the output folder")
+                if any(p.resolve() in claimed for p in item_plan.outputs):
+                    settle_pending(0)  # an earlier input still at work may yet fail and give it up
+                taken = next((p for p in item_plan.outputs if p.resolve() in claimed), None)
+                if taken is not None:
+                    item_plan = None  # the earlier input's output stays
+                    raise InputError(f"makes {taken.name}, as {claimed[taken.resolve()]} did earlier in this run "
+                                     "(the same scene twice?)")
+                state, why = ("missing", "") if run.overwrite else item_plan.state()
+                if state == "complete":
+                    log.debug("%s: outputs complete, skipped", named)
+                    result.skipped.append(item)
+                    claimed.update((p.resolve(), named) for p in item_plan.outputs)
+                    settle_pending(0)  # paths are printed in input order
+                    emit(item_plan.printed)
+                else:
+                    if state == "damaged":
+                        log.warning("%s: %s; computing it again", named, why)
+                    elif state == "stale":
+                        log.info("%s: %s; computing it again", named, why)
+                    future = work(item_plan)
+                    claimed.update((p.resolve(), named) for p in item_plan.outputs)
+                    if not isinstance(future, Future):  # done already
+                        settle_pending(0)
+                        settle(item, item_plan, named, None)
+                    else:
+                        pending.append((item, item_plan, named, future))
+                        settle_pending(in_flight - 1)
+            except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
+                settle_pending(0)
+                if item_plan is not None:
+                    atomic.remove_quietly(*item_plan.outputs)
+                    for path in item_plan.outputs:
+                        claimed.pop(path.resolve(), None)
+                report_error(named, exc, debug=run.debug)
+                result.failed.append(item)
+        settle_pending(0)
+    finally:
+        for folder in out_dirs:  # again: a writer killed just before this run may only now be gone
+            atomic.cleanup_stale_temporaries(Path(folder))
     if result.done or result.skipped or result.failed:
         log.info("%d done, %d already complete, %d failed", len(result.done),
                  len(result.skipped), len(result.failed))

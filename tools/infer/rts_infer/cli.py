@@ -8,10 +8,11 @@ from pathlib import Path
 import click
 
 from rts_core import cli
-from rts_core.runner import run_items
+from rts_core.runner import RunError, run_items
 
+from .pipeline import Pipeline
 from .predict import InferOptions, infer_stack, plan_stack
-from .session import load_models
+from .session import DeviceError, load_models, parse_cuda_options
 
 TOOL = "rts-infer"
 
@@ -24,7 +25,10 @@ TOOL = "rts-infer"
 
 Writes <scene_id>.<model name>.prob.tif per stack and model: probability of RTS as
 uint8 0-100 with scale 0.01 and nodata 255 (DARTS' encoding). Each model is loaded
-once per run; tiles are read and normalised on other threads while the model runs.""")
+once per run and each stack is read once for all of them: one thread decodes the stack
+strip by strip and cuts every model's tiles, one only runs the models, one blends and
+writes, one encodes the finished rasters, so the next scene's tiles are ready while
+this one's last run (GPU: pip install 'rts-infer[gpu]').""")
 @cli.paths_argument(metavar="STACK...")
 @click.option("--model", "models", multiple=True, required=True,
               type=click.Path(exists=True, dir_okay=False), help="ONNX model with rts metadata (repeatable).")
@@ -35,6 +39,9 @@ once per run; tiles are read and normalised on other threads while the model run
 @click.option("--engine-cache", type=click.Path(file_okay=False, path_type=Path),
               help="TensorRT engine cache (default: $XDG_CACHE_HOME/rtsmap/tensorrt, a folder per model hash).")
 @click.option("--cuda-graphs", is_flag=True, help="ONNX Runtime captures and replays CUDA graphs (fixed tile shape).")
+@click.option("--cuda-option", "cuda_options", multiple=True, metavar="KEY=VALUE",
+              help="An ONNX Runtime CUDA provider option (repeatable): prefer_nhwc=1, "
+                   "cudnn_conv_algo_search=HEURISTIC|EXHAUSTIVE|DEFAULT, use_tf32=0, ... (bench/gpu.py measures them).")
 @click.option("--normalise", type=click.Choice(["auto", "graph", "host"]), default="auto",
               help="graph: the session takes the stored integer bands and normalises them itself (half the bytes "
                    "to the device); host: numpy on the reader threads (float stacks always); auto: graph on a GPU, "
@@ -52,19 +59,25 @@ once per run; tiles are read and normalised on other threads while the model run
               help="Run a model on stacks made otherwise than its training stacks (another TPI radius, slope "
                    "method, sensor, ...) with a warning, instead of refusing them.")
 @cli.run_options(TOOL)
-def main(paths, models, out, device, tensorrt, engine_cache, cuda_graphs, normalise, precision, batch_size, tile_size,
-         overlap, blending, threads, allow_preprocessing_mismatch, run):
+def main(paths, models, out, device, tensorrt, engine_cache, cuda_graphs, cuda_options, normalise, precision,
+         batch_size, tile_size, overlap, blending, threads, allow_preprocessing_mismatch, run):
     """Run ONNX models tile by tile over whole stacks and write probability rasters.
 
     Each stack's RTS_PREPROCESSING record (TPI radius, slope method, terrain resampling,
     validity rule, sensor, pixel size) must match what each model was trained on; a
     stack that does not is refused, and nothing is written for it."""
     stacks = cli.stream_paths(paths)  # stacks are processed as they arrive through a pipe
-    models = load_models(models, device, tensorrt, precision, threads, normalise, engine_cache, cuda_graphs)
+    try:
+        cuda = parse_cuda_options(cuda_options)
+    except DeviceError as exc:
+        raise RunError("--cuda-option", str(exc)) from None
+    models = load_models(models, device, tensorrt, precision, threads, normalise, engine_cache, cuda_graphs, cuda)
     options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
                            precision=precision, allow_mismatch=allow_preprocessing_mismatch)
     version = cli.version_string(TOOL)
-    result = run_items(stacks, partial(plan_stack, out=out, models=models, options=options, version=version),
-                       partial(infer_stack, models=models, options=options, version=version, overwrite=run.overwrite),
-                       run, label="infer", out_dirs=[out])
+    with Pipeline(models) as pipeline:
+        result = run_items(stacks, partial(plan_stack, out=out, models=models, options=options, version=version),
+                           partial(infer_stack, pipeline=pipeline, models=models, options=options, version=version,
+                                   overwrite=run.overwrite),
+                           run, label="infer", out_dirs=[out], in_flight=3)
     cli.exit_with(result)

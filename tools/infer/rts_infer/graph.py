@@ -5,14 +5,15 @@ A model file keeps its contract (CONTRACT.md §4: float32 normalised input, logi
 probability out). When rts-infer loads it, it is wrapped so that the session takes the
 stack's stored integer bands, as read from disk, and returns probabilities:
 
-    stored (N, C, H, W) integers      stack_scale, stack_offset (1, C, 1, 1) float32
-      -> x = float(stored) * stack_scale + stack_offset            physical units
-      -> x = x * scale + offset, clipped                           the model's metadata
-      -> x = 0 where every band holds the sentinel                 invalid pixels
+    stored (N, C, H, W) integers      factor, term (1, C, 1, 1) float32
+      -> x = float(stored) * factor + term, clipped     the stack's scaling and the model's
+                                                         normalisation in one multiply-add
+      -> x = 0 where every band holds the sentinel      invalid pixels
       -> network -> sigmoid (for logits) -> clip to 0..1
 
-The arithmetic is rts_core.model_input's, operation for operation in float32, so the
-tensor the network sees is the one it was trained on. Validity travels inside the data:
+The factor and term are rts_core.model_input.affine's for the stack at hand, and the
+arithmetic is model_input's, operation for operation in float32, so the tensor the
+network sees is the one it was trained on. Validity travels inside the data:
 the host writes the stack's nodata value (the sentinel) into every band of an invalid
 pixel, and a pixel whose bands all hold it is invalid; the sum over the bands finds
 those exactly in float32 (integers far below 2^24). Tiles cross to the device as the
@@ -28,7 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from rts_core.model_input import Normalisation
 
-STORED, STACK_SCALE, STACK_OFFSET, PROBABILITY = "stored", "stack_scale", "stack_offset", "probability"
+STORED, FACTOR, TERM, PROBABILITY = "stored", "factor", "term", "probability"
 MIN_OPSET = 13  # ReduceSum takes its axes as an input from opset 13 on
 _ELEMENT = {np.dtype(np.int16): TensorProto.INT16, np.dtype(np.uint16): TensorProto.UINT16,
             np.dtype(np.uint8): TensorProto.UINT8, np.dtype(np.int8): TensorProto.INT8,
@@ -43,7 +44,7 @@ def supports(proto: onnx.ModelProto, dtype) -> bool:
 
 def with_stored_input(proto: onnx.ModelProto, normalisation: Normalisation, output: str, dtype,
                       sentinel: float) -> onnx.ModelProto:
-    """A copy of ``proto`` whose inputs are the stored bands and the stack's scaling and
+    """A copy of ``proto`` whose inputs are the stored bands and the per-band factor and term and
     whose one output is ``probability`` (N, 1, H, W), as the module docstring says."""
     model = onnx.ModelProto()
     model.CopyFrom(proto)
@@ -66,12 +67,8 @@ def with_stored_input(proto: onnx.ModelProto, normalisation: Normalisation, outp
                          keepdims=1),
         helper.make_node("Equal", ["rts_total", constant("rts_all_sentinel", float(channels) * sentinel)],
                          ["rts_invalid"]),
-        helper.make_node("Mul", ["rts_x0", STACK_SCALE], ["rts_x1"]),
-        helper.make_node("Add", ["rts_x1", STACK_OFFSET], ["rts_physical"]),
-        helper.make_node("Mul", ["rts_physical", constant("rts_scale", normalisation.scale.reshape(per_band))],
-                         ["rts_x2"]),
-        helper.make_node("Add", ["rts_x2", constant("rts_offset", normalisation.offset.reshape(per_band))],
-                         ["rts_x3"]),
+        helper.make_node("Mul", ["rts_x0", FACTOR], ["rts_x1"]),
+        helper.make_node("Add", ["rts_x1", TERM], ["rts_x3"]),
     ]
     last = "rts_x3"
     if normalisation.clip is not None:
@@ -92,8 +89,8 @@ def with_stored_input(proto: onnx.ModelProto, normalisation: Normalisation, outp
     del graph.input[:]
     graph.input.extend([
         helper.make_tensor_value_info(STORED, _ELEMENT[np.dtype(dtype)], [batch, channels, "H", "W"]),
-        helper.make_tensor_value_info(STACK_SCALE, TensorProto.FLOAT, list(per_band)),
-        helper.make_tensor_value_info(STACK_OFFSET, TensorProto.FLOAT, list(per_band)),
+        helper.make_tensor_value_info(FACTOR, TensorProto.FLOAT, list(per_band)),
+        helper.make_tensor_value_info(TERM, TensorProto.FLOAT, list(per_band)),
     ])
     del graph.output[:]
     graph.output.extend([helper.make_tensor_value_info(PROBABILITY, TensorProto.FLOAT, [batch, 1, "H", "W"])])

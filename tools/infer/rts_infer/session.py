@@ -1,8 +1,12 @@
 """ONNX Runtime sessions: providers (CUDA, TensorRT, CPU), precision, the model's
 ``rts`` metadata (CONTRACT.md section 4), and feeding a session on the GPU.
 
-A model runs wrapped (graph.py): the session takes a stack's stored integer bands and
-returns probabilities, so tiles cross to the device as they are stored. On CUDA the
+On a GPU a model runs wrapped (graph.py): the session takes a stack's stored integer
+bands and returns probabilities, so tiles cross to the device as they are stored. On the
+CPU it runs as exported, fed the normalised input, and its output becomes a probability
+on the writer's thread (:func:`to_probability`): the model's thread only runs models.
+The ``onnx`` package (whose import costs about half a second of CPU) is loaded only where
+a graph is rewritten (in-graph normalisation, fp16) or inspected (GPU batch sizes). On CUDA the
 inputs are bound through IOBinding and the output stays on the device until it is
 copied back once per batch; with ``cuda_graphs`` ONNX Runtime replays the captured
 kernels for the fixed tile shape. TensorRT runs in fp16 with its engines cached on
@@ -21,15 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
-from scipy.special import expit
 
 from rts_core import contract, preprocessing
 from rts_core.model_input import Normalisation
 from rts_core.runner import RunError
 
-from . import graph
+try:
+    import onnxruntime as ort
+except ImportError:  # neither rts-infer[cpu] nor rts-infer[gpu]: said when models load
+    ort = None
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +106,15 @@ def _bounded(meta: dict, key: str, default: int, low: int, high: int) -> int:
     return value
 
 
+NO_RUNTIME = ("ONNX Runtime is not installed: pip install 'rts-infer[cpu]' (the CPU runtime) or "
+              "'rts-infer[gpu]' (CUDA, with its CUDA and cuDNN wheels)")
+
+
 def providers_for(device: str, tensorrt: bool = False) -> list:
     """Execution providers for ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (TensorRT first
     when asked for); per-model options are added by :class:`Model`."""
+    if ort is None:
+        raise DeviceError(NO_RUNTIME)
     available = ort.get_available_providers()
     if device == "cpu":
         return ["CPUExecutionProvider"]
@@ -167,9 +177,31 @@ def engine_cache_dir(root: Path | None, proto_bytes: bytes) -> Path:
     return base / hashlib.sha256(proto_bytes).hexdigest()[:16]
 
 
-def provider_options(providers: list, proto_bytes: bytes, engine_cache: Path | None, cuda_graphs: bool) -> list:
+#: ONNX Runtime CUDA provider options that --cuda-option may set, each with the values it takes
+CUDA_OPTIONS = {"prefer_nhwc": ("0", "1"), "cudnn_conv_algo_search": ("EXHAUSTIVE", "HEURISTIC", "DEFAULT"),
+                "cudnn_conv_use_max_workspace": ("0", "1"), "cudnn_conv1d_pad_to_nc1d": ("0", "1"),
+                "do_copy_in_default_stream": ("0", "1"), "use_tf32": ("0", "1"),
+                "tunable_op_enable": ("0", "1"), "tunable_op_tuning_enable": ("0", "1"),
+                "arena_extend_strategy": ("kNextPowerOfTwo", "kSameAsRequested")}
+
+
+def parse_cuda_options(pairs) -> dict[str, str]:
+    """``KEY=VALUE`` pairs for the CUDA provider, each checked against :data:`CUDA_OPTIONS`."""
+    options = {}
+    for pair in pairs:
+        key, _, value = str(pair).partition("=")
+        if key not in CUDA_OPTIONS:
+            raise DeviceError(f"--cuda-option {pair}: unknown option (one of {', '.join(CUDA_OPTIONS)})")
+        if value not in CUDA_OPTIONS[key]:
+            raise DeviceError(f"--cuda-option {pair}: {key} takes {' or '.join(CUDA_OPTIONS[key])}")
+        options[key] = value
+    return options
+
+
+def provider_options(providers: list, proto_bytes: bytes, engine_cache: Path | None, cuda_graphs: bool,
+                     cuda_options: dict | None = None) -> list:
     """Each provider with this model's options: TensorRT in fp16 with its engine and
-    timing caches on disk; CUDA capturing graphs when asked."""
+    timing caches on disk; CUDA capturing graphs when asked, with ``cuda_options``."""
     chosen = []
     for provider in providers:
         name, options = (provider if isinstance(provider, tuple) else (provider, {}))
@@ -177,8 +209,10 @@ def provider_options(providers: list, proto_bytes: bytes, engine_cache: Path | N
         if name == "TensorrtExecutionProvider":
             options.update(trt_fp16_enable=True, trt_engine_cache_enable=True, trt_timing_cache_enable=True,
                            trt_engine_cache_path=str(engine_cache_dir(engine_cache, proto_bytes)))
-        if name == "CUDAExecutionProvider" and cuda_graphs:
-            options["enable_cuda_graph"] = True
+        if name == "CUDAExecutionProvider":
+            options.update(cuda_options or {})
+            if cuda_graphs:
+                options["enable_cuda_graph"] = True
         chosen.append((name, options) if options else name)
     return chosen
 
@@ -194,20 +228,22 @@ class Model:
     stored input, usually just int16) and how to feed them."""
 
     def __init__(self, path: Path | str, providers: list, precision: str = "fp32", threads: int | None = None,
-                 normalise: str = "auto", engine_cache: Path | None = None, cuda_graphs: bool = False):
+                 normalise: str = "auto", engine_cache: Path | None = None, cuda_graphs: bool = False,
+                 cuda_options: dict | None = None):
         self.path, self.precision = Path(path), precision
         wants_gpu = any(_name(p) in ("CUDAExecutionProvider", "TensorrtExecutionProvider") for p in providers)
-        # auto: in the graph where tiles cross to a GPU; on the CPU numpy's in-place passes
-        # on the reader threads are cheaper than the session's (bench/infer.py)
+        # auto: in the graph where tiles cross to a GPU; on the CPU numpy on the reader
+        # thread, once per strip for all models, is cheaper than the session's per tile
         self.normalise = normalise if normalise != "auto" else "graph" if wants_gpu else "host"
+        self._proto = None
         try:
-            content = self.path.read_bytes()
+            self.content = self.path.read_bytes()
             #: the model file's SHA-256, which names the model's version in the data records
-            self.sha256 = hashlib.sha256(content).hexdigest()
-            proto = onnx.load_from_string(content)
-            metadata = {p.key: p.value for p in proto.metadata_props}
-            self.info = read_info(metadata, _input_shapes(proto))
-            self.proto = to_fp16(proto) if precision == "fp16" else proto
+            self.sha256 = hashlib.sha256(self.content).hexdigest()
+            if self.normalise == "graph" or precision == "fp16":
+                proto = self.proto  # the graph is rewritten: read and checked with onnx
+                metadata = {p.key: p.value for p in proto.metadata_props}
+                self.info = read_info(metadata, _input_shapes(proto))
         except ModelError:
             raise
         except Exception as exc:  # noqa: BLE001 - protobuf and onnx raise several types for unreadable files
@@ -219,8 +255,14 @@ class Model:
         self.options.log_severity_level = 3
         self.options.enable_cpu_mem_arena = False  # return activations after each batch: bounded peak memory
         self.cuda_graphs = cuda_graphs
-        self.providers = provider_options(providers, self.proto.SerializeToString(), engine_cache, cuda_graphs)
+        self.providers = provider_options(providers, f"{self.sha256} {precision}".encode(), engine_cache, cuda_graphs,
+                                          cuda_options)
         self.sessions: dict = {}
+        if self._proto is None:  # the file as it is: its metadata from ONNX Runtime's reading of it
+            session = self.session(None)
+            meta = session.get_modelmeta()
+            self.info = read_info(dict(meta.custom_metadata_map),
+                                  [list(value.shape) for value in session.get_inputs()])
         # the session of the common case now, so that a model that cannot run stops the run here
         self.session(np.int16, -32768) if self.in_graph(np.int16) else self.session(None)
         wants_cuda = any(_name(p) == "CUDAExecutionProvider" for p in providers)
@@ -236,6 +278,16 @@ class Model:
         self.buffers: dict = {}
         self.largest: dict[int, int] = {}  # elements of the largest tensor per tile size
 
+    @property
+    def proto(self):
+        """The model as an ONNX graph (in fp16 with --precision fp16), read on first use."""
+        if self._proto is None:
+            import onnx
+
+            proto = onnx.load_from_string(self.content)
+            self._proto = to_fp16(proto) if self.precision == "fp16" else proto
+        return self._proto
+
     def batch_size(self, tile: int, requested: int | None = None) -> int:
         """Tiles per batch: ``requested``, else 4 on the CPU and on a GPU as many as half
         its free memory holds; on a GPU never so many that the largest tensor passes the
@@ -245,6 +297,8 @@ class Model:
         chosen = requested or batch_size_for(free_gpu_bytes(self.device_id), tile, len(self.info.bands),
                                              self.precision)
         if tile not in self.largest:  # shape inference copies the model: once per tile size
+            from . import graph
+
             self.largest[tile] = graph.largest_tensor(self.proto, tile)
         limit = max(1, (2**31 - 1) // self.largest[tile])
         if requested and requested > limit:
@@ -255,20 +309,29 @@ class Model:
     def in_graph(self, dtype) -> bool:
         """Whether stacks of ``dtype`` are normalised inside the graph (else on the host:
         float stacks, whose NaN the graph does not test, and --normalise host)."""
-        return self.normalise == "graph" and dtype is not None and graph.supports(self.proto, dtype)
+        if self.normalise != "graph" or dtype is None:
+            return False
+        from . import graph
+
+        return graph.supports(self.proto, dtype)
 
     def session(self, dtype, sentinel: float = 0):
         """The session for stored values of ``dtype`` with nodata ``sentinel`` (None: the
         plain model, taking normalised float32 input)."""
         key = (np.dtype(dtype).name, float(sentinel)) if dtype is not None else None
         if key not in self.sessions:
-            proto = self.proto if dtype is None else graph.with_stored_input(
-                self.proto, self.info.normalisation, self.info.output, dtype, sentinel)
+            if dtype is None:
+                source = self.content if self._proto is None else self._proto.SerializeToString()
+            else:
+                from . import graph
+
+                source = graph.with_stored_input(self.proto, self.info.normalisation, self.info.output, dtype,
+                                                 sentinel).SerializeToString()
             wants_cuda = any(_name(p) == "CUDAExecutionProvider" for p in self.providers)
             try:
                 if wants_cuda:  # a CUDA provider that cannot load (no libraries, no GPU) is reported once, above
                     ort.set_default_logger_severity(4)
-                self.sessions[key] = ort.InferenceSession(proto.SerializeToString(), sess_options=self.options,
+                self.sessions[key] = ort.InferenceSession(source, sess_options=self.options,
                                                           providers=self.providers)
             except Exception as exc:  # noqa: BLE001 - ORT raises several types for models it cannot run
                 raise ModelError(f"cannot load the model: {' '.join(str(exc).split())}") from None
@@ -276,21 +339,26 @@ class Model:
                 ort.set_default_logger_severity(2)
         return self.sessions[key]
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities (N, H, W) for a normalised batch (N, C, H, W) (host normalisation)."""
+    def run_normalised(self, batch: np.ndarray) -> np.ndarray:
+        """The network's output (N, H, W) for a normalised batch (N, C, H, W) (host
+        normalisation): logits or probabilities as the metadata says; :func:`to_probability`
+        makes them probabilities."""
         session = self.session(None)
-        out = self._run(session, {session.get_inputs()[0].name: batch.astype(np.float32, copy=False)})
-        if self.info.output == "logits":
-            out = expit(out)
-        return np.clip(out, 0.0, 1.0, out=out)
+        return self._run(session, {session.get_inputs()[0].name: batch.astype(np.float32, copy=False)})
 
-    def run_stored(self, stored: np.ndarray, stack_scale: np.ndarray, stack_offset: np.ndarray,
-                   sentinel: float) -> np.ndarray:
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities (N, H, W) for a normalised batch (N, C, H, W)."""
+        return to_probability(self.run_normalised(batch), self.info.output)
+
+    def run_stored(self, stored: np.ndarray, factor: np.ndarray, term: np.ndarray, sentinel: float) -> np.ndarray:
         """Probabilities (N, H, W) for a batch of stored bands (N, C, H, W), invalid pixels
-        holding ``sentinel`` in every band; the stack's stored -> physical scaling per band."""
+        holding ``sentinel`` in every band; per band, the factor and term that take them to
+        the model's input (rts_core.model_input.affine)."""
+        from . import graph
+
         per_band = (1, stored.shape[1], 1, 1)
-        feeds = {graph.STORED: stored, graph.STACK_SCALE: stack_scale.reshape(per_band).astype(np.float32),
-                 graph.STACK_OFFSET: stack_offset.reshape(per_band).astype(np.float32)}
+        feeds = {graph.STORED: stored, graph.FACTOR: factor.reshape(per_band).astype(np.float32),
+                 graph.TERM: term.reshape(per_band).astype(np.float32)}
         return self._run(self.session(stored.dtype, sentinel), feeds)
 
     def _run(self, session, feeds: dict) -> np.ndarray:
@@ -327,11 +395,24 @@ class Model:
         for name, value in feeds.items():
             inputs[name].update_inplace(np.ascontiguousarray(value))
         session.run_with_iobinding(binding)
-        return output.numpy()[:, 0]
+        result = output.numpy()  # a copy from a device; a view of the buffer on the CPU, which the next run reuses
+        return (result if result.flags.owndata else result.copy())[:, 0]
 
 
 def _name(provider) -> str:
     return provider[0] if isinstance(provider, tuple) else provider
+
+
+def to_probability(output: np.ndarray, kind: str) -> np.ndarray:
+    """A network's output as probabilities in 0..1, in place: the logistic function
+    1 / (1 + exp(-x)) of logits (exp overflows to inf for x < -88: probability 0), clipped."""
+    if kind == "logits":
+        with np.errstate(over="ignore"):
+            np.negative(output, out=output)
+            np.exp(output, out=output)
+        output += 1.0
+        np.reciprocal(output, out=output)
+    return np.clip(output, 0.0, 1.0, out=output)
 
 
 def free_gpu_bytes(device: int = 0) -> int | None:
@@ -363,8 +444,9 @@ def batch_size_for(free_bytes: int | None, tile: int, channels: int, precision: 
     return int(np.clip(free_bytes // 2 // per_tile, 1, 32))
 
 
-def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int | None, normalise: str = "auto",
-                engine_cache: Path | None = None, cuda_graphs: bool = False) -> list[Model]:
+def load_models(paths, device: str = "auto", tensorrt: bool = False, precision: str = "fp32",
+                threads: int | None = None, normalise: str = "auto", engine_cache: Path | None = None,
+                cuda_graphs: bool = False, cuda_options: dict | None = None) -> list[Model]:
     """Every model of the run, loaded once; the first that cannot be used (unreadable,
     no rts metadata, a device that is not there, two models of one name) stops the run
     before any stack is read (RunError: one line, exit 2)."""
@@ -375,7 +457,7 @@ def load_models(paths, device: str, tensorrt: bool, precision: str, threads: int
     loaded = []
     for path in paths:
         try:
-            model = Model(path, providers, precision, threads, normalise, engine_cache, cuda_graphs)
+            model = Model(path, providers, precision, threads, normalise, engine_cache, cuda_graphs, cuda_options)
         except ModelError as exc:
             raise RunError(path, str(exc)) from None
         if tensorrt and model.provider != "TensorrtExecutionProvider" and model.on_gpu:
