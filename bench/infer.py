@@ -4,8 +4,9 @@
 1. UNet++ / ResNet34 (depth 5, 10 bands), random weights, exported to ONNX; the same
    tiles run through torch eager and ONNX Runtime; prints tiles/s of both and their
    ratio, on CPU, and on GPU when one is there (fp32 and fp16).
-2. Peak RSS of ``rts-infer`` over an 8000 x 8000 10-band stack (built here), with a
-   small convolutional model: the memory bound does not depend on the network.
+2. Peak RSS of ``rts-infer`` over an 8000 x 8000 10-band stack (built here), with two
+   small convolutional models (tcvis and notcvis bands): the memory bound does not
+   depend on the network.
 3. The feed rate: rts-infer with a trivial model (one band passed through), the
    pipeline's own ceiling, in Mpx/s and Mpx/s per core for reading, feeding, blending
    and writing, with the model normalising its own input (graph) and without (host):
@@ -17,7 +18,7 @@
    on the CPU, and the ratio c / (a + b) (target <= 1.5).
 
     python bench/infer.py [--tiles 4] [--tile-size 512] [--skip-rss] [--feed-size 4000]
-                          [--floor-size 4000] [--floor-only] [--work DIR]
+                          [--floor-size 4000] [--only floor|rss|feed|runtimes] [--work DIR]
 
 Targets (issue #6): ONNX Runtime >= 1.3x torch on CPU; on GPU fp16 ONNX Runtime >= 2x
 torch eager fp32; peak RSS under 2 GB for the 8000 px scene.
@@ -86,26 +87,27 @@ def compare(tiles: int, size: int, folder: Path):
     return rows
 
 
-def tiny_model(path: Path):
+def tiny_model(path: Path, bands: str = "tcvis"):
     import onnx
     from onnx import TensorProto, helper
 
+    from rts_core import contract
+
+    names = list(contract.BAND_SETS[bands])
     rng = np.random.default_rng(0)
-    w1 = rng.normal(0, 0.1, (8, 10, 3, 3)).astype(np.float32)
+    w1 = rng.normal(0, 0.1, (8, len(names), 3, 3)).astype(np.float32)
     w2 = rng.normal(0, 0.1, (1, 8, 3, 3)).astype(np.float32)
     nodes = [helper.make_node("Conv", ["input", "w1"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["a"], ["b"]),
              helper.make_node("Conv", ["b", "w2"], ["output"], pads=[1, 1, 1, 1])]
     graph = helper.make_graph(nodes, "tiny",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 10, "H", "W"])],
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", len(names), "H", "W"])],
                               [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 1, "H", "W"])],
                               [helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.ravel()),
                                helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.ravel())])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    from rts_core import contract
-
-    meta = {"name": "tiny", "bands": list(contract.BAND_SETS["tcvis"]), "scale": [1.0] * 10, "offset": [0.0] * 10,
+    meta = {"name": f"tiny_{bands}", "bands": names, "scale": [1.0] * len(names), "offset": [0.0] * len(names),
             "clip": None, "output": "logits", "tile_size": 1024, "overlap": 128, "threshold": 0.5,
             "architecture": "conv", "encoder": "none", "encoder_depth": 0}
     helper.set_model_props(model, {"rts": json.dumps(meta)})
@@ -253,9 +255,28 @@ def encode_seconds(outputs: list[Path], folder: Path) -> float:
     return total
 
 
-def host_floor(folder: Path, size: int, work: Path | None) -> None:
+def second_scene(stack: Path) -> Path:
+    """The same stack under another scene id (a copy whose RTS_SCENE_ID tag is changed)."""
+    import shutil
+
+    import rasterio
+
+    from rts_core import contract
+
+    copy = stack.parent.parent / "second" / "20230731_205156_24_241f.stack.tif"
+    if not copy.exists():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(stack, copy)
+        with rasterio.open(copy, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+            dataset.update_tags(**{contract.TAG_SCENE_ID: "20230731_205156_24_241f"})
+    return copy
+
+
+def host_floor(folder: Path, size: int, work: Path | None, repeat: int = 3) -> None:
     """rts-infer's host CPU against the floor of decoding its input and encoding its
-    outputs (issue #27), two trivial models, on the CPU."""
+    outputs (issue #27), two trivial models, on the CPU: the whole command on one scene,
+    and what a second scene adds to a run (the rate of a long run, the command's start
+    and the models' loading paid once)."""
     import os
 
     from _child import measured_cpu
@@ -263,24 +284,34 @@ def host_floor(folder: Path, size: int, work: Path | None) -> None:
     from rts_core import contract
 
     stack = synth_stack((work or folder) / f"floor{size}", size)
+    second = second_scene(stack)
     models = [trivial_model(folder / "trivial_tcvis.onnx", "tcvis"),
               trivial_model(folder / "trivial_notcvis.onnx", "notcvis")]
     out = folder / "floor"
-    wall, peak, cpu = measured_cpu([str(BIN / "rts-infer"), "-q", str(stack), *(f"--model={m}" for m in models),
-                                    "--device", "cpu", "--overwrite", "-o", str(out)])
-    outputs = sorted(out.glob("*.prob.tif"))
+
+    def infer(*stacks):
+        return measured_cpu([str(BIN / "rts-infer"), "-q", *map(str, stacks), *(f"--model={m}" for m in models),
+                             "--device", "cpu", "--overwrite", "-o", str(out)])
+
+    one = sorted((infer(stack) for _ in range(repeat)), key=lambda r: r[2])[repeat // 2]  # median by CPU
+    two = sorted((infer(stack, second) for _ in range(repeat)), key=lambda r: r[2])[repeat // 2]
+    outputs = sorted(out.glob(f"{stack.name.split('.')[0]}.*.prob.tif"))
     bands = sorted(set(contract.BAND_SETS["tcvis"]) | set(contract.BAND_SETS["notcvis"]))
-    decode = min(decode_seconds(stack, bands) for _ in range(2))
-    encode = min(encode_seconds(outputs, folder) for _ in range(2))
-    startup, _, startup_cpu = measured_cpu([str(BIN / "rts-infer"), "--help"])
+    decode = min(decode_seconds(stack, bands) for _ in range(repeat))
+    encode = min(encode_seconds(outputs, folder) for _ in range(repeat))
+    _, _, startup_cpu = measured_cpu([str(BIN / "rts-infer"), "--help"])
+    floor = decode + encode
+    wall, peak, cpu = one
     print(f"host floor: {size} x {size} stack from rts-synth and rts-prep ({stack.stat().st_size / 2**20:.0f} MiB), "
-          f"two trivial models (tcvis, notcvis), tiles of 1024 px, {os.cpu_count()} cores")
-    print(f"  (a) decode {len(bands)} bands once + mask: {decode:6.2f} CPU s")
-    print(f"  (b) encode {len(outputs)} probability rasters:  {encode:6.2f} CPU s")
-    print(f"  (c) rts-infer:                      {cpu:6.2f} CPU s, {wall:.2f} s wall, peak RSS {peak:.0f} MB "
-          f"(of which starting the command: {startup_cpu:.2f} CPU s)")
-    print(f"  c / (a + b) = {cpu / (decode + encode):.2f} (target <= 1.5); wall / (a + b) = "
-          f"{wall / (decode + encode):.2f}")
+          f"two trivial models (tcvis, notcvis), tiles of 1024 px, {os.cpu_count()} cores; medians of {repeat} runs")
+    print(f"  (a) decode {len(bands)} bands once + mask:  {decode:6.2f} CPU s")
+    print(f"  (b) encode {len(outputs)} probability rasters:   {encode:6.2f} CPU s")
+    print(f"  (c) rts-infer, one scene:            {cpu:6.2f} CPU s, {wall:.2f} s wall, peak RSS {peak:.0f} MB "
+          f"(starting the command alone: {startup_cpu:.2f} CPU s)")
+    print(f"      rts-infer, the scene and a copy: {two[2]:6.2f} CPU s, {two[0]:.2f} s wall; the second scene "
+          f"{two[2] - cpu:.2f} CPU s, {two[0] - wall:.2f} s wall")
+    print(f"  c / (a + b) = {cpu / floor:.2f} for the command on one scene; {(two[2] - cpu) / floor:.2f} for a "
+          f"scene in a run (target <= 1.5); wall / (a + b) = {wall / floor:.2f} and {(two[0] - wall) / floor:.2f}")
 
 
 def big_stack(path: Path, size: int = 8000):
@@ -307,30 +338,33 @@ def main():
     parser.add_argument("--skip-rss", action="store_true")
     parser.add_argument("--feed-size", type=int, default=4000, help="Stack size for the feed rate (0: skip).")
     parser.add_argument("--floor-size", type=int, default=4000, help="Stack size for the host floor (0: skip).")
-    parser.add_argument("--floor-only", action="store_true", help="Only the host floor.")
+    parser.add_argument("--only", choices=["floor", "rss", "feed", "runtimes"], help="Only this part.")
     parser.add_argument("--work", type=Path, help="Keep the host floor's synthetic stack here between runs.")
     args = parser.parse_args()
+    parts = {args.only} if args.only else {"floor", "rss", "feed", "runtimes"}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        if args.floor_size:
+        if "floor" in parts and args.floor_size:
             host_floor(folder, args.floor_size, args.work)
-        if args.floor_only:
-            return
-        # memory first: a child forked from a process holding torch would report the
+        # memory before torch: a child forked from a process holding torch would report the
         # parent's pages in its own peak RSS
-        if not args.skip_rss:
-            model = tiny_model(folder / "tiny.onnx")
+        if "rss" in parts and not args.skip_rss:
+            models = [tiny_model(folder / "tiny_tcvis.onnx", "tcvis"), tiny_model(folder / "tiny_notcvis.onnx",
+                                                                                    "notcvis")]
             for size in (2000, 8000):
                 stack = big_stack(folder / str(size) / "20230715_201234_12_24a3.stack.tif", size)
-                seconds, peak, _ = measured([str(BIN / "rts-infer"), "-q", str(stack), "--model", str(model),
-                                             "--device", "cpu", "-o", str(folder / str(size) / "probs")])
-                print(f"{size} x {size} x 10 stack, small conv model, CPU: {seconds:.1f} s, peak RSS {peak:.0f} MB")
-        if args.feed_size:
+                seconds, peak, _ = measured([str(BIN / "rts-infer"), "-q", str(stack),
+                                             *(f"--model={m}" for m in models), "--device", "cpu",
+                                             "-o", str(folder / str(size) / "probs")])
+                print(f"{size} x {size} x 10 stack, two small conv models (tcvis, notcvis bands), CPU: "
+                      f"{seconds:.1f} s, peak RSS {peak:.0f} MB (target for 8000 px: <= 2000 MB)")
+        if "feed" in parts and args.feed_size:
             feed_rate(folder, args.feed_size)
-        print(f"UNet++ ResNet34 depth 5, 10 bands, {args.tiles} tiles of {args.tile_size} px")
-        print(f"{'device':<26} {'torch tiles/s':>14} {'onnxruntime tiles/s':>20} {'ratio':>6}")
-        for device, torch_rate, ort_rate in compare(args.tiles, args.tile_size, folder):
-            print(f"{device:<26} {torch_rate:>14.3f} {ort_rate:>20.3f} {ort_rate / torch_rate:>6.2f}")
+        if "runtimes" in parts:
+            print(f"UNet++ ResNet34 depth 5, 10 bands, {args.tiles} tiles of {args.tile_size} px")
+            print(f"{'device':<26} {'torch tiles/s':>14} {'onnxruntime tiles/s':>20} {'ratio':>6}")
+            for device, torch_rate, ort_rate in compare(args.tiles, args.tile_size, folder):
+                print(f"{device:<26} {torch_rate:>14.3f} {ort_rate:>20.3f} {ort_rate / torch_rate:>6.2f}")
 
 
 if __name__ == "__main__":

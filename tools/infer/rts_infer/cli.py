@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import partial
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import click
 
 from rts_core import cli
 from rts_core.runner import RunError, run_items
+from rts_core.tuning import tune_allocator_for_pipeline
 
 from .pipeline import Pipeline
 from .predict import InferOptions, infer_stack, plan_stack
@@ -49,7 +51,7 @@ this one's last run (GPU: pip install 'rts-infer[gpu]').""")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32",
               help="fp16 converts the model's weights and computation (input and output stay float32).")
 @click.option("--batch-size", type=click.IntRange(1),
-              help="Tiles per model call (default: 4 on the CPU, from free memory on a GPU).")
+              help="Tiles per model call (default: 2 on the CPU, from free memory on a GPU).")
 @click.option("--tile-size", type=click.IntRange(32), help="Tile size, px (default: the model's metadata).")
 @click.option("--overlap", type=click.IntRange(0), help="Tile overlap, px (default: the model's metadata).")
 @click.option("--blending", type=click.Choice(["linear", "cosine"]), default="linear",
@@ -81,3 +83,12 @@ def main(paths, models, out, device, tensorrt, engine_cache, cuda_graphs, cuda_o
                                    overwrite=run.overwrite),
                            run, label="infer", out_dirs=[out], in_flight=3)
     cli.exit_with(result)
+
+
+def entry() -> None:
+    """The rts-infer console script: the allocator tuned for the pipeline's threads, then the command."""
+    tune_allocator_for_pipeline()
+    # strips are read once, block row by block row: GDAL's cache of decoded blocks would
+    # only hold memory (a GDAL_CACHEMAX set by the user wins)
+    os.environ.setdefault("GDAL_CACHEMAX", "64")
+    main()

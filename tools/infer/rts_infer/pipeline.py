@@ -21,6 +21,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +96,13 @@ class Pipeline:
     def __init__(self, models: list[Model], on_gpu: bool | None = None, depth: int | None = None):
         self.models = models
         on_gpu = any(m.on_gpu for m in models) if on_gpu is None else on_gpu
-        depth = depth or (3 if on_gpu else 1)  # batches waiting for the model
+        # batches in memory at once: on the CPU one run while the next is cut; on a GPU a
+        # few more, so the device never waits for the host
+        self.batches = threading.Semaphore(depth or (4 if on_gpu else 2))
         self.decode_threads = "ALL_CPUS"
         self.jobs: queue.Queue = queue.Queue(maxsize=1)
-        self.to_model: queue.Queue = queue.Queue(maxsize=depth)
-        self.to_writer: queue.Queue = queue.Queue(maxsize=depth + 1)
+        self.to_model: queue.Queue = queue.Queue()
+        self.to_writer: queue.Queue = queue.Queue(maxsize=2)
         self.to_finisher: queue.Queue = queue.Queue()
         self.spare: dict[tuple, list] = {}  # input buffers handed back by the model thread
         self.spare_lock = threading.Lock()
@@ -183,6 +186,7 @@ class Pipeline:
         fails with it) instead of leaving the other threads waiting."""
         try:
             target()
+            log.debug("%s: %.2f CPU s", threading.current_thread().name, time.thread_time())
         except _Aborted:
             pass
         except BaseException as exc:  # noqa: BLE001 - reported through every scene's future
@@ -234,31 +238,46 @@ class Pipeline:
             raise InputError(f"cannot read: {exc}") from None
         with dataset:
             for number, group in enumerate(job.groups):
-                strips = StackStrips(dataset, group.grid, group.feeds, job.sentinel)
-                batch = self._new_batch(job, number, group)
-                for row_number, line in enumerate(group.grid.rows):
-                    if job.error is not None or self.aborting.is_set():
-                        return
-                    try:
-                        strips.start_row(row_number)
-                    except rasterio.errors.RasterioIOError as exc:
-                        raise InputError(f"cannot read: {exc}") from None
-                    for tile in line:
-                        slot = len(batch.tiles)
-                        for feed_number, inputs in enumerate(batch.inputs):
-                            strips.tile(feed_number, tile, inputs[slot])
-                        batch.tiles.append(tile)
-                        if len(batch.tiles) == group.batch_size:
-                            batch.validity = strips.take_fresh()
-                            self._put(self.to_model, batch)
-                            batch = self._new_batch(job, number, group)
-                batch.validity, batch.last = strips.take_fresh(), True
-                if batch.tiles and group.fixed:  # the same shape every run: repeat the last tile
-                    for inputs in batch.inputs:
-                        inputs[len(batch.tiles):] = inputs[len(batch.tiles) - 1]
-                self._put(self.to_model, batch)
+                self._read_group(job, dataset, number, group)
+
+    def _read_group(self, job: SceneJob, dataset, number: int, group: Group) -> None:
+        """Cut every tile of one group into batches, sent to the model thread as they fill."""
+        strips = StackStrips(dataset, group.grid, group.feeds, job.sentinel)
+        batch = None
+        try:
+            batch = self._new_batch(job, number, group)
+            for row_number, line in enumerate(group.grid.rows):
+                if job.error is not None or self.aborting.is_set():
+                    return
+                try:
+                    strips.start_row(row_number)
+                except rasterio.errors.RasterioIOError as exc:
+                    raise InputError(f"cannot read: {exc}") from None
+                for tile in line:
+                    slot = len(batch.tiles)
+                    for feed_number, inputs in enumerate(batch.inputs):
+                        strips.tile(feed_number, tile, inputs[slot])
+                    batch.tiles.append(tile)
+                    if len(batch.tiles) == group.batch_size:
+                        batch.validity = strips.take_fresh()
+                        sent, batch = batch, None
+                        self._put(self.to_model, sent)
+                        batch = self._new_batch(job, number, group)
+            batch.validity, batch.last = strips.take_fresh(), True
+            if batch.tiles and group.fixed:  # the same shape every run: repeat the last tile
+                for inputs in batch.inputs:
+                    inputs[len(batch.tiles):] = inputs[len(batch.tiles) - 1]
+            sent, batch = batch, None
+            self._put(self.to_model, sent)
+        finally:
+            if batch is not None:  # never sent: its buffers and its place go back
+                self._give_back(batch.inputs)
+                self.batches.release()
 
     def _new_batch(self, job: SceneJob, number: int, group: Group) -> Batch:
+        while not self.batches.acquire(timeout=0.2):  # given back by the model thread
+            if self.aborting.is_set() or self.crashed is not None:
+                raise _Aborted
         size = group.grid.size
         inputs = [self._buffer((group.batch_size, len(feed.bands.indexes), size, size), feed.input_dtype)
                   for feed in group.feeds]
@@ -282,6 +301,7 @@ class Pipeline:
                         batch.job.fail(exc)
                 self._give_back(batch.inputs)
                 batch.inputs = []
+                self.batches.release()
                 self._put(self.to_writer, (batch, outputs))
         finally:
             with contextlib.suppress(_Aborted):
@@ -291,6 +311,8 @@ class Pipeline:
         group = batch.job.groups[batch.group]
         count = len(batch.tiles)
         outputs = []
+        if count == 0:  # a group's last batch may hold no tile
+            return [np.empty((0, group.grid.size, group.grid.size), np.float32) for _ in group.models]
         for index, feed, inputs in zip(group.models, group.feeds, batch.inputs, strict=True):
             model = self.models[index]
             x = inputs if model.feed == "persistent" else inputs[:count]

@@ -35,7 +35,7 @@ __all__ = ["InferOptions", "plan_stack", "infer_stack", "predict", "probability_
 class InferOptions:
     tile_size: int | None = None  # default: the model's metadata
     overlap: int | None = None
-    batch_size: int | None = None  # default: 4 on the CPU, from free memory on a GPU
+    batch_size: int | None = None  # default: 2 on the CPU, from free memory on a GPU
     blending: str = "linear"
     precision: str = "fp32"
     allow_mismatch: bool = False  # run stacks made otherwise than a model's training stacks, with a warning

@@ -119,6 +119,7 @@ class Strip:
     planes: np.ndarray | None  # (planes, rows, width) float32: normalised bands, zero where invalid
     stored: np.ndarray | None  # (bands read, rows, width): stored values, the sentinel where invalid
     output_valid: list[np.ndarray]  # per feed: where its probabilities are written (mask, and finite bands)
+    buffer: np.ndarray | None = None  # the decoded rows' array (``stored`` when kept), reused once dropped
 
 
 class StackStrips:
@@ -144,6 +145,8 @@ class StackStrips:
         self.needed = [self._strips_of(line) for line in grid.rows]
         self.strips: dict[int, Strip] = {}
         self.fresh: list[Strip] = []  # read since the caller last took them (for the writer's validity)
+        self.spare: list[tuple[np.ndarray | None, np.ndarray | None]] = []  # (stored, planes) of dropped strips
+        self.decoded: np.ndarray | None = None  # the decoding buffer when strips keep only normalised planes
 
     def _mask_from_nodata(self) -> bool:
         flags = self.dataset.mask_flag_enums
@@ -177,7 +180,8 @@ class StackStrips:
         later row needs (so no strip is ever read twice)."""
         keep = set().union(*self.needed[number:])
         for key in [k for k in self.strips if k not in keep]:
-            del self.strips[key]
+            dropped = self.strips.pop(key)
+            self.spare.append((dropped.buffer, dropped.planes))  # reused: no fresh pages for the next strip
         for key in sorted(self.needed[number] - set(self.strips)):
             self.strips[key] = self._read(key)
             self.fresh.append(self.strips[key])
@@ -190,7 +194,14 @@ class StackStrips:
         first = key * self.strip_rows
         rows = min(self.strip_rows, self.grid.height - first)
         window = Window(0, first, self.grid.width, rows)
-        stored = self.dataset.read(self.read, window=window)
+        buffer, planes = self.spare.pop() if self.spare else (None, None)
+        if buffer is None:  # host feeds only: one buffer serves every strip, normalised right away
+            buffer, self.decoded = self.decoded, None
+        shape = (len(self.read), rows, self.grid.width)
+        if buffer is None or buffer.shape != shape:
+            buffer = np.empty(shape, np.result_type(*(self.dataset.dtypes[i - 1] for i in self.read)))
+            planes = None if planes is None or planes.shape[1:] != shape[1:] else planes
+        stored = self.dataset.read(self.read, window=window, out=buffer)
         if self.mask_from_nodata:
             nodata = self.dataset.nodata
             valid = (~np.isnan(stored) if np.isnan(nodata) else stored != stored.dtype.type(nodata)).any(axis=0)
@@ -204,9 +215,11 @@ class StackStrips:
                 output_valid.append(valid & finite)
             else:
                 output_valid.append(valid)
-        planes = None
-        if self.plane_keys:
+        if not self.plane_keys:
+            planes = None
+        elif planes is None:
             planes = np.empty((len(self.plane_keys), rows, self.grid.width), np.float32)
+        if planes is not None:
             if self.shared:
                 for plane, (index, factor, term, clip) in enumerate(self.plane_keys):
                     normalise_band(stored[self.position[index]], np.float32(factor), np.float32(term), planes[plane])
@@ -227,7 +240,9 @@ class StackStrips:
             if not all_valid:
                 stored[:, ~valid] = self.sentinel
             kept = stored
-        return Strip(first, rows, valid, planes, kept, output_valid)
+        else:
+            self.decoded, buffer = buffer, None
+        return Strip(first, rows, valid, planes, kept, output_valid, buffer)
 
     def tile(self, number: int, tile: Tile, out: np.ndarray) -> None:
         """Fill ``out`` (bands, size, size) with feed ``number``'s input for ``tile``."""
@@ -247,7 +262,14 @@ class StackStrips:
             positions = as_slice(np.flatnonzero(inside))
             local = as_slice(rows[inside] - strip.first)
             for band, source in enumerate(sources):
-                out[band, positions] = data[source, local][:, cols]
+                plane = data[source]
+                if isinstance(local, slice):  # a view, or a gather of the tile's columns only
+                    part = plane[local, cols]
+                elif isinstance(cols, slice):
+                    part = plane[:, cols][local]
+                else:  # a corner mirrored both ways
+                    part = plane[np.ix_(local, cols)]
+                out[band, positions] = part
 
 
 def _bounded(feed: Feed, dtype: np.dtype) -> bool:
