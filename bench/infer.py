@@ -272,7 +272,7 @@ def second_scene(stack: Path) -> Path:
     return copy
 
 
-def host_floor(folder: Path, size: int, work: Path | None, repeat: int = 3) -> None:
+def host_floor(folder: Path, size: int, work: Path | None, repeat: int = 5) -> None:
     """rts-infer's host CPU against the floor of decoding its input and encoding its
     outputs (issue #27), two trivial models, on the CPU: the whole command on one scene,
     and what a second scene adds to a run (the rate of a long run, the command's start

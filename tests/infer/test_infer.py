@@ -236,3 +236,24 @@ def test_a_stack_made_otherwise_than_the_models_training_stacks_is_refused(tmp_p
     old = write_stack(tmp_path / "old" / f"{SCENE_ID}.stack.tif", shape=(60, 60))  # no record
     done = infer(old, "--model", strict, "-o", tmp_path / "old_out")
     assert done.returncode == 0 and "no RTS_PREPROCESSING record" in done.stderr
+
+
+def test_mirrored_tiles_are_copied_by_runs_of_views():
+    """A tile's scene rows (mirrored at the edges, extended to the input size) become
+    runs of slices, forwards or backwards, that copy exactly what the index gathers."""
+    from rts_infer.strips import runs
+
+    rng = np.random.default_rng(0)
+    for length in (1, 2, 3, 5, 37, 300):
+        for start in (-70, -5, 0, 3, 250):
+            for extent in (1, 4, 64, 200):
+                index = reflect_index(np.arange(start, start + extent), length)
+                if extent > 1:
+                    index = np.pad(index, (0, 7), mode="reflect")
+                values = rng.normal(size=length)
+                copied = np.full(index.size, np.nan)
+                pairs = runs(np.arange(index.size), index)
+                for target, source in pairs:
+                    copied[target] = values[source]
+                assert np.array_equal(copied, values[index]), (length, start, extent)
+    assert len(runs(np.arange(10), np.r_[3, 2, 1, 0, 1, 2, 3, 4, 5, 6])) == 2  # backwards, then forwards

@@ -78,11 +78,24 @@ class Grid:
         return index
 
 
-def as_slice(index: np.ndarray) -> slice | np.ndarray:
-    """A run of consecutive positions as a slice (a view, no gather), else the index itself."""
-    if index.size and index[-1] - index[0] == index.size - 1 and (index.size == 1 or (np.diff(index) == 1).all()):
-        return slice(int(index[0]), int(index[-1]) + 1)
-    return index
+def runs(target: np.ndarray, source: np.ndarray) -> list[tuple[slice, slice]]:
+    """Pairs of slices copying ``source`` positions to ``target`` positions: one per run
+    where the target steps by 1 and the source by 1 or -1 (a mirrored edge is a run
+    backwards), so that a tile is copied by views, never gathered element by element."""
+    if target.size == 0:
+        return []
+    target_step, source_step = np.diff(target), np.diff(source)
+    breaks = np.flatnonzero((target_step != 1) | (np.abs(source_step) != 1) |
+                            np.r_[False, source_step[1:] != source_step[:-1]])
+    pairs, start = [], 0
+    for end in [*(breaks + 1).tolist(), target.size]:
+        first, length = int(source[start]), end - start
+        step = int(source_step[start]) if length > 1 else 1
+        stop = first + step * length
+        pairs.append((slice(int(target[start]), int(target[start]) + length),
+                      slice(first, None if stop < 0 else stop, step)))
+        start = end
+    return pairs
 
 
 @dataclass
@@ -249,27 +262,17 @@ class StackStrips:
         feed, grid = self.feeds[number], self.grid
         rows = grid.scene_index(tile.row, tile.height, grid.height)
         if tile.col not in self.cols:
-            self.cols[tile.col] = as_slice(grid.scene_index(tile.col, tile.width, grid.width))
-        cols = self.cols[tile.col]
-        if feed.in_graph:
-            sources = [self.position[i] for i in feed.bands.indexes]
-        else:
-            sources = self.plane_of[number]
+            cols = grid.scene_index(tile.col, tile.width, grid.width)
+            self.cols[tile.col] = runs(np.arange(cols.size), cols)
+        sources = [self.position[i] for i in feed.bands.indexes] if feed.in_graph else self.plane_of[number]
         for key in sorted(set((rows // self.strip_rows).tolist())):
             strip = self.strips[key]
             data = strip.stored if feed.in_graph else strip.planes
-            inside = (rows >= strip.first) & (rows < strip.first + strip.rows)
-            positions = as_slice(np.flatnonzero(inside))
-            local = as_slice(rows[inside] - strip.first)
-            for band, source in enumerate(sources):
-                plane = data[source]
-                if isinstance(local, slice):  # a view, or a gather of the tile's columns only
-                    part = plane[local, cols]
-                elif isinstance(cols, slice):
-                    part = plane[:, cols][local]
-                else:  # a corner mirrored both ways
-                    part = plane[np.ix_(local, cols)]
-                out[band, positions] = part
+            positions = np.flatnonzero((rows >= strip.first) & (rows < strip.first + strip.rows))
+            for target_rows, source_rows in runs(positions, rows[positions] - strip.first):
+                for target_cols, source_cols in self.cols[tile.col]:
+                    for band, source in enumerate(sources):
+                        out[band, target_rows, target_cols] = data[source, source_rows, source_cols]
 
 
 def _bounded(feed: Feed, dtype: np.dtype) -> bool:
