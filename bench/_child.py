@@ -66,3 +66,39 @@ def measured_tree(command: list[str], interval_s: float = 0.1) -> tuple[float, f
     if status != 0:
         raise SystemExit(f"{' '.join(command[:3])} failed with status {status}")
     return time.perf_counter() - start, peak, output
+
+
+class GpuSampler:
+    """nvidia-smi's utilisation samples while a ``with`` block runs (none without it):
+    ``busy`` is the share of samples above 0 %."""
+
+    def __init__(self, every: float = 0.1):
+        import threading
+
+        self.samples: list[int] = []
+        self.every, self._stop = every, threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            done = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                                  capture_output=True, text=True)
+            if done.returncode == 0 and done.stdout.strip():
+                self.samples.append(int(done.stdout.split()[0]))
+            self._stop.wait(self.every)
+
+    def __enter__(self):
+        import shutil
+
+        if shutil.which("nvidia-smi"):
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    @property
+    def busy(self) -> float | None:
+        return sum(s > 0 for s in self.samples) / len(self.samples) if self.samples else None

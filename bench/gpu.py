@@ -1,8 +1,8 @@
 """rts-infer at the hardware limit: one table of model throughput per runtime and of
 rts-infer end to end, as a share of the device's dense fp16 peak.
 
-    python bench/gpu.py [--tile-size 1024] [--batch 4] [--seconds 10] [--peak-tflops 989]
-                        [--stack-size 8000] [--engine-cache DIR]
+    python bench/gpu.py [--tile-size 1024] [--batch 4] [--seconds 3] [--peak-tflops 989]
+                        [--stack-size 8000] [--engine-cache DIR] [--region-scenes 6] [--no-region]
 
 Model: UNet++ / ResNet34, depth 5, 10 bands, random weights (as DARTS' tcvis model),
 exported to ONNX; its FLOPs are counted from the graph (every Conv, ConvTranspose,
@@ -11,14 +11,22 @@ Gemm and MatMul at the tile shape). Rows, each tiles/s and % of peak:
 - torch eager fp32 (what DARTS runs), torch fp16 autocast;
 - ONNX Runtime CUDA fp32, CUDA fp16 (onnxconverter-common), TensorRT fp16 (engine
   cached in --engine-cache);
-- rts-infer end to end on a --stack-size square 10-band int16 stack with two models,
-  with the model normalising its own input (graph) and without (host): Mpx/s, tiles/s
-  and the share of the run the GPU was idle (nvidia-smi samples).
+- ONNX Runtime CUDA fp16 with each CUDA provider option worth trying (issue #27):
+  cudnn_conv_algo_search HEURISTIC and DEFAULT against ONNX Runtime's EXHAUSTIVE,
+  prefer_nhwc, CUDA graphs, and the batch size against the tile size (tiles/s and Mpx/s);
+- rts-infer end to end on two --stack-size square 10-band int16 stacks with two models
+  at the same tile size and batch, with the model normalising its own input (graph) and
+  without (host): Mpx/s, tiles/s, the share of the run the GPU was busy (nvidia-smi
+  samples), and the next scene's rate as a share of the model-only rate;
+- bench/region.py --piped: PlanetScope-sized scenes (5657 x 5657 px, 32 Mpx) through
+  ``rts-prep | rts-infer --device cuda --precision fp16 | rts-ensemble``, with the two
+  demo models and with two UNet++/ResNet34 models: scenes per hour, each stage's Mpx/s,
+  the GPU's busy share and the bounding stage.
 
 Without a GPU it prints the CPU rows (torch and ONNX Runtime on the CPU, end to end on
 a smaller stack) and marks the GPU rows "no GPU"; the table's columns stay the same.
 The peak comes from the device name (H100/H200: 989 dense fp16 TFLOP/s) or --peak-tflops.
-Finishes within about 5 minutes.
+Finishes within about 6 minutes on an H100 or H200 (bench/device.sh runs it there).
 """
 
 from __future__ import annotations
@@ -211,6 +219,50 @@ def model_rows(folder: Path, tile: int, batch: int, seconds: float, on_gpu: bool
     return path, rows
 
 
+CUDA_VARIANTS = (("EXHAUSTIVE (ONNX Runtime's default)", {}), ("cudnn_conv_algo_search HEURISTIC",
+                  {"cudnn_conv_algo_search": "HEURISTIC"}), ("cudnn_conv_algo_search DEFAULT",
+                  {"cudnn_conv_algo_search": "DEFAULT"}), ("prefer_nhwc", {"prefer_nhwc": "1"}),
+                 ("CUDA graphs", {"enable_cuda_graph": "1"}))
+
+
+def option_rows(onnx_path: Path, tile: int, batch: int, seconds: float) -> dict:
+    """ONNX Runtime CUDA fp16 per provider option (tile and batch as given), then the
+    batch size against the tile size (default options): tiles/s of 1024 px equivalents."""
+    import onnx
+    import onnxruntime as ort
+    from onnxconverter_common.float16 import convert_float_to_float16
+
+    fp16 = convert_float_to_float16(onnx.load(str(onnx_path)), keep_io_types=True).SerializeToString()
+    rows = {}
+
+    def measure(options: dict, size: int, count: int):
+        x = np.random.default_rng(0).standard_normal((count, CHANNELS, size, size)).astype(np.float32)
+        try:
+            session = ort.InferenceSession(fp16, providers=[("CUDAExecutionProvider", options)])
+        except Exception as exc:  # noqa: BLE001 - an option this build refuses is a row that says so
+            return f"failed: {str(exc).splitlines()[0][:50]}"
+        binding = session.io_binding()
+        if options.get("enable_cuda_graph"):  # fixed device buffers, as the graph replays them
+            value = ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0)
+            output = ort.OrtValue.ortvalue_from_shape_and_type((count, 1, size, size), np.float32, "cuda", 0)
+            binding.bind_ortvalue_input(session.get_inputs()[0].name, value)
+            binding.bind_ortvalue_output(session.get_outputs()[0].name, output)
+        else:
+            binding.bind_cpu_input(session.get_inputs()[0].name, x)
+            binding.bind_output(session.get_outputs()[0].name, "cuda")
+        try:
+            per_second = rate(lambda _: session.run_with_iobinding(binding), x, seconds)
+        except Exception as exc:  # noqa: BLE001
+            return f"failed: {str(exc).splitlines()[0][:50]}"
+        return per_second * size * size / (tile * tile)  # in tiles of the main tile size
+
+    for label, options in CUDA_VARIANTS:
+        rows[f"CUDA fp16 {label}, batch {batch}"] = measure(options, tile, batch)
+    for size, count in ((tile, 1), (tile, 2), (tile, 8), (tile, 16), (tile // 2, 4 * batch), (tile * 2, 1)):
+        rows[f"CUDA fp16 tile {size} px, batch {count}"] = measure({}, size, count)
+    return rows
+
+
 SCENES = (("20230715_201234_12_24a3", "2023-07-15T20:12:34Z"), ("20230716_201234_12_24a3", "2023-07-16T20:12:34Z"))
 
 
@@ -251,7 +303,7 @@ def two_models(onnx_path: Path, folder: Path, tile: int) -> list[Path]:
 
 
 def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool, engine_cache: Path | None,
-               modes: list[str]):
+               modes: list[str], batch: int):
     """rts-infer over two scenes with two models, per normalisation mode: the first
     scene's time holds loading the models (and cuDNN's search for the batch shapes); the
     second's, from when the first scene's last output appeared to the second's, is the
@@ -267,7 +319,7 @@ def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool
     rows = {}
     for how in modes:
         command = [str(BIN / "rts-infer"), "-q", *map(str, stacks), *(f"--model={m}" for m in models),
-                   "--normalise", how, "--overwrite", "-o", str(folder / how)]
+                   "--normalise", how, "--batch-size", str(batch), "--overwrite", "-o", str(folder / how)]
         command += ["--device", "cuda", "--precision", "fp16"] if on_gpu else ["--device", "cpu"]
         command += ["--tensorrt"] if on_gpu and tensorrt_loadable() else []
         if on_gpu and engine_cache:
@@ -287,15 +339,40 @@ def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool
     return rows, tiles
 
 
+def region(r34_models: list[Path], on_gpu: bool, scenes: int, folder: Path) -> list[str]:
+    """bench/region.py --piped with the demo models and with two UNet++/ResNet34 models:
+    its report, per model set (on the CPU: two small scenes and the demo models only, to
+    show the run works)."""
+    root = Path(__file__).resolve().parent.parent
+    size, count = (5657, scenes) if on_gpu else (512, 2)
+    options = "--device cuda --precision fp16" if on_gpu else "--device cpu"
+    sets = [("demo models (UNet++ ResNet-18, 512 px tiles)", [root / "models" / "demo" / "tcvis.onnx",
+                                                               root / "models" / "demo" / "notcvis.onnx"])]
+    if on_gpu:
+        sets.append(("UNet++ ResNet34 models (1024 px tiles)", r34_models))
+    reports = []
+    for label, models in sets:
+        command = [sys.executable, str(root / "bench" / "region.py"), "--piped", "--scenes", str(count), "--size",
+                   str(size), "--distinct", "1", "--work", str(folder / "region"), "--infer-options",
+                   f"{options} --allow-preprocessing-mismatch", *(f"--model={m}" for m in models)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        output = done.stdout.strip() if done.returncode == 0 else \
+            f"failed: {(done.stderr.strip().splitlines() or ['exit ' + str(done.returncode)])[-1]}"
+        reports.append(f"region, {label}:\n{output}")
+    return reports
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tile-size", type=int, default=1024)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=10.0, help="Timing per model row.")
+    parser.add_argument("--seconds", type=float, default=3.0, help="Timing per model row.")
     parser.add_argument("--peak-tflops", type=float, help="Dense fp16 peak (default: from the device name).")
     parser.add_argument("--stack-size", type=int, help="End-to-end stack (default 8000 on a GPU, 1024 on the CPU).")
     parser.add_argument("--engine-cache", type=Path, help="TensorRT engine cache (default: a temporary folder).")
     parser.add_argument("--modes", default="graph,host", help="rts-infer --normalise modes end to end.")
+    parser.add_argument("--region-scenes", type=int, default=6, help="Scenes of the region runs (PlanetScope-sized).")
+    parser.add_argument("--no-region", dest="region", action="store_false", help="Skip the region runs.")
     args = parser.parse_args()
     import onnxruntime as ort
     import torch
@@ -311,17 +388,25 @@ def main() -> None:
         folder = Path(tmp)
         onnx_path, rows = model_rows(folder, tile, batch, seconds, on_gpu, args.engine_cache)
         flops = model_flops(onnx_path, tile)
-        e2e, tiles = end_to_end(folder, onnx_path, size, tile, on_gpu, args.engine_cache, args.modes.split(","))
+        options = option_rows(onnx_path, tile, batch, seconds) if on_gpu else {}
+        e2e, tiles = end_to_end(folder, onnx_path, size, tile, on_gpu, args.engine_cache, args.modes.split(","),
+                                batch)
+        if args.region:
+            (folder / "r34").mkdir()
+            models = two_models(onnx_path, folder / "r34", tile)
+            region_runs = region(models, on_gpu, args.region_scenes, folder)
+        else:
+            region_runs = []
     device = name or "CPU (no GPU: the GPU rows say so)"
     print(f"device: {device}; dense fp16 peak {f'{peak:.0f} TFLOP/s' if peak else 'unknown (--peak-tflops)'}")
     print(f"model: UNet++ ResNet34 depth 5, {CHANNELS} bands, {flops / 1e9:.0f} GFLOP per {tile} px tile, "
           f"batch {batch}")
-    print(f"{'row':<48} {'tiles/s':>9} {'Mpx/s':>8} {'% peak':>7} {'GPU idle':>9}")
+    print(f"{'row':<48} {'tiles/s':>9} {'Mpx/s':>8} {'% peak':>7} {'GPU busy':>9}")
 
     def share(tiles_per_second):
         return f"{100 * tiles_per_second * flops / (peak * 1e12):.1f}" if peak else "-"
 
-    for label, value in rows.items():
+    for label, value in [*rows.items(), *options.items()]:
         if value is None or isinstance(value, str):
             print(f"{label:<48} {value or 'no GPU':>9}")
             continue
@@ -335,13 +420,21 @@ def main() -> None:
             continue
         mpx, per_second, idle = value
         print(f"{label:<48} {per_second:>9.2f} {mpx:>8.1f} {share(per_second):>7} "
-              f"{f'{100 * idle:.0f} %' if idle is not None else '-':>9}")
+              f"{f'{100 * (1 - idle):.0f} %' if idle is not None else '-':>9}")
     steady = [v[1] for k, v in e2e.items() if k.endswith("next scene") and not isinstance(v, str)]
     if steady and isinstance(rows.get(model_only), float):
-        print(f"next scene at {100 * max(steady) / rows[model_only]:.0f} % of the model-only rate ({model_only})")
+        print(f"next scene at {100 * max(steady) / rows[model_only]:.0f} % of the model-only rate ({model_only}, "
+              f"same tile size and batch; target >= 50 %)")
+    if isinstance(rows.get(model_only), float) and peak:
+        print(f"model only at {share(rows[model_only])} % of the dense fp16 peak (target >= 15 %)")
     print(f"(end to end: two {size} px scenes, two models, {tiles} tiles of {tile} px a scene; Mpx/s of the scene "
-          f"through both models; GPU idle over the whole run; model rows: one batch repeated for about "
-          f"{seconds:.0f} s, Mpx/s of tiles)")
+          f"through both models; GPU busy: share of nvidia-smi samples above 0 % over the whole two-scene run "
+          f"(target >= 75 %); model rows: one batch repeated for about {seconds:.0f} s, Mpx/s of tiles; option "
+          f"and batch rows in tiles of {tile} px a second)")
+    for report in region_runs:
+        print(report)
+    if any("pipeline" in report for report in region_runs):
+        print("(region target on one 16-core GPU node: >= 1,700 scenes an hour)")
 
 
 if __name__ == "__main__":

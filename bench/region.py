@@ -10,9 +10,19 @@ linked under new scene ids, the metadata's date changed), as a region is revisit
 through a season. Generating them is not timed.
 
     python bench/region.py [--scenes 20] [--size 5657] [--distinct 2] [--model M ...] [--work DIR]
+                           [--infer-options "--device cuda --precision fp16"] [--piped]
 
 A 5657 x 5657 px scene has the 32 Mpx of a PlanetScope scene of about 8000 x 4000 px.
 Models default to the demo's two (ResNet-18 UNet++, 512 px tiles).
+
+``--piped`` runs ``rts-prep | rts-infer | rts-ensemble`` as one pipeline instead (the
+region's scenes through the first three stages, as a GPU node runs them): each output
+line is timestamped as it leaves its stage, so a stage's busy time is the sum over
+scenes of the time from when the scene reached it (or the stage finished the one before)
+to when it left; rts-ensemble groups a run's rasters by scene, so it starts when
+rts-infer has ended. Prints scenes per hour of the whole pipeline, each stage's Mpx/s
+of busy time, the bounding stage, and on a GPU the share of the inference stage's
+lifetime the GPU was busy (nvidia-smi).
 """
 
 import argparse
@@ -67,6 +77,72 @@ def acquisitions(sources: list[Path], count: int, folder: Path) -> list[Path]:
     return scenes
 
 
+def scene_of(line: str) -> str:
+    """The scene id of an output path (the file name up to its first dot)."""
+    return Path(line.strip()).name.split(".")[0]
+
+
+def piped(commands: list[tuple[str, list[str], bool]], paths: list[Path]) -> tuple[float, list[dict], object]:
+    """Run ``commands`` (name, argv, streams: whether it starts on each input as it
+    arrives) as one pipeline fed ``paths``; the wall seconds, per stage its output time
+    per scene, and the GPU sampler of the inference stage."""
+    import threading
+
+    from _child import GpuSampler
+
+    start = time.perf_counter()
+    processes = []
+    times: list[dict] = [{} for _ in commands]
+    for _, argv, _ in commands:
+        process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        processes.append(process)
+
+    def relay(number: int) -> None:
+        """Timestamp each line of stage ``number`` and hand it to the next stage."""
+        source = processes[number].stdout
+        target = processes[number + 1].stdin if number + 1 < len(processes) else None
+        for line in source:
+            times[number][scene_of(line)] = time.perf_counter() - start
+            if target is not None:
+                target.write(line)
+                target.flush()
+        if target is not None:
+            target.close()
+
+    relays = [threading.Thread(target=relay, args=(n,), daemon=True) for n in range(len(processes))]
+    for thread in relays:
+        thread.start()
+    sampler = GpuSampler()
+    with sampler:
+        first = processes[0].stdin
+        first.write("".join(f"{path}\n" for path in paths))
+        first.close()
+        for thread in relays:
+            thread.join()
+        codes = [process.wait() for process in processes]
+    if any(codes):
+        raise SystemExit(f"the pipeline failed: exit statuses {codes}")
+    return time.perf_counter() - start, times, sampler
+
+
+def busy_seconds(times: list[dict], streams: list[bool], scenes: list[str]) -> list[float]:
+    """Each stage's busy time: for each scene, from when it reached the stage (or the
+    stage finished the scene before, whichever was later) to when it left."""
+    busy = []
+    for number, stage_times in enumerate(times):
+        total, free = 0.0, 0.0
+        upstream = times[number - 1] if number else {}
+        everything = max(upstream.values()) if upstream else 0.0
+        for scene in scenes:
+            if scene not in stage_times:
+                continue
+            arrived = (upstream.get(scene, 0.0) if streams[number] else everything) if number else 0.0
+            total += stage_times[scene] - max(arrived, free)
+            free = stage_times[scene]
+        busy.append(total)
+    return busy
+
+
 def stage(name: str, command: str, rows: list, megapixels: float) -> str:
     """Run one stage (a shell command reading paths on stdin) and record its figures."""
     print(f"{name} ...", file=sys.stderr, flush=True)
@@ -83,6 +159,8 @@ def main():
     parser.add_argument("--model", action="append", type=Path,
                         help="ONNX model (repeatable; default: models/demo/tcvis.onnx and notcvis.onnx)")
     parser.add_argument("--work", type=Path, help="keep the world here between runs (default: a temporary folder)")
+    parser.add_argument("--infer-options", default="", help='rts-infer options, e.g. "--device cuda --precision fp16"')
+    parser.add_argument("--piped", action="store_true", help="rts-prep | rts-infer | rts-ensemble as one pipeline")
     args = parser.parse_args()
     models = args.model or [ROOT / "models" / "demo" / "tcvis.onnx", ROOT / "models" / "demo" / "notcvis.onnx"]
     work = args.work or Path(tempfile.mkdtemp(prefix="rts-bench-region-"))
@@ -94,13 +172,15 @@ def main():
     (run / "scenes.txt").write_text("\n".join(map(str, scenes)) + "\n")
     megapixels = args.scenes * args.size * args.size / 1e6
     aux = synth / "aux"
+    if args.piped:
+        return report_piped(args, models, scenes, run, aux, megapixels)
     rows: list[dict] = []
     start = time.perf_counter()
     stage("prep", f"{BIN}/rts-prep -q - --dem {aux}/dem.tif --tcvis {aux}/tcvis.tif --landcover "
                   f"{aux}/landcover.tif -o {run}/stacks < {run}/scenes.txt > {run}/stacks.txt", rows, megapixels)
     model_options = " ".join(f"--model {m}" for m in models)
-    stage("infer", f"{BIN}/rts-infer -q - {model_options} -o {run}/probs < {run}/stacks.txt > {run}/probs.txt",
-          rows, megapixels)
+    stage("infer", f"{BIN}/rts-infer -q - {model_options} {args.infer_options} -o {run}/probs < {run}/stacks.txt "
+                   f"> {run}/probs.txt", rows, megapixels)
     stage("ensemble", f"{BIN}/rts-ensemble -q - --water {aux}/landcover.tif -o {run}/level1 < {run}/probs.txt "
                       f"> {run}/level1.txt", rows, megapixels)
     stage("aggregate", f"{BIN}/rts-aggregate -q - -o {run}/products < {run}/level1.txt > {run}/products.txt",
@@ -125,6 +205,32 @@ def main():
     print(f"{'total':<10} {total:>8.1f} {megapixels / total:>8.2f} {table['peak MB'].max():>8.0f}")
     print(f"bounded by {bound['stage']} ({bound['seconds'] / total:.0%} of the wall time); "
           f"{level1} Level-1 features; object F1 {overall.get('f1', float('nan')):.2f} against the truth")
+
+
+def report_piped(args, models: list[Path], scenes: list[Path], run: Path, aux: Path, megapixels: float) -> None:
+    import shlex
+
+    commands = [
+        ("prep", [str(BIN / "rts-prep"), "-q", "-", "--dem", str(aux / "dem.tif"), "--tcvis", str(aux / "tcvis.tif"),
+                  "--landcover", str(aux / "landcover.tif"), "-o", str(run / "stacks")], True),
+        ("infer", [str(BIN / "rts-infer"), "-q", "-", *(f"--model={m}" for m in models),
+                   *shlex.split(args.infer_options), "-o", str(run / "probs")], True),
+        ("ensemble", [str(BIN / "rts-ensemble"), "-q", "-", "--water", str(aux / "landcover.tif"),
+                      "-o", str(run / "level1")], False),
+    ]
+    wall, times, sampler = piped(commands, scenes)
+    ids = [path.parent.name for path in scenes]
+    busy = busy_seconds(times, [streams for _, _, streams in commands], ids)
+    print(f"{args.scenes} scenes of {args.size} x {args.size} px ({megapixels:.0f} Mpx), piped rts-prep | rts-infer "
+          f"{args.infer_options} | rts-ensemble, {len(models)} model(s): {', '.join(m.name for m in models)}; "
+          f"{os.cpu_count()} cores")
+    print(f"{'stage':<10} {'busy s':>8} {'Mpx/s':>8} {'scenes/h':>9}")
+    for (name, _, _), seconds in zip(commands, busy, strict=True):
+        print(f"{name:<10} {seconds:>8.1f} {megapixels / seconds:>8.2f} {3600 * args.scenes / seconds:>9.0f}")
+    bound = max(range(len(busy)), key=busy.__getitem__)
+    print(f"{'pipeline':<10} {wall:>8.1f} {megapixels / wall:>8.2f} {3600 * args.scenes / wall:>9.0f}")
+    gpu = f"; GPU busy {100 * sampler.busy:.0f} % of the pipeline's run" if sampler.busy is not None else ""
+    print(f"bounded by {commands[bound][0]} ({busy[bound]:.1f} s busy of {wall:.1f} s){gpu}")
 
 
 if __name__ == "__main__":
