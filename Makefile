@@ -48,6 +48,9 @@ ENGINE ?= docker
 IMAGE_PREFIX ?= rtsmap
 BASE_IMAGE ?=
 INFER_BASE_IMAGE ?=
+# TENSORRT: pip requirement(s) adding TensorRT to the infer image where NVIDIA's package
+# index is reachable, e.g. TENSORRT=tensorrt-cu13-libs==10.16.1.11 (docker/README.md)
+TENSORRT ?=
 DATA ?= $(CURDIR)
 DOCKER_DEMO_DIR ?= demo-docker
 IMAGES := $(TOOLS)
@@ -238,10 +241,10 @@ docker-pipeline:
 
 images:
 	@for name in $(IMAGES); do \
-	  base="$(BASE_IMAGE)"; [ "$$name" = infer ] && base="$(INFER_BASE_IMAGE)"; \
+	  base="$(BASE_IMAGE)"; extra=""; [ "$$name" = infer ] && base="$(INFER_BASE_IMAGE)" && extra="$(TENSORRT)"; \
 	  echo "== $(ENGINE) build $(IMAGE_PREFIX)/$$name" >&2; \
 	  $(ENGINE) build -f docker/$$name.Dockerfile -t $(IMAGE_PREFIX)/$$name \
-	    $${base:+--build-arg BASE_IMAGE=$$base} . || exit 1; \
+	    $${base:+--build-arg BASE_IMAGE=$$base} $${extra:+--build-arg "TENSORRT=$$extra"} . || exit 1; \
 	done
 
 # Builds every image, runs the demo through them and checks its products against the

@@ -70,7 +70,7 @@ STACK_SCALES = {"slope": 0.01, "relative_elevation": 0.01, "tc_brightness": 1.0,
                 "tc_wetness": 1.0}
 
 
-def conv_over(path: Path, name: str, bands: list[str], seed: int, clip=None, output="logits") -> Path:
+def conv_over(path: Path, name: str, bands: list[str], seed: int, clip=None, output="logits", offset=None) -> Path:
     """A 3 x 3 convolution over ``bands``, each normalised to about unit spread (the
     stacks' fields have a spread of about 150 stored steps)."""
     rng = np.random.default_rng(seed)
@@ -78,7 +78,8 @@ def conv_over(path: Path, name: str, bands: list[str], seed: int, clip=None, out
     nodes = [helper.make_node("Conv", ["input", "w"], ["output"], pads=[1, 1, 1, 1])]
     init = [helper.make_tensor("w", TensorProto.FLOAT, weight.shape, weight.ravel())]
     scale = [1 / (150 * STACK_SCALES.get(b, 1e-4)) for b in bands]
-    offset = [round(float(o), 3) for o in rng.uniform(-0.5, 0.5, len(bands))]
+    drawn = [round(float(o), 3) for o in rng.uniform(-0.5, 0.5, len(bands))]
+    offset = drawn if offset is None else offset
     return save_model(path, nodes, init, len(bands), {"name": name, "bands": bands, "output": output,
                                                       "clip": clip, "scale": scale, "offset": offset})
 

@@ -232,6 +232,7 @@ class Pipeline:
                 self._put(self.to_model, _STOP)
 
     def _read_job(self, job: SceneJob) -> None:
+        log.debug("reading %s", job.stack)
         try:
             dataset = rasterio.open(job.stack, num_threads=self.decode_threads)
         except rasterio.errors.RasterioIOError as exc:
@@ -399,6 +400,7 @@ class Pipeline:
             error = self._close_writers(job)
             if error is None and self.crashed is not None:
                 error = self.crashed
+            log.debug("finished %s%s", job.label, f" ({error!r})" if error is not None else "")
             self._resolve(job, error)
 
     @staticmethod
