@@ -38,11 +38,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
+from _child import GpuSampler
 
 BIN = Path(sys.executable).parent
 DENSE_FP16_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
@@ -108,37 +108,6 @@ def peak_tflops(name: str | None, given: float | None) -> float | None:
         return None
     return next((value for key, value in sorted(DENSE_FP16_TFLOPS.items(), key=lambda kv: -len(kv[0]))
                  if key.lower() in name.lower()), None)
-
-
-class IdleSampler:
-    """The share of nvidia-smi's utilisation samples at 0 % while a run goes on."""
-
-    def __init__(self, every: float = 0.1):
-        self.samples: list[int] = []
-        self.every, self._stop = every, threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self):
-        while not self._stop.is_set():
-            done = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
-                                  capture_output=True, text=True)
-            if done.returncode == 0 and done.stdout.strip():
-                self.samples.append(int(done.stdout.split()[0]))
-            self._stop.wait(self.every)
-
-    def __enter__(self):
-        if shutil.which("nvidia-smi"):
-            self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    @property
-    def idle(self) -> float | None:
-        return sum(s == 0 for s in self.samples) / len(self.samples) if self.samples else None
 
 
 def rate(run, batch, seconds: float, warmup: int = 2) -> float:
@@ -331,7 +300,7 @@ def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool
         command += ["--tensorrt"] if on_gpu and tensorrt_loadable() else []
         if on_gpu and engine_cache:
             command += ["--engine-cache", str(engine_cache)]
-        with IdleSampler() as sampler:
+        with GpuSampler() as sampler:
             start = time.time()
             done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -342,7 +311,7 @@ def end_to_end(folder: Path, onnx_path: Path, size: int, tile: int, on_gpu: bool
         first, second = (max(p.stat().st_mtime for p in (folder / how).glob(f"{scene_id}.*.prob.tif"))
                          for scene_id, _ in SCENES)
         for label, seconds in (("first scene", first - start), ("next scene", second - first)):
-            rows[f"{how}, {label}"] = (size * size / seconds / 1e6, tiles / seconds, sampler.idle)
+            rows[f"{how}, {label}"] = (size * size / seconds / 1e6, tiles / seconds, sampler.busy)
     return rows, tiles
 
 
@@ -436,9 +405,9 @@ def main() -> None:
         if isinstance(value, str):
             print(f"{label:<48} {value}")
             continue
-        mpx, per_second, idle = value
+        mpx, per_second, busy = value
         print(f"{label:<48} {per_second:>9.2f} {mpx:>8.1f} {share(per_second):>7} "
-              f"{f'{100 * (1 - idle):.0f} %' if idle is not None else '-':>9}")
+              f"{f'{100 * busy:.0f} %' if busy is not None else '-':>9}")
     steady = [v[1] for k, v in e2e.items() if k.endswith("next scene") and not isinstance(v, str)]
     if steady and isinstance(rows.get(model_only), float):
         print(f"next scene at {100 * max(steady) / rows[model_only]:.0f} % of the model-only rate ({model_only}, "

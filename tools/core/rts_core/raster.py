@@ -227,6 +227,9 @@ class CogWriter:
                 with atomic.atomic_path(self.path) as temporary:
                     to_cog(source, temporary, compress=self.compress, level=self.compress_level,
                            overview_resampling=self.overview_resampling)
+                    # the drafts go before the COG takes its name: once it is there, nothing
+                    # of its writing is left, whenever the process is killed
+                    atomic.remove_quietly(*temporaries)
         finally:
             self._overviews = []
             atomic.remove_quietly(*temporaries)

@@ -255,17 +255,22 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
     claimed: dict[Path, object] = {}  # outputs made (or found complete) by an earlier input of this run
     pending: deque = deque()  # (item, plan, name, future) of items whose work goes on
 
+    def fail(item, item_plan: Plan | None, named, error: BaseException) -> None:
+        """One input failed: its outputs go (none of them counts as made), one error line."""
+        if item_plan is not None:
+            atomic.remove_quietly(*item_plan.outputs)
+            for path in item_plan.outputs:
+                claimed.pop(path.resolve(), None)
+        report_error(named, error, debug=run.debug)
+        result.failed.append(item)
+
     def settle(item, item_plan: Plan, named, error: BaseException | None) -> None:
         if error is None:
             missing = [str(p) for p in item_plan.outputs if not p.exists()]
             if missing:
                 error = RuntimeError(f"expected output(s) not written: {', '.join(missing)}")
         if error is not None:
-            atomic.remove_quietly(*item_plan.outputs)
-            for path in item_plan.outputs:
-                claimed.pop(path.resolve(), None)
-            report_error(named, error, debug=run.debug)
-            result.failed.append(item)
+            fail(item, item_plan, named, error)
             return
         result.done.append(item)
         emit(item_plan.printed)
@@ -322,12 +327,7 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
                         settle_pending(in_flight - 1)
             except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
                 settle_pending(0)
-                if item_plan is not None:
-                    atomic.remove_quietly(*item_plan.outputs)
-                    for path in item_plan.outputs:
-                        claimed.pop(path.resolve(), None)
-                report_error(named, exc, debug=run.debug)
-                result.failed.append(item)
+                fail(item, item_plan, named, exc)
         settle_pending(0)
     finally:
         for folder in out_dirs:  # again: a writer killed just before this run may only now be gone

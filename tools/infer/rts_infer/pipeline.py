@@ -133,6 +133,11 @@ class Pipeline:
             job.fail(error)
             self._close_writers(job)
             self._resolve(job, error)
+        # no cycle keeps the models (and their ONNX Runtime sessions) alive after the run:
+        # freed by reference counting here, never by a garbage collection in a process
+        # forked later (a session freed there waits forever on a lock of a thread that
+        # did not come along)
+        self.threads, self.models, self.spare = [], [], {}
 
     def submit(self, job: SceneJob) -> Future:
         """Queue a scene (waiting while the reader is a scene ahead); its future."""
