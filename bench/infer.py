@@ -141,31 +141,33 @@ def trivial_model(path: Path, bands: str = "tcvis"):
 
 def feed_times(stack: Path, model_path: Path, repeat: int = 3) -> dict[str, float]:
     """Host CPU per 1024 px tile to read and prepare it, the part a GPU run pays on the
-    host: stored integers for the graph, normalised float32 for the host (one thread)."""
+    host: stored integers for the graph, normalised float32 for the host (one thread:
+    strips decoded, validity found, bands normalised for host, tiles cut as rts-infer's
+    reader does)."""
     import rasterio
 
-    from rts_core.model_input import stack_bands
-    from rts_infer.predict import tile_input, tile_stored
+    from rts_infer.predict import InferOptions, scene_job
     from rts_infer.session import Model
-    from rts_infer.tiling import Tile
+    from rts_infer.strips import StackStrips
 
-    model = Model(model_path, ["CPUExecutionProvider"], normalise="host")
     times = {}
-    with rasterio.open(stack) as dataset:
-        selected = stack_bands(dataset, model.info.bands)
-        tiles = [Tile(r, c, 1024, 1024, None) for r in range(0, dataset.height - 1024, 1024)
-                 for c in range(0, dataset.width - 1024, 1024)]
-        stored = np.empty((10, 1024, 1024), np.int16)
-        normalised = np.empty((10, 1024, 1024), np.float32)
-        for how, fill in (("graph", lambda t: tile_stored(dataset, t, 0, dataset.shape, selected, -32768, stored)),
-                          ("host", lambda t: tile_input(dataset, t, 0, dataset.shape, selected, model, normalised))):
-            rounds = []
-            for _ in range(repeat):
+    for how in ("graph", "host"):
+        model = Model(model_path, ["CPUExecutionProvider"], normalise=how)
+        job = scene_job(stack, [model], [0], {0: stack.with_suffix(".x")}, {0: None}, InferOptions(), "bench")
+        group = job.groups[0]
+        feed = group.feeds[0]
+        out = np.empty((len(feed.bands.indexes), group.grid.size, group.grid.size), feed.input_dtype)
+        rounds = []
+        for _ in range(repeat):
+            with rasterio.Env(GDAL_CACHEMAX=64), rasterio.open(stack) as dataset:  # one thread decodes
                 start = time.process_time()
-                for tile in tiles:
-                    fill(tile)
-                rounds.append((time.process_time() - start) / len(tiles))
-            times[how] = float(np.median(rounds))
+                strips = StackStrips(dataset, group.grid, group.feeds, job.sentinel)
+                for number, line in enumerate(group.grid.rows):
+                    strips.start_row(number)
+                    for tile in line:
+                        strips.tile(0, tile, out)
+                rounds.append((time.process_time() - start) / group.grid.tiles)
+        times[how] = float(np.median(rounds))
     return times
 
 
