@@ -46,8 +46,8 @@ this one's last run (GPU: pip install 'rts-infer[gpu]').""")
                    "cudnn_conv_algo_search=HEURISTIC|EXHAUSTIVE|DEFAULT, use_tf32=0, ... (bench/gpu.py measures them).")
 @click.option("--normalise", type=click.Choice(["auto", "graph", "host"]), default="auto",
               help="graph: the session takes the stored integer bands and normalises them itself (half the bytes "
-                   "to the device); host: numpy on the reader threads (float stacks always); auto: graph on a GPU, "
-                   "host on the CPU.")
+                   "to the device); host: numpy on the reader thread, once a strip for all models (float stacks "
+                   "always); auto: graph on a GPU, host on the CPU.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16"]), default="fp32",
               help="fp16 converts the model's weights and computation (input and output stay float32).")
 @click.option("--batch-size", type=click.IntRange(1),
