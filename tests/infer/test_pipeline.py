@@ -150,3 +150,32 @@ def test_unknown_cuda_options_and_a_missing_runtime_stop_the_run(tmp_path):
                            str(tmp_path / "out")], capture_output=True, text=True)
     assert done.returncode == 2 and "pip install 'rts-infer[cpu]'" in done.stderr, done.stderr
     assert not list(atomic.Path(tmp_path).glob("out/*"))
+
+
+def test_a_model_failing_on_one_scene_fails_that_scene_alone(tmp_path, monkeypatch):
+    """An error of the model thread (a CUDA error, say) on one scene's batches: that
+    scene gets one error line and nothing on disk; the scenes before and after complete."""
+    from rts_infer.session import Model
+
+    ids = ["20230715_201230_12_24a3", "20230715_201231_12_24a3", "20230715_201232_12_24a3"]
+    stacks = [stack(tmp_path / f"{scene}.stack.tif", (300, 300), seed=n, scene_id=scene) for n, scene in
+              enumerate(ids)]
+    model = conv_over(tmp_path / "a.onnx", "a", TCVIS, 1)
+    calls = []
+    original = Model.run_normalised
+
+    def failing_on_the_second_scene(self, batch):
+        calls.append(len(calls))
+        if calls[-1] == per_scene:  # the second scene's first batch
+            raise RuntimeError("CUDA failure: an illegal memory access was encountered")
+        return original(self, batch)
+
+    per_scene = 8  # 16 tiles of 128 px at 2 a batch
+    monkeypatch.setattr(Model, "run_normalised", failing_on_the_second_scene)
+    done = run_script("rts-infer", *stacks, "--model", model, "--tile-size", 128, "--overlap", 32, "-o",
+                      tmp_path / "out")
+    assert len(calls) == 2 * per_scene + 1  # the broken scene's other batches skip the model
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {stacks[1]}: CUDA failure: an illegal memory access was encountered"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"{ids[0]}.a.prob.tif", f"{ids[2]}.a.prob.tif"]

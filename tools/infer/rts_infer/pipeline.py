@@ -145,7 +145,12 @@ class Pipeline:
             raise RuntimeError(f"rts-infer's pipeline stopped: {self.crashed!r}")
         with self.open_lock:
             self.open_jobs[id(job)] = job
-        self._put(self.jobs, job)
+        try:
+            self._put(self.jobs, job)
+        except _Aborted:
+            with self.open_lock:
+                self.open_jobs.pop(id(job), None)
+            raise RuntimeError(f"rts-infer's pipeline stopped: {self.crashed or 'interrupted'!r}") from None
         return job.future
 
     # -- plumbing ---------------------------------------------------------------------------
