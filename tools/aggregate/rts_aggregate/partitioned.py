@@ -24,6 +24,7 @@ not the number of Level-1 features, and every core at work.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import multiprocessing
@@ -310,6 +311,10 @@ class Workers:
 
 
 def worker_logging(quiet: bool, debug: bool) -> None:
+    """A worker's start: what a fork inherited is never garbage-collected here (a
+    library object whose destructor joins threads that did not come along would wait
+    for them forever; seen with ONNX Runtime sessions left by earlier in-process runs)."""
+    gc.freeze()
     setup_logging(TOOL, quiet=quiet, debug=debug)
 
 

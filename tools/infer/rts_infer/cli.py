@@ -77,11 +77,16 @@ def main(paths, models, out, device, tensorrt, engine_cache, cuda_graphs, cuda_o
     options = InferOptions(tile_size=tile_size, overlap=overlap, batch_size=batch_size, blending=blending,
                            precision=precision, allow_mismatch=allow_preprocessing_mismatch)
     version = cli.version_string(TOOL)
-    with Pipeline(models) as pipeline:
-        result = run_items(stacks, partial(plan_stack, out=out, models=models, options=options, version=version),
-                           partial(infer_stack, pipeline=pipeline, models=models, options=options, version=version,
-                                   overwrite=run.overwrite),
-                           run, label="infer", out_dirs=[out], in_flight=3)
+    try:
+        with Pipeline(models) as pipeline:
+            result = run_items(stacks, partial(plan_stack, out=out, models=models, options=options,
+                                               version=version),
+                               partial(infer_stack, pipeline=pipeline, models=models, options=options,
+                                       version=version, overwrite=run.overwrite),
+                               run, label="infer", out_dirs=[out], in_flight=3)
+    finally:
+        for model in models:
+            model.close()
     cli.exit_with(result)
 
 

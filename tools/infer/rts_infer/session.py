@@ -351,6 +351,13 @@ class Model:
                 ort.set_default_logger_severity(2)
         return self.sessions[key]
 
+    def close(self) -> None:
+        """Free the ONNX Runtime sessions now (by reference counting), not whenever a
+        garbage collection finds the model: one in a process forked later, where the
+        sessions' threads did not come along, waits for them forever."""
+        self.sessions.clear()
+        self.buffers.clear()
+
     def run_normalised(self, batch: np.ndarray) -> np.ndarray:
         """The network's output (N, H, W) for a normalised batch (N, C, H, W) (host
         normalisation): logits or probabilities as the metadata says; :func:`to_probability`
