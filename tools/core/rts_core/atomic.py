@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,8 +88,53 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+class IncompleteWrite(OSError):
+    """A file that was not written whole (a full disk, where GDAL may only log the error)."""
+
+
+def verify_whole(path: Path, final: Path | None = None) -> None:
+    """Read back what makes a raster or Parquet file whole before it takes its final
+    name: the last block of every band and overview of a GeoTIFF, the footer of a
+    Parquet file. A write that failed on the way never passes as a finished output; the
+    error says so with the OS's words where the disk is full."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".tif", ".tiff"):
+            import rasterio
+            from rasterio.windows import Window
+
+            with rasterio.open(path) as dataset:
+                levels = len(dataset.overviews(1)) if dataset.count else 0
+            for level in [None, *range(levels)]:
+                with rasterio.open(path, **({} if level is None else {"overview_level": level})) as dataset:
+                    corner = Window(dataset.width - 1, dataset.height - 1, 1, 1)
+                    for band in range(1, dataset.count + 1):
+                        dataset.read(band, window=corner)
+        elif suffix == ".parquet":
+            import pyarrow.parquet
+
+            pyarrow.parquet.read_metadata(path)
+    except Exception as exc:  # noqa: BLE001 - GDAL and Arrow raise many kinds for broken files
+        name = Path(final or path).name
+        free = _free_bytes(path.parent)
+        if free is not None and free < 1 << 20:
+            raise IncompleteWrite(f"No space left on device: {name} could not be written whole "
+                                  f"({free} bytes free in {path.parent})") from None
+        raise IncompleteWrite(f"{name} was not written whole: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
 def commit(temporary: Path, final: Path) -> None:
-    """Flush ``temporary`` to disk and rename it to ``final`` in one step."""
+    """Check ``temporary`` is whole (:func:`verify_whole`), flush it to disk and rename it
+    to ``final`` in one step."""
+    verify_whole(temporary, final)
     fsync_file(temporary)
     os.replace(temporary, final)
     with contextlib.suppress(OSError):  # make the rename itself durable

@@ -227,6 +227,8 @@ class CogWriter:
                 with atomic.atomic_path(self.path) as temporary:
                     to_cog(source, temporary, compress=self.compress, level=self.compress_level,
                            overview_resampling=self.overview_resampling)
+                    # checked while the drafts still fill the disk, so that a full disk is named
+                    atomic.verify_whole(temporary, self.path)
                     # the drafts go before the COG takes its name: once it is there, nothing
                     # of its writing is left, whenever the process is killed
                     atomic.remove_quietly(*temporaries)
