@@ -63,6 +63,10 @@ def cleanup_stale_temporaries(folder: Path) -> list[Path]:
         pid = int(match["pid"])
         if pid == os.getpid() or _pid_alive(pid):
             continue
+        if entry.is_dir() and not entry.is_symlink():  # our writers make files only: not ours to remove
+            log.warning("%s is named like a temporary file of an interrupted run but is a folder: left alone",
+                        entry)
+            continue
         with contextlib.suppress(FileNotFoundError):
             entry.unlink()
             removed.append(entry)

@@ -25,6 +25,7 @@ class Rows:
 
     first: int
     values: list[np.ndarray]  # per model: (count, width) float32 probabilities x 100, unrounded
+    unscored: list[np.ndarray | None]  # per model: where a tile's output was not finite (no-data), if anywhere
 
 
 class Blender:
@@ -43,6 +44,8 @@ class Blender:
                             for i, start in enumerate(starts)}
         self.done_in_row: dict[int, int] = {}
         self.per_row = len(rows[0])
+        self.unscored: list[np.ndarray | None] = [None] * models  # made on the first non-finite output
+        self.non_finite = [0] * models  # values a model gave that were NaN or infinite
 
     def add(self, tile, probabilities: list[np.ndarray]) -> Rows | None:
         """One tile's probability (size, size) per model, overwritten in the blending; the
@@ -52,8 +55,15 @@ class Blender:
         rs = slice(tile.row - top, tile.row - top + tile.height)
         cs = slice(tile.col, tile.col + tile.width)
         self.weight[rs, cs] += tile.weights
-        for sums, probability in zip(self.sums, probabilities, strict=True):
+        for number, (sums, probability) in enumerate(zip(self.sums, probabilities, strict=True)):
             part = probability[: tile.height, : tile.width]
+            if not np.isfinite(part).all():  # a model's NaN is no-data, never a value
+                bad = ~np.isfinite(part)
+                self.non_finite[number] += int(bad.sum())
+                if self.unscored[number] is None:
+                    self.unscored[number] = np.zeros(self.weight.shape, bool)
+                self.unscored[number][rs, cs] |= bad
+                part[bad] = 0.0
             np.multiply(part, tile.weights, out=part)
             sums[rs, cs] += part
         self.done_in_row[tile.row] = self.done_in_row.get(tile.row, 0) + 1
@@ -72,13 +82,18 @@ class Blender:
             inverse = np.maximum(self.weight[inside, cols], 1e-12)
             np.multiply(inverse, contract.PROB_SCALE, out=inverse)
             np.reciprocal(inverse, out=inverse)
-            rows = Rows(first, [sums[inside, cols] * inverse for sums in self.sums])
+            rows = Rows(first, [sums[inside, cols] * inverse for sums in self.sums],
+                        [None if mask is None else mask[inside, cols].copy() for mask in self.unscored])
         if count > 0:
             keep = self.filled - count  # shift the unfinished rows up, in place
             self.sums[:, :keep] = self.sums[:, count:self.filled]
             self.weight[:keep] = self.weight[count:self.filled]
             self.sums[:, keep:self.filled] = 0
             self.weight[keep:self.filled] = 0
+            for mask in self.unscored:
+                if mask is not None:
+                    mask[:keep] = mask[count:self.filled]
+                    mask[keep:self.filled] = False
             self.top, self.filled = top + count, keep
         return rows
 

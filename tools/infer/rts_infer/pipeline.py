@@ -375,12 +375,17 @@ class Pipeline:
         strips.extend(batch.validity)
         kinds = [self.models[index].info.output for index in group.models]
         for slot, tile in enumerate(batch.tiles):
-            probabilities = [to_probability(out[slot], "probability" if feed.in_graph else kind)
+            probabilities = [probability_of(out[slot], "probability" if feed.in_graph else kind)
                              for out, feed, kind in zip(outputs, group.feeds, kinds, strict=True)]
             rows = blender.add(tile, probabilities)
             if rows is not None:
                 self._write_rows(job, group, rows, strips)
         job.progress.update(len(batch.tiles))
+        if batch.last:
+            for index, count in zip(group.models, blender.non_finite, strict=True):
+                if count:
+                    log.warning("%s: model %s gave %d values that are NaN or infinite: written as no-data",
+                                job.stack, self.models[index].info.name, count)
 
     def _write_rows(self, job: SceneJob, group: Group, rows, strips: list) -> None:
         count = rows.values[0].shape[0]
@@ -390,6 +395,8 @@ class Pipeline:
         for number, (index, values) in enumerate(zip(group.models, rows.values, strict=True)):
             valid = np.concatenate([strip.output_valid[number][max(rows.first - strip.first, 0):last - strip.first]
                                     for strip in overlapping])
+            if rows.unscored[number] is not None:
+                valid &= ~rows.unscored[number]
             job.writers[index].write(quantised(values, valid), window=window)
         while strips and strips[0].first + strips[0].rows <= last:
             strips.pop(0)
@@ -428,6 +435,16 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - isolated to its scene
             error = error or exc
         return error
+
+
+def probability_of(output: np.ndarray, kind: str) -> np.ndarray:
+    """A tile's model output as probabilities, NaN wherever the output was not finite
+    (an infinite value is no more a score than NaN): the blending makes those no-data."""
+    finite = np.isfinite(output)
+    probability = to_probability(output, kind)
+    if not finite.all():
+        probability[~finite] = np.nan
+    return probability
 
 
 class _Aborted(Exception):

@@ -77,6 +77,7 @@ def read_info(metadata: dict, inputs: list[list]) -> ModelInfo:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"unreadable '{key}' metadata: {exc}") from None
     bands = normalisation.bands
+    check_finite(normalisation)
     output = meta.get("output", contract.DEFAULT_MODEL_OUTPUT)
     if output not in contract.MODEL_OUTPUTS:
         raise ModelError(f"metadata output {output!r} is neither logits nor probability")
@@ -96,6 +97,19 @@ def read_info(metadata: dict, inputs: list[list]) -> ModelInfo:
         raise ModelError(str(exc)) from None
     return ModelInfo(name=name, normalisation=normalisation, output=output,
                      tile_size=tile_size, overlap=overlap, multiple=2 ** depth, preprocessing=record)
+
+
+def check_finite(normalisation: Normalisation) -> None:
+    """The normalisation's numbers are finite and of a sane size (JSON admits NaN and
+    Infinity): a NaN scale would make every input NaN, and the run would score garbage."""
+    for key, values in (("scale", normalisation.scale), ("offset", normalisation.offset),
+                        ("clip", np.asarray(normalisation.clip if normalisation.clip is not None else [0.0, 1.0]))):
+        values = np.asarray(values, np.float64)
+        bad = ~np.isfinite(values) | (np.abs(values) > 1e12)
+        if bad.any():
+            raise ModelError(f"metadata {key} {values.tolist()!r} holds a value that is not finite or over 1e12")
+    if normalisation.clip is not None and not normalisation.clip[0] < normalisation.clip[1]:
+        raise ModelError(f"metadata clip {list(normalisation.clip)!r} is no range (low < high)")
 
 
 def _bounded(meta: dict, key: str, default: int, low: int, high: int) -> int:
@@ -257,7 +271,9 @@ class Model:
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             self.options.intra_op_num_threads = threads
-        self.options.log_severity_level = 3
+        # ONNX Runtime's own (ANSI-coloured) log lines only with --debug: its errors reach
+        # the user as the input's one error line (CONTRACT.md section 1)
+        self.options.log_severity_level = ort_log_level()
         # ONNX Runtime's threads sleep between runs instead of spinning: the reader and writer
         # threads need the cores (two demo models over 1500 px on 2 cores: 8.5 s instead of 9.1)
         self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -339,16 +355,12 @@ class Model:
 
                 source = graph.with_stored_input(self.proto, self.info.normalisation, self.info.output, dtype,
                                                  sentinel).SerializeToString()
-            wants_cuda = any(_name(p) == "CUDAExecutionProvider" for p in self.providers)
-            try:
-                if wants_cuda:  # a CUDA provider that cannot load (no libraries, no GPU) is reported once, above
-                    ort.set_default_logger_severity(4)
+            try:  # a CUDA provider that cannot load (no libraries, no GPU) is reported once, by load_models
+                ort.set_default_logger_severity(ort_log_level())
                 self.sessions[key] = ort.InferenceSession(source, sess_options=self.options,
                                                           providers=self.providers)
             except Exception as exc:  # noqa: BLE001 - ORT raises several types for models it cannot run
                 raise ModelError(f"cannot load the model: {' '.join(str(exc).split())}") from None
-            finally:
-                ort.set_default_logger_severity(2)
         return self.sessions[key]
 
     def close(self) -> None:
@@ -416,6 +428,11 @@ class Model:
         session.run_with_iobinding(binding)
         result = output.numpy()  # a copy from a device; a view of the buffer on the CPU, which the next run reuses
         return (result if result.flags.owndata else result.copy())[:, 0]
+
+
+def ort_log_level() -> int:
+    """ONNX Runtime's log severity: warnings with --debug, else fatal errors only."""
+    return 2 if log.isEnabledFor(logging.DEBUG) else 4
 
 
 _ARENA: list = []

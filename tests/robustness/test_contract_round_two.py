@@ -1,0 +1,86 @@
+"""Issue #28's causes 5 and 6: a folder named like a dead run's temporary file, and NaN
+in a model's metadata or outputs."""
+
+import json
+import os
+
+import numpy as np
+import onnx
+import pytest
+import rasterio
+from onnx import TensorProto, helper
+
+from rts_core import atomic
+from tests.infer.golden import TCVIS, conv_over, stack
+from tests.infer.models import save_model
+from tests.robustness.conftest import run
+
+SCENE = "20230715_201234_12_24a3"
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("scale", [float("nan")] * 10, "metadata scale"), ("offset", [float("inf")] + [0.0] * 9, "metadata offset"),
+    ("clip", [float("nan"), 1.0], "metadata clip"), ("clip", [1.0, 0.0], "is no range")])
+def test_nan_or_nonsense_in_a_models_metadata_stops_the_run(tmp_path, key, value, reason):
+    path = stack(tmp_path / f"{SCENE}.stack.tif", (80, 90), seed=1)
+    model = conv_over(tmp_path / "m.onnx", "m", TCVIS, 1)
+    proto = onnx.load(str(model))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["rts"])
+    meta[key] = value
+    helper.set_model_props(proto, {"rts": json.dumps(meta)})  # json writes NaN and Infinity
+    onnx.save(proto, str(model))
+    done = run("infer", path, "--model", model, "-o", tmp_path / "out")
+    assert done.returncode == 2 and len(done.errors) == 1, done.stderr
+    assert done.errors[0].startswith(f"error: {model}: ") and reason in done.errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_whose_output_is_nan_writes_no_data_there_not_values(tmp_path):
+    """Log of the normalised NDVI: NaN where it is negative. Those pixels are no-data
+    (they used to be written as 0, valid); the others keep the model's value."""
+    path = stack(tmp_path / f"{SCENE}.stack.tif", (150, 170), seed=2)
+    nodes = [helper.make_node("Log", ["input"], ["output"])]
+    model = save_model(tmp_path / "log.onnx", nodes, [], 1, {"name": "log", "bands": ["ndvi"], "scale": [50.0],
+                                                             "offset": [0.0], "tile_size": 64, "overlap": 16})
+    done = run("infer", path, "--model", model, "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert "model log gave" in done.stderr and "NaN or infinite: written as no-data" in done.stderr
+    with rasterio.open(path) as dataset:
+        ndvi = dataset.read(dataset.descriptions.index("ndvi") + 1) * dataset.scales[
+            dataset.descriptions.index("ndvi")]
+    with rasterio.open(tmp_path / "out" / f"{SCENE}.log.prob.tif") as dataset:
+        stored = dataset.read(1)
+    negative, positive = ndvi * 50 < -1e-6, ndvi * 50 > 1e-6
+    assert negative.mean() > 0.05 and positive.mean() > 0.5
+    assert (stored[negative] == 255).all()  # no-data where the model gave NaN
+    interior = positive.copy()
+    interior[:8], interior[-8:], interior[:, :8], interior[:, -8:] = False, False, False, False
+    assert (stored[interior] <= 100).mean() > 0.9  # the rest scored (overlaps with NaN tiles aside)
+
+
+def test_a_folder_named_like_a_dead_runs_temporary_is_left_alone(tmp_path):
+    path = stack(tmp_path / f"{SCENE}.stack.tif", (60, 60), seed=1)
+    model = conv_over(tmp_path / "m.onnx", "m", TCVIS, 1)
+    out = tmp_path / "out"
+    folder = atomic.temporary_path(out / f"{SCENE}.m.prob.tif")
+    folder = folder.with_name(folder.name.replace(f"-{os.getpid()}-", "-999999-"))  # a writer that is gone
+    folder.mkdir(parents=True)
+    done = run("infer", path, "--model", model, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert "is named like a temporary file of an interrupted run but is a folder: left alone" in done.stderr
+    assert folder.is_dir() and (out / f"{SCENE}.m.prob.tif").exists()
+    assert np.isfinite(rasterio.open(out / f"{SCENE}.m.prob.tif").read(1)).all()
+
+
+def test_onnx_runtimes_own_lines_stay_off_standard_error(tmp_path):
+    """Cause 15: a model that fails while running (a Reshape to a fixed shape) gives the
+    input's one error line, without ONNX Runtime's ANSI-coloured log line beside it."""
+    path = stack(tmp_path / f"{SCENE}.stack.tif", (200, 200), seed=1)
+    nodes = [helper.make_node("Reshape", ["input", "shape"], ["output"])]
+    shape = [helper.make_tensor("shape", TensorProto.INT64, [4], [1, 1, 64, 64])]
+    model = save_model(tmp_path / "reshape.onnx", nodes, shape, 1, {"name": "rs", "bands": ["ndvi"],
+                                                                     "tile_size": 128, "overlap": 32})
+    done = run("infer", path, "--model", model, "-o", tmp_path / "out")
+    assert done.returncode == 1 and len(done.errors) == 1 and "cannot be reshaped" in done.errors[0]
+    assert "\x1b[" not in done.stderr and "onnxruntime:" not in done.stderr.replace(done.errors[0], "")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
