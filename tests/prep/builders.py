@@ -20,9 +20,13 @@ def scene_transform(pixel=3.0, origin=SCENE_ORIGIN):
 
 
 def write_scene(folder: Path, size=(200, 240), *, dn=None, udm2=None, bands=4, descriptions=None,
-                scene_id=SCENE_ID, crs=SCENE_CRS, with_udm2=True, acquired="2022-07-14T20:15:30.123456Z",
+                scene_id=SCENE_ID, crs=SCENE_CRS, with_udm2=True, acquired=None,
                 suffix="_3B_AnalyticMS_SR.tif", origin=SCENE_ORIGIN) -> Path:
-    """A scene folder: SR (uint16 DN), udm2 (all clear unless given), metadata JSON."""
+    """A scene folder: SR (uint16 DN), udm2 (all clear unless given), metadata JSON (its
+    acquisition the id's time to the microsecond unless given)."""
+    if acquired is None:
+        acquired = f"{scene_id[0:4]}-{scene_id[4:6]}-{scene_id[6:8]}T{scene_id[9:11]}:{scene_id[11:13]}:" \
+                   f"{scene_id[13:15]}.123456Z" if scene_id[8] == "_" else "2022-07-14T20:15:30.123456Z"
     folder.mkdir(parents=True, exist_ok=True)
     rows, cols = size
     if dn is None:

@@ -84,3 +84,46 @@ def test_onnx_runtimes_own_lines_stay_off_standard_error(tmp_path):
     assert done.returncode == 1 and len(done.errors) == 1 and "cannot be reshaped" in done.errors[0]
     assert "\x1b[" not in done.stderr and "onnxruntime:" not in done.stderr.replace(done.errors[0], "")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def scene_copy(chain, folder, metadata_text=None):
+    """A copy of the chain's first scene folder (SR, udm2, metadata), its metadata replaced."""
+    import shutil
+
+    source = chain.scenes[0].parent
+    target = folder / source.name
+    shutil.copytree(source, target)
+    if metadata_text is not None:
+        [metadata] = target.glob("*metadata*.json")
+        metadata.write_text(metadata_text)
+    return target / chain.scenes[0].name
+
+
+@pytest.mark.parametrize("case", ["1800", "3000", "a week off", "huge"])
+def test_impossible_dates_and_huge_metadata_are_errors_of_their_scene(chain, tmp_path, case):
+    """Causes 8 and 14 at rts-prep: a metadata date outside 1990-2100 or more than a day
+    from the scene id's is an error for that scene (Level 2 got the year 1800; 3000
+    failed in rts-aggregate), and so is a PlanetScope metadata file of megabytes (1 GB
+    cost 2.2 GB of memory); the good scene beside it completes."""
+    [metadata] = chain.scenes[0].parent.glob("*metadata*.json")
+    document = json.loads(metadata.read_text())
+    acquired = document["properties"]["acquired"]
+    text = {"1800": json.dumps({**document, "properties": {**document["properties"],
+                                                          "acquired": "1800" + acquired[4:]}}),
+            "3000": json.dumps({**document, "properties": {**document["properties"],
+                                                          "acquired": "3000" + acquired[4:]}}),
+            "a week off": json.dumps({**document, "properties": {
+                **document["properties"], "acquired": acquired[:8] + f"{(int(acquired[8:10]) + 7) % 28 + 1:02d}"
+                + acquired[10:]}}),
+            "huge": json.dumps({**document, "padding": "x" * 2_000_000})}[case]
+    bad = scene_copy(chain, tmp_path / "bad", text)
+    good = chain.scenes[1]
+    out = tmp_path / "stacks"
+    done = run("prep", bad, good, "--dem", chain.world / "aux/dem.tif", "--tcvis", chain.world / "aux/tcvis.tif",
+               "-o", out)
+    assert done.returncode == 1 and len(done.errors) == 1, done.stderr
+    assert done.errors[0].startswith(f"error: {bad}: ")
+    reason = {"1800": "outside 1990-2100", "3000": "outside 1990-2100", "a week off": "more than a day from",
+              "huge": "implausibly large"}[case]
+    assert reason in done.errors[0], done.errors[0]
+    assert [p.name for p in out.iterdir()] == [f"{good.parent.name}.stack.tif"]

@@ -96,10 +96,28 @@ def open_scene(path: str | Path) -> SceneFiles | Sentinel2Scene:
         raise InputError(f"cannot read the SR GeoTIFF: {exc}") from None
     udm2 = _beside(sr, scene_id, "udm2*.tif")
     metadata = _beside(sr, scene_id, "metadata*.json")
-    acquired = acquired_from_scene_id(scene_id)
+    from_id = acquired = acquired_from_scene_id(scene_id)
+    check_date(from_id, f"the scene id {scene_id}")
     if metadata is not None:
+        size = metadata.stat().st_size
+        if size > MAX_METADATA_BYTES:  # a PlanetScope metadata file is a few kB
+            raise InputError(f"metadata file {metadata.name} is implausibly large ({size:,} bytes)")
         try:
             acquired = parse_acquired(json.loads(metadata.read_text())["properties"]["acquired"])
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
+        else:
+            check_date(acquired, f"{metadata.name}'s properties.acquired")
+            if abs((acquired - from_id).total_seconds()) > 86400:
+                raise InputError(f"{metadata.name}'s properties.acquired {acquired:%Y-%m-%d %H:%M} is more than a "
+                                 f"day from the scene id's {from_id:%Y-%m-%d %H:%M}")
     return SceneFiles(scene_id, sr, udm2, acquired, bands, metadata)
+
+
+MAX_METADATA_BYTES = 1_000_000
+FIRST_YEAR, LAST_YEAR = 1990, 2100  # a date outside is no acquisition (CONTRACT.md: contract checks at the boundary)
+
+
+def check_date(acquired: datetime, what: str) -> None:
+    if not FIRST_YEAR <= acquired.year <= LAST_YEAR:
+        raise InputError(f"{what} dates the scene {acquired:%Y-%m-%d}, outside {FIRST_YEAR}-{LAST_YEAR}")
