@@ -127,3 +127,16 @@ def test_impossible_dates_and_huge_metadata_are_errors_of_their_scene(chain, tmp
               "huge": "implausibly large"}[case]
     assert reason in done.errors[0], done.errors[0]
     assert [p.name for p in out.iterdir()] == [f"{good.parent.name}.stack.tif"]
+
+
+def test_two_stack_bands_of_one_name_are_an_error_of_that_stack(tmp_path):
+    """Cause 11: the first of two bands named ndvi won, silently."""
+    good = stack(tmp_path / f"{SCENE}.stack.tif", (60, 60), seed=1)
+    other = "20230716_201234_12_24a3"
+    twice = stack(tmp_path / f"{other}.stack.tif", (60, 60), seed=2, scene_id=other)
+    with rasterio.open(twice, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+        dataset.set_band_description(dataset.descriptions.index("blue") + 1, "ndvi")
+    model = conv_over(tmp_path / "m.onnx", "m", TCVIS[:1], 1)  # ndvi alone
+    done = run("infer", twice, good, "--model", model, "-o", tmp_path / "out")
+    assert done.returncode == 1 and done.errors == [f"error: {twice}: stack has two bands named ndvi"]
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{SCENE}.m.prob.tif"]

@@ -54,6 +54,9 @@ def stack_bands(dataset, bands: Sequence[str]) -> StackBands:
     missing = [b for b in bands if b not in names]
     if missing:
         raise InputError(f"stack lacks band(s) {', '.join(missing)} needed by the model")
+    twice = sorted({b for b in bands if names.count(b) > 1})
+    if twice:  # which one the model should get is not the reader's guess
+        raise InputError(f"stack has two bands named {', '.join(twice)}")
     indexes = [names.index(b) + 1 for b in bands]
     return StackBands(indexes, np.array([dataset.scales[i - 1] for i in indexes], np.float32),
                       np.array([dataset.offsets[i - 1] for i in indexes], np.float32))
