@@ -140,3 +140,21 @@ def test_two_stack_bands_of_one_name_are_an_error_of_that_stack(tmp_path):
     done = run("infer", twice, good, "--model", model, "-o", tmp_path / "out")
     assert done.returncode == 1 and done.errors == [f"error: {twice}: stack has two bands named ndvi"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == [f"{SCENE}.m.prob.tif"]
+
+
+def test_a_udm2_in_another_crs_than_its_sr_is_an_error_of_that_scene(tmp_path):
+    """Cause 10: shape and transform were compared, the CRS was not."""
+    from tests.prep.builders import write_dem, write_scene, write_tcvis
+
+    good = write_scene(tmp_path / "good" / "20220714_201530_42_24a3")
+    bad = write_scene(tmp_path / "bad" / "20220715_201530_42_24a3", scene_id="20220715_201530_42_24a3")
+    [udm2] = bad.parent.glob("*udm2*.tif")
+    with rasterio.open(udm2, "r+") as dataset:
+        dataset.crs = "EPSG:32609"  # the SR's numbers, a zone to the east
+    plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    out = tmp_path / "out"
+    done = run("prep", bad, good, "--dem", plane, "--tcvis", tcvis, "-o", out)
+    assert done.returncode == 1 and len(done.errors) == 1, done.stderr
+    assert done.errors[0].startswith(f"error: {bad}: udm2 {udm2.name} is in EPSG:32609, the SR in EPSG:")
+    assert [p.name for p in out.iterdir()] == ["20220714_201530_42_24a3.stack.tif"]

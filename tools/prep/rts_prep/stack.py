@@ -133,6 +133,9 @@ class PlanetBlocks:
             udm2 = self.udm2s.get()
             if udm2.shape != sr.shape or udm2.transform != sr.transform or udm2.count != 8:
                 raise InputError(f"udm2 {self.scene.udm2.name} does not match the SR grid or has not 8 bands")
+            if udm2.crs is not None and udm2.crs != sr.crs:  # the same numbers in another CRS are another place
+                raise InputError(f"udm2 {self.scene.udm2.name} is in {udm2.crs.to_string()}, the SR in "
+                                 f"{sr.crs.to_string() if sr.crs else 'no CRS'}")
         else:
             log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", self.scene.sr)
         return sr.crs, sr.transform, sr.width, sr.height
