@@ -158,3 +158,21 @@ def test_a_udm2_in_another_crs_than_its_sr_is_an_error_of_that_scene(tmp_path):
     assert done.returncode == 1 and len(done.errors) == 1, done.stderr
     assert done.errors[0].startswith(f"error: {bad}: udm2 {udm2.name} is in EPSG:32609, the SR in EPSG:")
     assert [p.name for p in out.iterdir()] == ["20220714_201530_42_24a3.stack.tif"]
+
+
+def test_a_report_folder_that_leads_out_of_the_output_folder_is_refused(chain, tmp_path):
+    """Cause 4: rts-aggregate wrote its report's figures through a report/ link to
+    another folder, replacing the files there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "per_year.png").write_bytes(b"someone else's figure")
+    out = tmp_path / "products"
+    out.mkdir()
+    (out / "report").symlink_to(elsewhere, target_is_directory=True)
+    done = run("aggregate", *chain.level1, "-o", out)
+    assert done.returncode != 0 and len(done.errors) == 1, done.stderr
+    assert done.errors[0].startswith(f"error: {out / 'report'}: ") and "leads out of the output folder" in \
+        done.errors[0]
+    assert (elsewhere / "per_year.png").read_bytes() == b"someone else's figure"
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["per_year.png"]
+    assert not (out / "level2.parquet").exists()

@@ -121,6 +121,7 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
         if options.years:
             extents = extents[extents["year"].isin(options.years)]
         try:
+            report.check_folder(out)  # before the products: a run that cannot finish does not start
             aggregate_scanned(scanned, extents, out, options, partitioning, workers)
             if gpkg:
                 write_gpkg(out)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas
 
 from rts_core import atomic
+from rts_core.runner import InputError
 
 FOLDER = "report"
 REPORT = "report.md"
@@ -404,11 +405,22 @@ def summary(level2, coverage, out: Path) -> str:
     return text
 
 
+def check_folder(out: Path) -> Path:
+    """``out``/report/, refused where it leads out of ``out`` (a link elsewhere): the
+    report's files would replace files there."""
+    out = Path(out)
+    folder = out / FOLDER
+    if (folder.exists() or folder.is_symlink()) and not folder.resolve().is_relative_to(out.resolve()):
+        raise InputError(f"{folder} leads out of the output folder (to {folder.resolve()}): the report is not "
+                         "written through it", source=folder)
+    return folder
+
+
 def write_report(out: Path) -> list[Path]:
     """Write ``out``/report.md and its figures and data under ``out``/report/ from the
     products in ``out``; returns the written paths (figures, CSV files, report.md last)."""
     out = Path(out)
-    folder = out / FOLDER
+    folder = check_folder(out)
     h3 = _read_geo(out / "h3.parquet", ["h3_cell", "resolution", "year", "rts_area_m2", "covered_area_m2",
                                           "affected_pct"])
     level2 = _read(out / "level2.parquet", ["year", "area_m2", "area_ha", "detection_ratio"])
