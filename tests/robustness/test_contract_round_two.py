@@ -3,6 +3,7 @@ in a model's metadata or outputs."""
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -176,3 +177,25 @@ def test_a_report_folder_that_leads_out_of_the_output_folder_is_refused(chain, t
     assert (elsewhere / "per_year.png").read_bytes() == b"someone else's figure"
     assert sorted(p.name for p in elsewhere.iterdir()) == ["per_year.png"]
     assert not (out / "level2.parquet").exists()
+
+
+@pytest.mark.parametrize("tag, value", [("RTS_ACQUIRED", "2022-07-20T10:00:00Z"), ("RTS_SENSOR", "Sentinel-2")])
+def test_ensemble_members_that_disagree_on_their_acquisition(chain, tmp_path, tag, value):
+    """Cause 9: members of one scene with other acquisition times or sensors were written
+    with the first member's values, without a word."""
+    import shutil
+
+    folder = tmp_path / "probs"
+    folder.mkdir()
+    copies = [Path(shutil.copy(p, folder)) for p in chain.probs]
+    odd = next(p for p in copies if ".notcvis." in p.name)
+    with rasterio.open(odd, "r+", IGNORE_COG_LAYOUT_BREAK="YES") as dataset:
+        dataset.update_tags(**{tag: value})
+    scene = odd.name.split(".")[0]
+    out = tmp_path / "level1"
+    done = run("ensemble", *copies, "-o", out)
+    assert done.returncode == 1 and len(done.errors) == 1, done.stderr
+    assert done.errors[0].startswith(f"error: {folder / scene}.")  # one of the scene's rasters
+    assert f"not one acquisition; scene {scene} is not written" in done.errors[0] and value in done.errors[0]
+    written = sorted(p.name.split(".")[0] for p in out.iterdir())
+    assert scene not in written and len(set(written)) == len(chain.probs) // 2 - 1

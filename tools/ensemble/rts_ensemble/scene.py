@@ -31,6 +31,7 @@ class Member:
     path: Path
     model: str
     sha256: str = ""  # the model file's, from rts-infer's tag ("" from an older rts-infer)
+    acquisition: tuple = ()  # (acquired, sensor) from its tags: every member of a scene must agree
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,20 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
             runner.report_error(path, exc, debug=debug)
             failed = True
             continue
-        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model, digest))
+        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model, digest,
+                                                           (info.acquired, info.sensor)))
     for scene_id in broken:
         groups.pop(scene_id, None)
+    for scene_id, members in list(groups.items()):
+        odd = next((m for m in members if m.acquisition != members[0].acquisition), None)
+        if odd is not None:  # one scene id, two acquisitions: written from the first, it would misdate the other
+            first = members[0]
+            runner.report_error(odd.path, InputError(
+                f"acquired {odd.acquisition[0]:%Y-%m-%dT%H:%M:%SZ} by {odd.acquisition[1]}, but "
+                f"{first.path.name} says {first.acquisition[0]:%Y-%m-%dT%H:%M:%SZ} by {first.acquisition[1]}: "
+                f"not one acquisition; scene {scene_id} is not written"), debug=debug)
+            failed = True
+            del groups[scene_id]
     models = set(wanted) or {m.model for members in groups.values() for m in members}
     for scene_id in list(groups):
         members = groups[scene_id]
