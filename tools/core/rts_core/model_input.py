@@ -94,9 +94,3 @@ def model_input(stored: np.ndarray, valid: np.ndarray, selected: StackBands, nor
     x[:, invalid] = 0.0
     return x
 
-
-def read_model_input(dataset, window, selected: StackBands, normalisation: Normalisation) -> np.ndarray:
-    """:func:`model_input` of a window of an open stack."""
-    stored = dataset.read(selected.indexes, window=window)
-    valid = dataset.dataset_mask(window=window) > 0
-    return model_input(stored, valid, selected, normalisation)

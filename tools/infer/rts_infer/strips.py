@@ -130,9 +130,9 @@ class Strip:
     rows: int
     valid: np.ndarray  # (rows, width) bool: the stack's mask
     planes: np.ndarray | None  # (planes, rows, width) float32: normalised bands, zero where invalid
-    stored: np.ndarray | None  # (bands read, rows, width): stored values, the sentinel where invalid
+    stored: np.ndarray | None  # (bands read, rows, width): stored values, the sentinel where invalid (graph
+    # feeds only; its array is reused once the strip is dropped)
     output_valid: list[np.ndarray]  # per feed: where its probabilities are written (mask, and finite bands)
-    buffer: np.ndarray | None = None  # the decoded rows' array (``stored`` when kept), reused once dropped
 
 
 class StackStrips:
@@ -194,7 +194,7 @@ class StackStrips:
         keep = set().union(*self.needed[number:])
         for key in [k for k in self.strips if k not in keep]:
             dropped = self.strips.pop(key)
-            self.spare.append((dropped.buffer, dropped.planes))  # reused: no fresh pages for the next strip
+            self.spare.append((dropped.stored, dropped.planes))  # reused: no fresh pages for the next strip
         for key in sorted(self.needed[number] - set(self.strips)):
             self.strips[key] = self._read(key)
             self.fresh.append(self.strips[key])
@@ -254,8 +254,8 @@ class StackStrips:
                 stored[:, ~valid] = self.sentinel
             kept = stored
         else:
-            self.decoded, buffer = buffer, None
-        return Strip(first, rows, valid, planes, kept, output_valid, buffer)
+            self.decoded = buffer
+        return Strip(first, rows, valid, planes, kept, output_valid)
 
     def tile(self, number: int, tile: Tile, out: np.ndarray) -> None:
         """Fill ``out`` (bands, size, size) with feed ``number``'s input for ``tile``."""

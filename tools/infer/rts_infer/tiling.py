@@ -95,14 +95,6 @@ def layout(height: int, width: int, tile: int, overlap: int, kind: str = "linear
     return rows
 
 
-def pad_to(array: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Reflect-pad (bands, rows, cols) at the bottom and right up to (height, width)."""
-    extra_rows, extra_cols = max(height - array.shape[1], 0), max(width - array.shape[2], 0)
-    if not (extra_rows or extra_cols):
-        return array
-    return np.pad(array, ((0, 0), (0, extra_rows), (0, extra_cols)), mode="reflect")
-
-
 def reflect_index(index: np.ndarray, length: int) -> np.ndarray:
     """Indexes into an axis of ``length`` for positions before, inside and after it,
     mirrored about the first and last pixel (numpy's ``reflect``: ... 2 1 | 0 1 2 ... n-1 | n-2 ...),
