@@ -70,7 +70,8 @@ def test_a_folder_named_like_a_dead_runs_temporary_is_left_alone(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "is named like a temporary file of an interrupted run but is a folder: left alone" in done.stderr
     assert folder.is_dir() and (out / f"{SCENE}.m.prob.tif").exists()
-    assert np.isfinite(rasterio.open(out / f"{SCENE}.m.prob.tif").read(1)).all()
+    with rasterio.open(out / f"{SCENE}.m.prob.tif") as dataset:
+        assert dataset.read(1).max() <= 100  # written whole and valid
 
 
 def test_onnx_runtimes_own_lines_stay_off_standard_error(tmp_path):
