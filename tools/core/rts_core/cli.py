@@ -9,6 +9,7 @@ PATHS... / ``-``   input paths; a lone ``-`` reads one path per stdin line  ever
 ``--quiet``        no progress or info logs (warnings and errors remain)    every tool
 ``--debug``        debug logs and tracebacks                                every tool
 ``--version``      print the tool's version                                 every tool
+``--http-*``       HTTP timeouts and retries for URL inputs                 rts-prep
 =================  ======================================================  ============
 
 Every option can also be set through ``RTS_<TOOL>_<OPTION>``, OPTION being its long
@@ -186,6 +187,51 @@ def bounded_gdal_cache():
         yield
     finally:
         os.environ.pop("GDAL_CACHEMAX", None)
+
+
+HTTP_TIMEOUT_S, HTTP_CONNECT_TIMEOUT_S, HTTP_RETRIES, HTTP_RETRY_DELAY_S = 60, 15, 3, 2
+
+
+@contextlib.contextmanager
+def gdal_http(timeout_s: int, connect_timeout_s: int, retries: int):
+    """GDAL's HTTP limits for the command's run, put back after. GDAL has none by
+    default: a server that accepts and never answers held a run, and the pipe behind
+    it, for good. GDAL 3.10 retries a timed-out request too, after 2, 4, 8 s..., so a
+    silent server costs at most (retries + 1) x timeout plus the pauses. A directory
+    listing per asset is not made (GDAL_DISABLE_READDIR_ON_OPEN, unless set)."""
+    settings = {"GDAL_HTTP_TIMEOUT": str(timeout_s), "GDAL_HTTP_CONNECTTIMEOUT": str(connect_timeout_s),
+                "GDAL_HTTP_MAX_RETRY": str(retries), "GDAL_HTTP_RETRY_DELAY": str(HTTP_RETRY_DELAY_S),
+                "GDAL_DISABLE_READDIR_ON_OPEN": os.environ.get("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR")}
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def http_options(function):
+    """``--http-timeout``, ``--http-connect-timeout`` and ``--http-retries`` for a tool
+    that reads URLs (STAC assets, /vsicurl/ rasters); the command runs under
+    :func:`gdal_http`."""
+    @functools.wraps(function)
+    def wrapper(*args, http_timeout: int, http_connect_timeout: int, http_retries: int, **kwargs):
+        with gdal_http(http_timeout, http_connect_timeout, http_retries):
+            return function(*args, **kwargs)
+
+    wrapped = click.option("--http-retries", default=HTTP_RETRIES, type=click.IntRange(0, 10),
+                           help="Retries of an HTTP request that failed or timed out (GDAL_HTTP_MAX_RETRY; "
+                                "pauses of 2, 4, 8 s... between).")(wrapper)
+    wrapped = click.option("--http-connect-timeout", default=HTTP_CONNECT_TIMEOUT_S, type=click.IntRange(1),
+                           help="Seconds to wait for an HTTP server to accept a connection "
+                                "(GDAL_HTTP_CONNECTTIMEOUT).")(wrapped)
+    return click.option("--http-timeout", default=HTTP_TIMEOUT_S, type=click.IntRange(1),
+                        help="Seconds an HTTP request may take before it is abandoned, e.g. a STAC asset "
+                             "on a server that never answers (GDAL_HTTP_TIMEOUT).")(wrapped)
 
 
 def run_options(tool: str, overwrite: bool = True):

@@ -69,13 +69,18 @@ The stack is int16 with a GDAL scale/offset per band: read it as stored x scale 
                    "10 thin cirrus, 11 snow; 4-7 are vegetation, bare, water, unclassified).")
 @click.option("--bounds", callback=parse_bounds, metavar="XMIN,YMIN,XMAX,YMAX",
               help="Sentinel-2: only this window of the tile's 10 m grid (in the tile's CRS), snapped outward.")
+@click.option("--asset-root", "asset_roots", multiple=True, type=click.Path(file_okay=False, exists=True,
+                                                                          path_type=Path),
+              help="STAC items: a folder besides the item's own that its local assets may lie in (repeatable); "
+                   "an asset elsewhere is an error of that item. URLs are read as they are.")
 @click.option("--block", "block_px", default=1024, type=click.IntRange(64),
               help="Block size (px) processed at a time; bounds memory.")
 @click.option("--threads", default=2, type=click.IntRange(1), help="Worker threads computing blocks (one per core).")
 @cli.out_dir_option()
+@cli.http_options
 @cli.run_options(TOOL)
 def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, keep_light_haze, scl_invalid, bounds,
-         block_px, threads, out, run):
+         asset_roots, block_px, threads, out, run):
     """Turn PlanetScope or Sentinel-2 scenes plus ArcticDEM and TCVIS into aligned, masked input stacks.
 
     Each SCENE becomes OUT/<scene_id>.stack.tif on the scene's own grid, with the bands
@@ -89,7 +94,7 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, 
     """
     options = PrepOptions(tpi_radius_m=tpi_radius, slope_method=slope_method, keep_light_haze=keep_light_haze,
                           water_classes=water_classes, block_px=block_px, threads=threads, scl_invalid=scl_invalid,
-                          bounds=bounds)
+                          bounds=bounds, asset_roots=asset_roots)
     ignore_threaded_warp_warnings()
     inputs = cli.stream_paths(paths)  # the first path first: upstream writes the rasters before any scene
     with opened_sources(dem, tcvis, landcover) as sources:

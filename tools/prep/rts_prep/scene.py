@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -75,11 +76,12 @@ def band_indexes(descriptions: tuple, count: int) -> tuple[int, int, int, int]:
     return DEFAULT_ORDER[count]
 
 
-def open_scene(path: str | Path) -> SceneFiles | Sentinel2Scene:
+def open_scene(path: str | Path, asset_roots: Sequence[Path] = ()) -> SceneFiles | Sentinel2Scene:
     """Locate and check everything prep needs to know about a scene (no pixel is read):
-    a PlanetScope scene, or a Sentinel-2 L2A product (rts_prep.sentinel2)."""
+    a PlanetScope scene, or a Sentinel-2 L2A product (rts_prep.sentinel2; a STAC item's
+    local assets lie in its folder or under ``asset_roots``)."""
     if is_sentinel2(Path(path)):
-        return open_sentinel2(Path(path))
+        return open_sentinel2(Path(path), asset_roots)
     sr = find_sr(Path(path))
     try:
         scene_id = parse_scene_id(sr.name)

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -95,9 +96,11 @@ def is_sentinel2(path: Path) -> bool:
     return False
 
 
-def open_sentinel2(path: Path) -> Sentinel2Scene:
+def open_sentinel2(path: Path, asset_roots: Sequence[Path] = ()) -> Sentinel2Scene:
+    """A SAFE, a STAC item (its local assets inside its folder or ``asset_roots``) or a
+    folder of COGs."""
     if path.is_file():
-        return from_stac(path)
+        return from_stac(path, asset_roots)
     if path.name.upper().endswith(".SAFE") or (path / "MTD_MSIL2A.xml").exists():
         return from_safe(path)
     return from_cog_folder(path)
@@ -188,23 +191,31 @@ def from_safe(folder: Path) -> Sentinel2Scene:
                           baseline)
 
 
-def _asset_href(href: str, item_path: Path) -> str:
-    """A local path inside the item's folder, or a URL GDAL reads."""
+def _asset_href(href: str, item_path: Path, asset_roots: Sequence[Path] = ()) -> str:
+    """A URL GDAL reads, or a local path inside the item's folder or one of the roots the
+    user allowed (``--asset-root``): an item is a stranger's file, and an absolute href
+    must not make GDAL open another user's data or /proc/self/environ."""
     scheme = next((scheme for scheme in GDAL_PREFIXES if href.startswith(scheme)), None)
     if scheme is not None:
-        return GDAL_PREFIXES[scheme] + href.removeprefix(scheme)
+        rest = href.removeprefix(scheme)
+        if scheme == "/vsicurl/" and not rest.startswith(("http://", "https://")):
+            raise InputError(f"asset {href!r}: /vsicurl/ reads http:// and https:// only")
+        return GDAL_PREFIXES[scheme] + rest
     local = href.removeprefix("file://")
     if "://" in local:
         raise InputError(f"asset {href!r}: unsupported scheme")
-    path = Path(local)
-    if not path.is_absolute():
-        path = (item_path.parent / path).resolve()
-        if not path.is_relative_to(item_path.parent.resolve()):
-            raise InputError(f"asset {href!r} lies outside the item's folder")
+    if local.startswith("/vsi"):
+        raise InputError(f"asset {href!r}: unsupported GDAL virtual file system")
+    folder = item_path.parent.resolve()
+    path = (folder / local).resolve()  # an absolute href replaces the folder
+    roots = [folder, *(Path(root).resolve() for root in asset_roots)]
+    if not any(path.is_relative_to(root) for root in roots):
+        where = "the item's folder" + (" or an --asset-root" if asset_roots else " (allow others with --asset-root)")
+        raise InputError(f"asset {href!r} lies outside {where}")
     return str(path)
 
 
-def from_stac(path: Path) -> Sentinel2Scene:
+def from_stac(path: Path, asset_roots: Sequence[Path] = ()) -> Sentinel2Scene:
     import pystac
 
     try:
@@ -232,7 +243,7 @@ def from_stac(path: Path) -> Sentinel2Scene:
         key = next((k for k in keys if k in item.assets), None)
         if key is None:
             raise InputError(f"the STAC item has no asset for {band} (looked for {', '.join(keys)})")
-        found[band] = (item.assets[key], _asset_href(item.assets[key].href, path))
+        found[band] = (item.assets[key], _asset_href(item.assets[key].href, path, asset_roots))
     bands = []
     for band in BANDS:
         asset, href = found[band]

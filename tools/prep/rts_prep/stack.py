@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -56,6 +57,7 @@ class PrepOptions:
     threads: int = 2
     scl_invalid: tuple[int, ...] = sentinel2.INVALID_SCL  # Sentinel-2: SCL classes that are invalid
     bounds: tuple[float, float, float, float] | None = None  # Sentinel-2: a window of the tile (its CRS)
+    asset_roots: tuple[Path, ...] = ()  # STAC: folders besides the item's own that local assets may lie in
 
     def settings(self) -> tuple:
         """What changes a stack (not the block size or the threads)."""
@@ -264,7 +266,7 @@ def preprocessing_record(options: PrepOptions, validity_rule: str, pixel_m: floa
 
 def plan_stack(path, *, out, sources: Sources, options: PrepOptions, version: str) -> Plan:
     """The stack a scene becomes, and the fingerprint of everything it is made from."""
-    scene = open_scene(path)
+    scene = open_scene(path, options.asset_roots)
     return Plan([out / contract.stack_name(scene.scene_id)], data=scene,
                 fingerprint=fingerprint([*scene.files, *sources.files], options.settings(), version))
 
