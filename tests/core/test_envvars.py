@@ -46,6 +46,8 @@ def value_for(option: click.Option, tmp_path):
     if isinstance(kind, click.Path):
         target = tmp_path / f"{key}_value"
         if kind.dir_okay and not kind.file_okay:
+            if kind.exists:
+                target.mkdir(exist_ok=True)
             return str(target)
         target.write_text("x")
         return str(target)

@@ -17,7 +17,8 @@ from pyproj import Transformer
 
 from rts_core import contract
 from rts_core.runner import InputError
-from rts_core.vector import read_vector_parts
+from rts_core.sceneid import FIRST_YEAR, LAST_YEAR, ImplausibleDate, check_acquired
+from rts_core.vector import polygonal_rows, read_vector_parts
 
 from .darts import MODEL_VERSION, THRESHOLD
 from .geometry import WORK_CRS
@@ -33,13 +34,16 @@ def _to_work(crs) -> Transformer:
 
 
 def to_work_crs(path: Path, required: tuple[str, ...]):
-    """Read a vector file, check the columns and the CRS, and reproject to the work CRS:
-    the attributes (a plain frame: each change to a GeoDataFrame checks its CRS), the
-    geometries and the file's metadata."""
+    """Read a vector file, check the columns, the geometries, the dates and the CRS, and
+    reproject to the work CRS: the attributes (a plain frame: each change to a
+    GeoDataFrame checks its CRS), the geometries and the file's metadata."""
     attributes, geometry, crs, metadata = read_vector_parts(path)
     missing = [c for c in required if c not in attributes.columns]
     if missing:
         raise InputError(f"missing required column(s): {', '.join(missing)}")
+    keep = polygonal_rows(geometry, str(path))
+    if not keep.all():
+        attributes, geometry = attributes[keep].reset_index(drop=True), np.asarray(geometry)[keep]
     if crs is None:
         if len(geometry):  # an empty file without CRS has nothing to place: no risk
             raise InputError("no CRS information: cannot place its geometries")
@@ -49,10 +53,41 @@ def to_work_crs(path: Path, required: tuple[str, ...]):
             geometry = shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(*xy.T)))
         except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds
             raise InputError(f"cannot reproject from its CRS {crs.to_string()!r}: {exc}") from None
-    if "acquired" in attributes.columns:
-        attributes["acquired"] = pandas.to_datetime(attributes["acquired"], utc=True)
-    attributes["year"] = attributes["year"].astype("int64")
+        if not np.isfinite(shapely.get_coordinates(geometry)).all():
+            raise InputError(f"geometries outside the area its CRS {crs.to_string()!r} can place")
+    check_dates(attributes)
     return attributes, geometry, metadata
+
+
+def check_dates(attributes: pandas.DataFrame) -> None:
+    """The contract's dates, in place: ``acquired`` as UTC timestamps in 1990-2100 and
+    within a day of each scene id's time, ``year`` the year of ``acquired`` (else, where
+    there is no ``acquired``, in 1990-2100). Years 3000 and 1 broke pandas' nanosecond
+    timestamps deep in the work; 1800 gave Level 2 the year 1800."""
+    if "acquired" in attributes.columns:
+        try:
+            acquired = pandas.to_datetime(attributes["acquired"], utc=True)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise InputError(f"acquired holds values that are no dates in {FIRST_YEAR}-{LAST_YEAR} ({exc})") from None
+        if acquired.isna().any():
+            raise InputError(f"acquired is empty in {int(acquired.isna().sum())} row(s)")
+        for scene_id, first in acquired.groupby(attributes["scene_id"].astype(str)).first().items():
+            try:
+                check_acquired(first.to_pydatetime(), scene_id, f"acquired of scene {scene_id}")
+            except ImplausibleDate as exc:
+                raise InputError(str(exc)) from None
+        acquired_years = acquired.dt.year.to_numpy()
+        if not ((acquired_years >= FIRST_YEAR) & (acquired_years <= LAST_YEAR)).all():
+            raise InputError(f"acquired holds dates outside {FIRST_YEAR}-{LAST_YEAR}")
+        attributes["acquired"] = acquired
+    years = pandas.to_numeric(attributes["year"], errors="coerce")
+    if years.isna().any() or not years.between(FIRST_YEAR, LAST_YEAR).all():
+        bad = attributes["year"][years.isna() | ~years.between(FIRST_YEAR, LAST_YEAR)].iloc[0]
+        raise InputError(f"year {bad} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    if "acquired" in attributes.columns and (years.to_numpy() != acquired_years).any():
+        row = int(np.flatnonzero(years.to_numpy() != acquired_years)[0])
+        raise InputError(f"year {int(years.iloc[row])} disagrees with acquired {acquired.iloc[row]:%Y-%m-%d}")
+    attributes["year"] = years.astype("int64")
 
 
 def level1_parts(path: Path):
@@ -66,8 +101,12 @@ def level1_parts(path: Path):
 
 
 def extent_parts(path: Path):
-    """A scene extent file in the work CRS as (attributes, geometries)."""
-    return to_work_crs(path, EXTENT_REQUIRED)[:2]
+    """A scene extent file in the work CRS as (attributes, geometries); its errors name
+    it, also when it was found beside a Level-1 file."""
+    try:
+        return to_work_crs(path, EXTENT_REQUIRED)[:2]
+    except InputError as exc:
+        raise InputError(str(exc), source=exc.source or path) from None
 
 
 def frame_of(parts: list[tuple[pandas.DataFrame, np.ndarray]]):

@@ -24,7 +24,7 @@ from rasterio import Affine
 from rasterio.windows import Window
 
 from . import atomic, contract
-from .sceneid import format_acquired, parse_acquired
+from .sceneid import check_acquired, format_acquired, parse_acquired
 
 COG_BLOCKSIZE = 512
 
@@ -61,13 +61,16 @@ class MissingTagError(ValueError):
 
 
 def read_scene_info(dataset_or_path) -> SceneInfo:
-    """Scene id, acquisition time and sensor from a raster's ``RTS_*`` tags."""
+    """Scene id, acquisition time and sensor from a raster's ``RTS_*`` tags; an
+    acquisition outside 1990-2100 or a day from the id's is ImplausibleDate."""
     with _opened(dataset_or_path) as dataset:
         tags = dataset.tags()
     missing = [key for key in (contract.TAG_SCENE_ID, contract.TAG_ACQUIRED) if key not in tags]
     if missing:
         raise MissingTagError(f"raster lacks the tag(s) {', '.join(missing)}")
-    return SceneInfo(tags[contract.TAG_SCENE_ID], parse_acquired(tags[contract.TAG_ACQUIRED]),
+    scene_id = tags[contract.TAG_SCENE_ID]
+    acquired = check_acquired(parse_acquired(tags[contract.TAG_ACQUIRED]), scene_id, contract.TAG_ACQUIRED)
+    return SceneInfo(scene_id, acquired,
                      tags.get(contract.TAG_SENSOR, contract.DEFAULT_SENSOR),
                      tags.get(contract.TAG_MODEL))
 

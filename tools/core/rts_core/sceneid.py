@@ -117,6 +117,44 @@ def acquired_from_scene_id(scene_id: str) -> datetime:
     raise SceneIdError(f"not a PlanetScope scene id: {scene_id!r}")
 
 
+FIRST_YEAR, LAST_YEAR = 1990, 2100  # an acquisition outside is no acquisition (CONTRACT.md: checked at each boundary)
+MAX_ID_DISAGREEMENT_S = 86400  # an acquisition time may differ from its id's by up to a day
+_SENTINEL2_ID = re.compile(r"S2[A-D]_T\d{2}[A-Z]{3}_(?P<when>\d{8}T\d{6})")
+
+
+class ImplausibleDate(ValueError):
+    pass
+
+
+def date_of_scene_id(scene_id: str) -> datetime | None:
+    """The acquisition time a PlanetScope or Sentinel-2 scene id holds, or None for an
+    id of another form (Level-1 files from other sources)."""
+    try:
+        return acquired_from_scene_id(scene_id)
+    except (SceneIdError, ValueError):
+        pass
+    match = _SENTINEL2_ID.fullmatch(str(scene_id))
+    if match is None:
+        return None
+    try:
+        return datetime.strptime(match["when"], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def check_acquired(acquired: datetime, scene_id: str | None = None, what: str = "the acquisition time") -> datetime:
+    """``acquired`` if it is a plausible acquisition of the scene: in 1990-2100, and
+    within a day of the time its id holds (when it holds one); else ImplausibleDate. A
+    date in 1800 gave Level 2 the year 1800, and 3000 broke pandas' timestamps."""
+    if not FIRST_YEAR <= acquired.year <= LAST_YEAR:
+        raise ImplausibleDate(f"{what} {acquired:%Y-%m-%d} is outside {FIRST_YEAR}-{LAST_YEAR}")
+    from_id = date_of_scene_id(scene_id) if scene_id else None
+    if from_id is not None and abs((acquired - from_id).total_seconds()) > MAX_ID_DISAGREEMENT_S:
+        raise ImplausibleDate(f"{what} {acquired:%Y-%m-%d %H:%M} is more than a day from the scene id's "
+                              f"{from_id:%Y-%m-%d %H:%M}")
+    return acquired
+
+
 def format_acquired(moment: datetime) -> str:
     """ISO 8601 in UTC with a trailing Z, as the RTS_ACQUIRED tag holds it."""
     if moment.tzinfo is None:

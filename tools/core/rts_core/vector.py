@@ -318,6 +318,40 @@ def read_vector(path: Path):
         raise InputError(f"not a readable vector file ({' '.join(str(exc).split())[:200]})") from None
 
 
+GEOMETRY_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
+                  "GeometryCollection")  # by shapely.get_type_id
+POLYGONAL_TYPE_IDS = (3, 6)
+
+
+def polygonal_rows(geometries, what: str, allowed: tuple[int, ...] = POLYGONAL_TYPE_IDS,
+                   reason: str = "only Polygons and MultiPolygons are RTS footprints"):
+    """Which rows of a file's geometries the contract takes: (Multi)Polygons, or the
+    ``allowed`` type ids (``reason`` says why the others are not). Null and empty
+    geometries hold no feature and are dropped with a warning and a count; any other
+    type (a Point, a GeometryCollection) or a NaN or infinite coordinate makes the whole
+    file an InputError, since what it meant cannot be guessed. Returns a boolean array
+    of the rows to keep."""
+    import numpy as np
+    import shapely
+
+    geometries = np.asarray(geometries, dtype=object)
+    absent = shapely.is_missing(geometries) | shapely.is_empty(geometries)
+    present = geometries[~absent]
+    type_ids = shapely.get_type_id(present)
+    other = ~np.isin(type_ids, allowed)
+    if other.any():
+        kinds = ", ".join(f"{int(n)} {GEOMETRY_TYPES[t]}" for t, n in zip(*np.unique(type_ids[other], return_counts=True),
+                                                                          strict=True))
+        raise InputError(f"{kinds} geometr{'y' if other.sum() == 1 else 'ies'} among its features: {reason}")
+    finite = np.isfinite(shapely.get_coordinates(present)).all(axis=1)
+    if not finite.all():
+        raise InputError(f"{int((~finite).sum())} NaN or infinite coordinate(s) in its geometries")
+    count = int(absent.sum())
+    if count:
+        log.warning("%s: %d null or empty geometr%s dropped", what, count, "y" if count == 1 else "ies")
+    return ~absent
+
+
 def repair_geometries(geometries, what: str):
     """The geometries with invalid ones made valid by GEOS's "structure" method (rings
     rebuilt as areas, collapsed parts dropped: a bow-tie becomes two triangles, a spike

@@ -15,8 +15,10 @@ import rasterio
 from rts_core import contract
 from rts_core.runner import InputError
 from rts_core.sceneid import (
+    ImplausibleDate,
     SceneIdError,
     acquired_from_scene_id,
+    check_acquired,
     is_surface_reflectance,
     parse_acquired,
     parse_scene_id,
@@ -81,7 +83,9 @@ def open_scene(path: str | Path, asset_roots: Sequence[Path] = ()) -> SceneFiles
     a PlanetScope scene, or a Sentinel-2 L2A product (rts_prep.sentinel2; a STAC item's
     local assets lie in its folder or under ``asset_roots``)."""
     if is_sentinel2(Path(path)):
-        return open_sentinel2(Path(path), asset_roots)
+        scene = open_sentinel2(Path(path), asset_roots)
+        check_date(scene.acquired, scene.scene_id, "its acquisition time")
+        return scene
     sr = find_sr(Path(path))
     try:
         scene_id = parse_scene_id(sr.name)
@@ -99,7 +103,7 @@ def open_scene(path: str | Path, asset_roots: Sequence[Path] = ()) -> SceneFiles
     udm2 = _beside(sr, scene_id, "udm2*.tif")
     metadata = _beside(sr, scene_id, "metadata*.json")
     from_id = acquired = acquired_from_scene_id(scene_id)
-    check_date(from_id, f"the scene id {scene_id}")
+    check_date(from_id, None, f"the date in the scene id {scene_id}")
     if metadata is not None:
         size = metadata.stat().st_size
         if size > MAX_METADATA_BYTES:  # a PlanetScope metadata file is a few kB
@@ -109,17 +113,16 @@ def open_scene(path: str | Path, asset_roots: Sequence[Path] = ()) -> SceneFiles
         except (KeyError, ValueError, TypeError) as exc:
             log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
         else:
-            check_date(acquired, f"{metadata.name}'s properties.acquired")
-            if abs((acquired - from_id).total_seconds()) > 86400:
-                raise InputError(f"{metadata.name}'s properties.acquired {acquired:%Y-%m-%d %H:%M} is more than a "
-                                 f"day from the scene id's {from_id:%Y-%m-%d %H:%M}")
+            check_date(acquired, scene_id, f"{metadata.name}'s properties.acquired")
     return SceneFiles(scene_id, sr, udm2, acquired, bands, metadata)
 
 
 MAX_METADATA_BYTES = 1_000_000
-FIRST_YEAR, LAST_YEAR = 1990, 2100  # a date outside is no acquisition (CONTRACT.md: contract checks at the boundary)
 
 
-def check_date(acquired: datetime, what: str) -> None:
-    if not FIRST_YEAR <= acquired.year <= LAST_YEAR:
-        raise InputError(f"{what} dates the scene {acquired:%Y-%m-%d}, outside {FIRST_YEAR}-{LAST_YEAR}")
+def check_date(acquired: datetime, scene_id: str | None, what: str) -> None:
+    """rts_core.sceneid.check_acquired, as an error of this scene."""
+    try:
+        check_acquired(acquired, scene_id, what)
+    except ImplausibleDate as exc:
+        raise InputError(str(exc)) from None

@@ -75,7 +75,7 @@ def pixel_windows(pred_path: Path, ref_path: Path, coverage=None, window_rows: i
     from rasterio.windows import transform as window_transform
 
     from rts_core.raster import row_windows
-    from rts_core.vector import read_vector, repair_geometries
+    from rts_core.vector import polygonal_rows, read_vector, repair_geometries
 
     try:
         prediction = rasterio.open(pred_path)
@@ -96,6 +96,10 @@ def pixel_windows(pred_path: Path, ref_path: Path, coverage=None, window_rows: i
             ref_scale, ref_offset = (source.scales or (1.0,))[0], (source.offsets or (0.0,))[0]
         else:
             frame = read_vector(ref_path)
+            try:
+                frame = frame[polygonal_rows(frame.geometry.values, f"{ref_path} (reference)")]
+            except InputError as exc:
+                raise InputError(str(exc), source=ref_path) from None
             if frame.crs is None and len(frame):
                 raise InputError("the reference polygons have no CRS", source=ref_path)
             polygons = repair_geometries(frame.to_crs(prediction.crs).geometry.values if len(frame) else [],

@@ -177,18 +177,25 @@ def skip_if_done(out: Path, stamp: str, overwrite: bool) -> bool:
     return bool(done)
 
 
+MATCHABLE_TYPE_IDS = (0, 1, 3, 4, 5, 6)  # shapely type ids but LinearRing and GeometryCollection
+
+
 def read_frames(paths: list[str], what: str, debug: bool):
     """One GeoDataFrame from one or more vector files (each in its own CRS); a file that
-    cannot be read ends the command with one error line naming it."""
+    cannot be read, or holds other geometries than polygons, ends the command with one
+    error line naming it. Null and empty geometries are dropped with a warning: counted,
+    an empty prediction was a false positive and an empty reference a miss."""
     import geopandas
     import pandas
 
-    from rts_core.vector import read_vector
+    from rts_core.vector import polygonal_rows, read_vector
 
     frames = []
     for path in paths:
         try:
             frame = read_vector(Path(path))
+            frame = frame[polygonal_rows(frame.geometry.values, f"{path} ({what})", MATCHABLE_TYPE_IDS,
+                                         "only points, lines and polygons can be matched")]
             if len(frame) and frame.crs is None:
                 raise InputError(f"no CRS information in the {what}")
         except Exception as exc:  # noqa: BLE001 - one line per unreadable input
