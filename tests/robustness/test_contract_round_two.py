@@ -5,12 +5,14 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import rasterio
 from onnx import TensorProto, helper
 
-from rts_core import atomic
+from rts_core import atomic, contract
+from rts_prep.stack import NODATA
 from tests.infer.golden import TCVIS, conv_over, stack
 from tests.infer.models import save_model
 from tests.robustness.conftest import run
@@ -204,3 +206,55 @@ def test_ensemble_members_that_disagree_on_their_acquisition(chain, tmp_path, ta
     assert f"not one acquisition; scene {scene} is not written" in done.errors[0] and value in done.errors[0]
     written = sorted(p.name.split(".")[0] for p in out.iterdir())
     assert scene not in written and len(set(written)) == len(chain.probs) // 2 - 1
+
+
+@pytest.mark.parametrize("source, value", [("SAFE", "NaN"), ("SAFE", "inf"), ("SAFE", "-1e9"), ("SAFE", "20000"),
+                                           ("STAC", float("nan")), ("STAC", "-0.1x")])
+def test_a_nan_or_absurd_sentinel2_offset_is_an_error_of_its_product(tmp_path, source, value):
+    """Cause 12: a SAFE's NaN BOA_ADD_OFFSET stored no-data that the mask called valid,
+    and rts-infer scored it; the STAC path checked the offset's range, the SAFE path not."""
+    from tests.prep.builders import write_dem, write_safe, write_stac_item, write_tcvis
+
+    good = write_safe(tmp_path / "good", tile="08WMC")
+    if source == "SAFE":
+        bad = write_safe(tmp_path / "bad", tile="08WMD", offset=value)
+    else:
+        bad = write_stac_item(tmp_path / "bad", tile="08WMD", offset=value)
+    dem = write_dem(tmp_path / "dem.tif", lambda x, y: 200 + 0.05 * (x - x.mean()) + 0.0 * y)
+    out = tmp_path / "stacks"
+    done = run("prep", bad, good, "--dem", dem, "--tcvis", write_tcvis(tmp_path / "tcvis.tif"), "-o", out)
+    assert done.returncode == 1 and len(done.errors) == 1, done.stderr
+    assert done.errors[0].startswith(f"error: {bad}: ")
+    reason = "is not a number" if value in ("NaN", "-0.1x") else "implausible reflectance scale"
+    if source == "SAFE" and value == "NaN":
+        reason = "implausible reflectance scale 0.0001 or offset nan"  # float("NaN") parses: the range check says it
+    assert reason in done.errors[0], done.errors
+    assert [p.name for p in out.iterdir()] == [contract.stack_name("S2A_T08WMC_20230715T201851")]
+
+
+def test_nan_and_infinity_in_a_float_planetscope_sr_are_invalid(tmp_path):
+    """Cause 13: they were stored as 0 or 32767 and stayed valid."""
+    from tests.prep.builders import write_dem, write_scene, write_tcvis
+
+    rows, cols = 60, 80
+    dn = np.random.default_rng(3).integers(100, 4000, size=(4, rows, cols)).astype(np.float32)
+    dn[0, 5:10] = np.nan
+    dn[1, :, 20:24] = -np.inf
+    dn[3, 40:44] = np.inf
+    sr = write_scene(tmp_path / "scene", size=(rows, cols))
+    with rasterio.open(sr) as dataset:
+        profile = dict(dataset.profile, dtype="float32", nodata=None)
+    with rasterio.open(sr, "w", **profile) as dataset:
+        dataset.write(dn)
+    plane = write_dem(tmp_path / "plane.tif", lambda x, y: 10 + 0.01 * x + 0 * y, size=(rows, cols))
+    out = tmp_path / "out"
+    done = run("prep", sr, "--dem", plane, "--tcvis", write_tcvis(tmp_path / "tcvis.tif"), "-o", out)
+    assert done.returncode == 0, done.stderr
+    with rasterio.open(Path(done.stdout.split()[0])) as dataset:
+        stored, valid = dataset.read(), dataset.dataset_mask() > 0
+    not_finite = ~np.isfinite(dn).all(axis=0)
+    assert not_finite.sum() == 5 * cols + 4 * rows + 4 * cols - 5 * 4 - 4 * 4
+    assert not valid[not_finite].any() and (stored[:, not_finite] == NODATA).all()
+    rest = ~not_finite & valid
+    assert rest.sum() > 0.8 * (~not_finite).sum()
+    assert (stored[:4][:, rest] == dn[:, rest].astype(int)).all()  # the DN, as for an integer SR

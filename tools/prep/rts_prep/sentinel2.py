@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -61,11 +62,21 @@ MAX_METADATA_BYTES = 20_000_000
 
 @dataclass(frozen=True)
 class Band:
-    """One band: where it is, and reflectance = DN x scale + offset."""
+    """One band: where it is, and reflectance = DN x scale + offset. Both come from a
+    stranger's metadata: a scale that is not finite and in (0, 1), or an offset not in
+    (-1, 1), is an error of the product (a NaN BOA_ADD_OFFSET stored no-data that the
+    mask called valid)."""
 
     href: str
     scale: float
     offset: float
+    name: str = ""
+
+    def __post_init__(self):
+        if not (math.isfinite(self.scale) and 0 < self.scale < 1 and math.isfinite(self.offset)
+                and -1 < self.offset < 1):
+            raise InputError(f"band {self.name}: implausible reflectance scale {self.scale} or offset {self.offset} "
+                             "(reflectance = DN x scale + offset)")
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,8 @@ def from_safe(folder: Path) -> Sentinel2Scene:
         raise InputError(f"MTD_MSIL2A.xml: baseline {baseline} (04.00 or later) but no BOA_ADD_OFFSET values")
     granules = folder / "GRANULE"
     bands = tuple(Band(_one(granules, f"*/IMG_DATA/R10m/*_{band}_10m.jp2", f"band {band} (10 m)"),
-                       1.0 / quantification, offsets.get(BAND_IDS[band], 0.0) / quantification) for band in BANDS)
+                       1.0 / quantification, offsets.get(BAND_IDS[band], 0.0) / quantification, band)
+                  for band in BANDS)
     scl = _one(granules, "*/IMG_DATA/R20m/*_SCL_20m.jp2", "the scene classification SCL (20 m)")
     # the id from the product name (as the workflow names the stack before reading any file)
     return Sentinel2Scene(sentinel2_id_from_name(product.group(0)), acquired, bands, scl, folder / "MTD_MSIL2A.xml",
@@ -250,15 +262,17 @@ def from_stac(path: Path, asset_roots: Sequence[Path] = ()) -> Sentinel2Scene:
         raster_bands = asset.extra_fields.get("raster:bands") or [{}]
         info = raster_bands[0] if isinstance(raster_bands[0], dict) else {}
         scale, offset = info.get("scale"), info.get("offset")
-        if applied is True:  # the numbers were shifted already: reflectance = DN x scale
-            scale, offset = float(scale or 1 / DEFAULT_QUANTIFICATION), 0.0
-        elif scale is not None:
-            scale, offset = float(scale), float(offset or 0.0)
-        else:
-            scale, offset = 1 / DEFAULT_QUANTIFICATION, default_offset(baseline, acquired) / DEFAULT_QUANTIFICATION
-        if not (0 < scale < 1) or not -1 < offset < 1:
-            raise InputError(f"asset {band}: implausible scale {scale} or offset {offset}")
-        bands.append(Band(href, scale, offset))
+        try:
+            if applied is True:  # the numbers were shifted already: reflectance = DN x scale
+                scale, offset = float(scale or 1 / DEFAULT_QUANTIFICATION), 0.0
+            elif scale is not None:
+                scale, offset = float(scale), float(offset or 0.0)
+            else:
+                scale, offset = 1 / DEFAULT_QUANTIFICATION, default_offset(baseline, acquired) / DEFAULT_QUANTIFICATION
+        except (TypeError, ValueError):
+            raise InputError(f"asset {band}: raster:bands scale {scale!r} or offset {offset!r} is not a number") \
+                from None
+        bands.append(Band(href, scale, offset, band))
     return Sentinel2Scene(scene_id, acquired, tuple(bands), found["SCL"][1], path, str(baseline) if baseline else None)
 
 
@@ -270,7 +284,7 @@ def from_cog_folder(folder: Path) -> Sentinel2Scene:
     acquired = parse_acquired(product.group(2))
     baseline = f"{product.group(3)}.{product.group(4)}"
     offset = default_offset(baseline, acquired) / DEFAULT_QUANTIFICATION
-    bands = tuple(Band(_one(folder, f"*{band}*.tif", f"band {band}"), 1 / DEFAULT_QUANTIFICATION, offset)
+    bands = tuple(Band(_one(folder, f"*{band}*.tif", f"band {band}"), 1 / DEFAULT_QUANTIFICATION, offset, band)
                   for band in BANDS)
     scl = _one(folder, "*SCL*.tif", "the scene classification SCL")
     return Sentinel2Scene(sentinel2_id_from_name(folder.name), acquired, bands, scl, None,

@@ -154,8 +154,14 @@ class PlanetBlocks:
         valid = sr.dataset_mask(window=window) > 0
         if self.udm2s is not None:
             valid &= valid_from_udm2(self.udm2s.get().read(window=window), self.options.keep_light_haze)
+        if dn.dtype.kind == "f":  # a float SR: NaN and infinity are no reflectance (they were stored 0 or 32767, valid)
+            valid &= np.isfinite(dn).all(axis=0)
+            stored = np.empty(dn.shape, np.int16)
+            encode_into(stored, dn, 1.0)
+        else:
+            stored = np.minimum(dn, 32767)
         # red and nir as DN: NDVI does not depend on the common scale
-        return np.minimum(dn, 32767), dn[2].astype(np.float64), dn[3].astype(np.float64), valid
+        return stored, dn[2].astype(np.float64), dn[3].astype(np.float64), valid
 
     def close(self):
         self.srs.close()
@@ -219,6 +225,7 @@ class Sentinel2Blocks:
         classes = scl.read(1, window=scl_window, out_shape=dn.shape[1:], resampling=Resampling.nearest,
                            boundless=True, fill_value=0)
         valid &= ~np.isin(classes, self.options.scl_invalid)
+        valid &= np.isfinite(reflectance).all(axis=0)  # a float COG's NaN or infinity is no reflectance
         return stored, reflectance[2], reflectance[3], valid
 
     def close(self):
