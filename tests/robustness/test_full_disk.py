@@ -6,6 +6,7 @@ never a finished output."""
 import contextlib
 import subprocess
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -69,4 +70,36 @@ def test_rts_infer_on_a_filling_disk_either_finishes_whole_or_fails_cleanly(tmp_
                 assert left == [] and done.stdout == ""
             outcomes.append((kilobytes, done.returncode, errors[0] if errors else ""))
     assert {code for _, code, _ in outcomes} == {0, 1}, outcomes
+    assert any("No space left on device" in error for _, _, error in outcomes), outcomes
+
+
+def test_rts_prep_on_a_filling_disk_names_the_scene_whose_stack_failed(tmp_path):
+    """Three scenes on two threads into folders from nearly empty to roomy: rts-prep
+    printed four paths of which one could not be opened, or named another scene than the
+    broken one. Now every printed stack is whole, every error line names a scene whose
+    stack is absent, and nothing else is left in the folder."""
+    from tests.prep.builders import write_dem, write_scene, write_tcvis
+
+    ids = ["20220714_201530_42_24a3", "20220715_201530_42_24a3", "20220716_201530_42_24a3"]
+    scenes = {scene_id: write_scene(tmp_path / scene_id, size=(200, 240), scene_id=scene_id) for scene_id in ids}
+    dem = write_dem(tmp_path / "dem.tif", lambda x, y: 10 + 0.01 * x + 0 * y)
+    tcvis = write_tcvis(tmp_path / "tcvis.tif")
+    outcomes = []
+    for kilobytes in range(1000, 8600, 700):  # a 200 x 240 stack drafts 5.8 MB (512 px tiles), keeps 450 kB
+        with small_disk(tmp_path, kilobytes) as disk:
+            out = disk / "stacks"
+            done = run_script("rts-prep", *scenes.values(), "--dem", dem, "--tcvis", tcvis, "-o", out)
+            errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+            printed = done.stdout.split()
+            left = sorted(p.name for p in out.iterdir()) if out.exists() else []
+            assert sorted(Path(p).name for p in printed) == left  # nothing under a final name but what is done
+            for path in printed:
+                atomic.verify_whole(Path(path))
+            failed = {scene_id for scene_id, sr in scenes.items() if any(e.startswith(f"error: {sr}: ")
+                                                                          for e in errors)}
+            assert len(failed) == len(errors)  # each line names one scene
+            assert {Path(p).name.split(".")[0] for p in printed} == set(ids) - failed
+            assert done.returncode == (1 if errors else 0)
+            outcomes.append((kilobytes, len(printed), errors[0] if errors else ""))
+    assert {n for _, n, _ in outcomes} >= {0, len(ids)}, outcomes
     assert any("No space left on device" in error for _, _, error in outcomes), outcomes

@@ -120,12 +120,24 @@ def verify_whole(path: Path, final: Path | None = None) -> None:
 
             pyarrow.parquet.read_metadata(path)
     except Exception as exc:  # noqa: BLE001 - GDAL and Arrow raise many kinds for broken files
-        name = Path(final or path).name
-        free = _free_bytes(path.parent)
-        if free is not None and free < 1 << 20:
-            raise IncompleteWrite(f"No space left on device: {name} could not be written whole "
-                                  f"({free} bytes free in {path.parent})") from None
-        raise IncompleteWrite(f"{name} was not written whole: {' '.join(str(exc).split())[:200]}") from None
+        raise write_failure(final or path, exc, path.parent) from None
+
+
+FULL_DISK_BYTES = 1 << 20  # a write that failed with less free space than this failed for want of it
+
+
+def write_failure(final: Path | str, exc: BaseException, folder: Path | str | None = None) -> IncompleteWrite:
+    """The error for a write of ``final`` that failed or came out broken, in the OS's
+    words where the disk (of ``folder``, by default ``final``'s) is full: GDAL's own
+    said "Write failed. See previous exception for details.", the previous one having
+    gone to the log. Call it before the temporary files are removed."""
+    name = Path(final).name
+    folder = Path(folder) if folder is not None else Path(final).parent
+    free = _free_bytes(folder)
+    if free is not None and free < FULL_DISK_BYTES:
+        return IncompleteWrite(f"No space left on device: {name} could not be written whole "
+                               f"({free} bytes free in {folder})")
+    return IncompleteWrite(f"{name} was not written whole: {' '.join(str(exc).split())[:200]}")
 
 
 def _free_bytes(folder: Path) -> int | None:

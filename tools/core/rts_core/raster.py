@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.errors
 import rasterio.shutil
 from rasterio import Affine
 from rasterio.windows import Window
@@ -27,6 +28,33 @@ from . import atomic, contract
 from .sceneid import check_acquired, format_acquired, parse_acquired
 
 COG_BLOCKSIZE = 512
+
+
+def silence_libtiff_global_errors() -> bool:
+    """Take libtiff's process-wide error handler off the libtiff that rasterio's wheel
+    bundles. GDAL hears of every TIFF error through its own per-file handlers and fails
+    the write, which our writers turn into the input's one error line; what reached the
+    global handler was printed bare on stderr beside it ("_tiffWriteProc: No space left
+    on device."). Returns whether a bundled libtiff was found (a conda or system GDAL
+    keeps its own handlers)."""
+    import ctypes
+    import glob
+    import os
+
+    found = glob.glob(os.path.join(os.path.dirname(rasterio.__file__), os.pardir, "rasterio.libs", "libtiff-*.so*"))
+    if not found:
+        return False
+    try:
+        libtiff = ctypes.CDLL(found[0])
+        libtiff.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+        libtiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
+        libtiff.TIFFSetErrorHandler(None)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+silence_libtiff_global_errors()
 
 
 def scene_tags(scene_id: str, acquired: datetime | str, tool_version: str, *,
@@ -193,13 +221,25 @@ class CogWriter:
         """Write a (bands, rows, cols) or (rows, cols) array at ``window``."""
         if array.ndim == 2 and indexes is None:
             indexes = 1
-        self._dataset.write(array, indexes=indexes, window=window)
-        if window is None:
-            window = Window(0, 0, self.profile["width"], self.profile["height"])
-        for factor, overview, _ in self._overviews:
-            sampled = nearest_overview(array, window, factor)
-            if sampled is not None:
-                overview.write(sampled[0], indexes=indexes, window=sampled[1])
+        with self._failures_named():
+            self._dataset.write(array, indexes=indexes, window=window)
+            if window is None:
+                window = Window(0, 0, self.profile["width"], self.profile["height"])
+            for factor, overview, _ in self._overviews:
+                sampled = nearest_overview(array, window, factor)
+                if sampled is not None:
+                    overview.write(sampled[0], indexes=indexes, window=sampled[1])
+
+    @contextlib.contextmanager
+    def _failures_named(self):
+        """A GDAL write error as the output's own, in the OS's words where the disk is
+        full (atomic.write_failure), while the drafts still show how full it is."""
+        try:
+            yield
+        except (rasterio.errors.RasterioError, OSError) as exc:
+            if isinstance(exc, atomic.IncompleteWrite):
+                raise
+            raise atomic.write_failure(self.path, exc) from None
 
     def write_mask(self, valid: np.ndarray, window: Window | None = None) -> None:
         """Write the per-dataset validity mask (True = valid). The mask needs overviews
@@ -218,16 +258,18 @@ class CogWriter:
         overview_drafts = [path for _, _, path in self._overviews]
         temporaries = [draft, Path(f"{draft}.msk"), *overview_drafts]
         try:
-            for dataset in [self._dataset, *(overview for _, overview, _ in self._overviews)]:
-                if dataset is not None:
-                    dataset.close()
+            with self._failures_named() if exc_type is None else contextlib.nullcontext():
+                for dataset in [self._dataset, *(overview for _, overview, _ in self._overviews)]:
+                    if dataset is not None:
+                        dataset.close()
             if exc_type is None:
                 source = draft
                 if overview_drafts:
                     source = atomic.temporary_path(self.path.with_suffix(".vrt"))
                     temporaries.append(source)
-                    with_overviews(draft, overview_drafts, source)
-                with atomic.atomic_path(self.path) as temporary:
+                    with self._failures_named():
+                        with_overviews(draft, overview_drafts, source)
+                with atomic.atomic_path(self.path) as temporary, self._failures_named():
                     to_cog(source, temporary, compress=self.compress, level=self.compress_level,
                            overview_resampling=self.overview_resampling)
                     # checked while the drafts still fill the disk, so that a full disk is named
