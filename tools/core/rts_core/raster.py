@@ -22,6 +22,7 @@ import rasterio
 import rasterio.errors
 import rasterio.shutil
 from rasterio import Affine
+from rasterio._err import CPLE_BaseError  # what GDAL's errors raise (rasterio.errors has no base for them)
 from rasterio.windows import Window
 
 from . import atomic, contract
@@ -30,31 +31,41 @@ from .sceneid import check_acquired, format_acquired, parse_acquired
 COG_BLOCKSIZE = 512
 
 
-def silence_libtiff_global_errors() -> bool:
-    """Take libtiff's process-wide error handler off the libtiff that rasterio's wheel
-    bundles. GDAL hears of every TIFF error through its own per-file handlers and fails
-    the write, which our writers turn into the input's one error line; what reached the
-    global handler was printed bare on stderr beside it ("_tiffWriteProc: No space left
-    on device."). Returns whether a bundled libtiff was found (a conda or system GDAL
-    keeps its own handlers)."""
+def silence_native_error_printing() -> bool:
+    """Keep GDAL's and libtiff's process-wide error printers (of the libraries rasterio's
+    wheel bundles) off stderr, so that a failed input gives its one error line only.
+
+    A GDAL call made through rasterio reports its errors to rasterio, which raises them
+    (our writers name the output and, where the disk is full, say so). What is left for
+    the process-wide printers comes from threads no handler covers, GDAL's own COG
+    compression workers, and from libtiff calls made without a file: they were printed
+    bare beside the error line ("ERROR 1: TIFFAppendToStrip:Write error at scanline
+    1024", "_tiffWriteProc: No space left on device."), while the failure itself still
+    reaches the caller. Returns whether the bundled libraries were found (a conda or
+    system GDAL keeps its own printers)."""
     import ctypes
     import glob
     import os
 
-    found = glob.glob(os.path.join(os.path.dirname(rasterio.__file__), os.pardir, "rasterio.libs", "libtiff-*.so*"))
-    if not found:
+    libraries = os.path.join(os.path.dirname(rasterio.__file__), os.pardir, "rasterio.libs")
+    found = {name: glob.glob(os.path.join(libraries, f"{name}-*.so*")) for name in ("libtiff", "libgdal")}
+    if not all(found.values()):
         return False
     try:
-        libtiff = ctypes.CDLL(found[0])
+        libtiff = ctypes.CDLL(found["libtiff"][0])
         libtiff.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
         libtiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
         libtiff.TIFFSetErrorHandler(None)
+        libgdal = ctypes.CDLL(found["libgdal"][0])
+        libgdal.CPLSetErrorHandler.argtypes = [ctypes.c_void_p]
+        libgdal.CPLSetErrorHandler.restype = ctypes.c_void_p
+        libgdal.CPLSetErrorHandler(ctypes.cast(libgdal.CPLQuietErrorHandler, ctypes.c_void_p))
     except (OSError, AttributeError):
         return False
     return True
 
 
-silence_libtiff_global_errors()
+silence_native_error_printing()
 
 
 def scene_tags(scene_id: str, acquired: datetime | str, tool_version: str, *,
@@ -190,28 +201,33 @@ class CogWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._draft = atomic.temporary_path(self.path.with_suffix(".draft.tif"))
         try:
-            self._dataset = rasterio.open(self._draft, "w", **self.profile)
-            dataset = self._dataset
-            dataset.update_tags(**self.tags)
-            if self.band_descriptions:
-                for index, description in enumerate(self.band_descriptions, start=1):
-                    dataset.set_band_description(index, description)
-            if self.scales is not None:
-                dataset.scales = tuple(self.scales)
-            if self.offsets is not None:
-                dataset.offsets = tuple(self.offsets)
-            if self.overview_resampling == "nearest":
-                width, height = self.profile["width"], self.profile["height"]
-                for factor in overview_factors(width, height):
-                    draft = atomic.temporary_path(self.path.with_suffix(f".overview{factor}.tif"))
-                    profile = dict(self.profile, width=math.ceil(width / factor),
-                                   height=math.ceil(height / factor),
-                                   transform=self.profile["transform"] @ Affine.scale(factor))
-                    self._overviews.append((factor, rasterio.open(draft, "w", **profile), draft))
+            with self._failures_named():
+                self._open_drafts()
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
             raise
         return self
+
+    def _open_drafts(self) -> None:
+        """The draft (uncompressed, tiled) and, for nearest overviews, one draft per level."""
+        self._dataset = rasterio.open(self._draft, "w", **self.profile)
+        dataset = self._dataset
+        dataset.update_tags(**self.tags)
+        if self.band_descriptions:
+            for index, description in enumerate(self.band_descriptions, start=1):
+                dataset.set_band_description(index, description)
+        if self.scales is not None:
+            dataset.scales = tuple(self.scales)
+        if self.offsets is not None:
+            dataset.offsets = tuple(self.offsets)
+        if self.overview_resampling == "nearest":
+            width, height = self.profile["width"], self.profile["height"]
+            for factor in overview_factors(width, height):
+                draft = atomic.temporary_path(self.path.with_suffix(f".overview{factor}.tif"))
+                profile = dict(self.profile, width=math.ceil(width / factor),
+                               height=math.ceil(height / factor),
+                               transform=self.profile["transform"] @ Affine.scale(factor))
+                self._overviews.append((factor, rasterio.open(draft, "w", **profile), draft))
 
     @property
     def dataset(self):
@@ -236,7 +252,7 @@ class CogWriter:
         full (atomic.write_failure), while the drafts still show how full it is."""
         try:
             yield
-        except (rasterio.errors.RasterioError, OSError) as exc:
+        except (rasterio.errors.RasterioError, CPLE_BaseError, OSError) as exc:
             if isinstance(exc, atomic.IncompleteWrite):
                 raise
             raise atomic.write_failure(self.path, exc) from None
