@@ -206,3 +206,14 @@ def test_geometries_validation_cannot_match_are_an_error_of_their_file(chain, tm
     done = run("validate", "objects", prediction, reference, "-o", out)
     check(done, 1, bad, absent=[out])
     assert reason in done.errors[0], done.errors
+
+
+@pytest.mark.parametrize("threshold", ["nan", "inf", "1.5", "half"])
+def test_a_level1_threshold_that_is_no_probability_stops_the_aggregation(tmp_path, threshold):
+    """The file's recorded threshold goes into the DARTS records; NaN went through."""
+    good, bad = two_scenes(tmp_path / "in")
+    write_geoparquet(geopandas.read_parquet(bad), bad, metadata={contract.PARQUET_THRESHOLD: threshold})
+    out = tmp_path / "products"
+    done = run("aggregate", good, bad, "--schema", "darts", "-o", out)
+    check(done, 1, bad, absent=[out])
+    assert f"rts:threshold={threshold!r} is no probability in 0-1" in done.errors[0], done.errors

@@ -96,8 +96,22 @@ def level1_parts(path: Path):
     two extra columns (missing for other files; only ``--schema darts`` writes them out)."""
     attributes, geometry, metadata = to_work_crs(path, LEVEL1_REQUIRED)
     attributes[MODEL_VERSION] = metadata.get(contract.PARQUET_MODEL_VERSION)
-    attributes[THRESHOLD] = pandas.to_numeric(metadata.get(contract.PARQUET_THRESHOLD), errors="coerce")
+    attributes[THRESHOLD] = threshold_of(metadata.get(contract.PARQUET_THRESHOLD))
     return attributes, geometry
+
+
+def threshold_of(text: str | None) -> float:
+    """The probability threshold a Level-1 file records (NaN when it records none); one
+    that is not a number in 0-1 is an error of the file, not a value to pass on."""
+    if text is None:
+        return float("nan")
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value <= 1:
+        raise InputError(f"its metadata {contract.PARQUET_THRESHOLD}={text[:40]!r} is no probability in 0-1")
+    return value
 
 
 def extent_parts(path: Path):
