@@ -9,6 +9,13 @@ The stack is stored as int16 with a per-band GDAL scale/offset (values are read 
 stored x scale + offset, in physical units), as DARTS v1 stored its inputs as scaled
 integers: it halves the size of float32 and its write time. Reflectance (DN / 10000)
 is exact; NDVI is kept to 1e-4, relative elevation and slope to 0.01 m and 0.01°.
+
+Reflectance is stored clipped to 0-1 (CONTRACT.md section 3), and NDVI is computed from
+the clipped red and nir, as darts-nextgen does
+(darts-preprocessing/src/darts_preprocessing/engineering/indices.py, calculate_ndvi):
+Sentinel-2 from baseline 04.00 on has negative reflectance over water and shadow, which
+gave NDVI of -1.667 and worse. A pixel whose clipped red and nir are both 0 has no NDVI
+and is invalid.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from .udm2 import valid_from_udm2
 
 log = logging.getLogger(__name__)
 NODATA = -32768
+REFLECTANCE_DN_RANGE = (0, 10000)  # reflectance 0-1 stored as DN (scale 1e-4)
 SCALE = {"blue": 1e-4, "green": 1e-4, "red": 1e-4, "nir": 1e-4, "ndvi": 1e-4,
          "relative_elevation": 0.01, "slope": 0.01, "tc_brightness": 1.0, "tc_greenness": 1.0,
          "tc_wetness": 1.0, "water": 1.0}
@@ -157,11 +165,11 @@ class PlanetBlocks:
         if dn.dtype.kind == "f":  # a float SR: NaN and infinity are no reflectance (they were stored 0 or 32767, valid)
             valid &= np.isfinite(dn).all(axis=0)
             stored = np.empty(dn.shape, np.int16)
-            encode_into(stored, dn, 1.0)
+            encode_into(stored, np.clip(dn, *REFLECTANCE_DN_RANGE), 1.0)
         else:
-            stored = np.minimum(dn, 32767)
-        # red and nir as DN: NDVI does not depend on the common scale
-        return stored, dn[2].astype(np.float64), dn[3].astype(np.float64), valid
+            stored = np.clip(dn, *REFLECTANCE_DN_RANGE).astype(np.int16)
+        # red and nir as (clipped) DN: NDVI does not depend on the common scale
+        return stored, stored[2].astype(np.float64), stored[3].astype(np.float64), valid
 
     def close(self):
         self.srs.close()
@@ -217,6 +225,8 @@ class Sentinel2Blocks:
         for i, band in enumerate(self.scene.bands):
             np.multiply(dn[i], band.scale, out=reflectance[i])
             reflectance[i] += band.offset
+        np.clip(reflectance, REFLECTANCE_DN_RANGE[0] * SCALE["blue"], REFLECTANCE_DN_RANGE[1] * SCALE["blue"],
+                out=reflectance)  # NaN stays NaN: invalid below
         stored = np.empty(dn.shape, np.int16)
         encode_into(stored, reflectance, SCALE["blue"])
         scl = self.scl.get()
@@ -244,10 +254,10 @@ def prep_block(blocks, transform_of_stack, crs, dem: Auxiliary, tcvis: Auxiliary
     names = band_names(landcover is not None)
     stored = np.empty((len(names), *shape), np.int16)
     stored[:4], red, nir, valid = blocks.read(window)
-    total = nir + red  # float64: NDVI rounds exactly
+    total = nir + red  # float64: NDVI rounds exactly; red and nir clipped to 0-1, so NDVI is in -1...1
     with np.errstate(invalid="ignore", divide="ignore"):
         encode_into(stored[4], (nir - red) / total, SCALE["ndvi"])
-    valid &= total > 0
+    valid &= total > 0  # dark in both bands: no NDVI
     terrain = terrain_block(dem, bounds, shape, transform, crs, options)
     trend = resample(tcvis.read(bounds, crs, margin_px=2, indexes=[1, 2, 3]), 3, shape, transform, crs,
                      Resampling.nearest)
