@@ -213,3 +213,24 @@ def test_products_do_not_depend_on_the_order_of_the_inputs(level1_files, tmp_pat
         b = geopandas.read_parquet(tmp_path / "backward" / f"{name}.parquet")
         assert a.drop(columns="geometry").equals(b.drop(columns="geometry")), name
         assert a.geometry.geom_equals_exact(b.geometry, 0).all(), name
+
+
+@pytest.mark.parametrize("epsg", [3413, 32608, 4326])
+def test_level1_areas_follow_the_one_equal_area_rule_whatever_the_input_crs(tmp_path, epsg):
+    """Issue #29 item 4: rts-aggregate copied area_m2 from its input, so an inventory in
+    polar stereographic carried areas 4.4 % too small into level1 while level2 was right.
+    The file's own area_m2 (here that of its CRS's units) is replaced by the EASE-Grid
+    2.0 area, the same as Level 2's for a feature seen once."""
+    folder = tmp_path / "level1"
+    folder.mkdir()
+    path = write_scene(folder, "20210701_200000_00_2416", "2021-07-01T20:00:00", [(0, 0, 300, 200)], epsg)
+    out = tmp_path / "products"
+    assert run_script("rts-aggregate", path, "-o", out).returncode == 0
+    level1, level2 = (geopandas.read_parquet(out / f"{name}.parquet") for name in ("level1", "level2"))
+    written = geopandas.read_parquet(path)
+    expected = written.to_crs(6931).area.iloc[0]
+    assert level1["area_m2"].iloc[0] == pytest.approx(expected, rel=1e-9)
+    assert level1["area_ha"].iloc[0] == pytest.approx(expected / 1e4, rel=1e-9)
+    assert level2["area_m2"].iloc[0] == pytest.approx(expected, rel=1e-6)
+    if epsg != 4326:  # the file's area in its own CRS differed (in degrees² for 4326)
+        assert abs(written["area_m2"].iloc[0] / expected - 1) > 5e-4

@@ -82,6 +82,9 @@ def test_exactly_the_expected_objects_survive(inputs):
     pixels = sorted(frame.n_pixels.tolist())
     assert pixels == [32, 32, 100, 128]  # thirty_two, the diagonal pair, water_19, holed
     np.testing.assert_allclose(frame.area_m2, frame.n_pixels * 9.0, rtol=0.01)
+    # the one area rule (#29 item 4): EASE-Grid 2.0, not the scene's UTM grid
+    np.testing.assert_allclose(frame.area_m2, frame.to_crs(6931).area, rtol=1e-9)
+    assert (np.abs(frame.area_m2 / frame.area - 1) > 1e-5).all()
     np.testing.assert_allclose(frame.area_ha, frame.area_m2 / 1e4)
     diagonal = frame[frame.geometry.geom_type == "MultiPolygon"]
     assert len(diagonal) == 1 and diagonal.n_pixels.iloc[0] == 32 and len(diagonal.geometry.iloc[0].geoms) == 2

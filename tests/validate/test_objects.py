@@ -198,3 +198,15 @@ def test_data_across_180_degrees_is_measured_in_utm_zone_1_or_60():
     widths = matches.geometry.apply(lambda g: max(p.bounds[2] - p.bounds[0] for p in getattr(g, "geoms", [g])))
     assert (widths < 0.01).all()
     assert matches.geometry.iloc[0].geom_type == "MultiPolygon"
+
+
+def test_min_area_and_size_classes_use_the_one_equal_area_rule():
+    """Issue #29 item 4: validation measured areas in its own metric CRS (UTM here: a
+    1000 m² grid box on the zone's central meridian, scale 0.9996, is 1000.8 m² of ground). The one rule
+    (EASE-Grid 2.0, as Level 1 and Level 2) puts it above a 1000.3 m² bound."""
+    prediction = frame([box(0, 0, 10, 100)])  # 1000 m² of UTM grid
+    reference = frame([box(0, 0, 10, 100)])
+    body, matches = assess_objects(prediction, reference, ObjectOptions(min_area_m2=1000.3,
+                                                                        size_bounds_m2=(1000.3, 5000)))
+    assert counts(body) == (1, 1, 1, 0, 1, 0)  # not dropped as below the minimum area
+    assert set(matches["size_class"]) == {"medium"}

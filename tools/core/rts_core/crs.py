@@ -1,6 +1,9 @@
 """Coordinate systems for areas and distances, and the way back to longitude/latitude,
 with the antimeridian (Chukotka, the Bering Strait) handled in both directions.
 
+:func:`equal_area_m2` is the one area rule of every product: EASE-Grid 2.0 (Lambert
+azimuthal equal-area) of the geometry's hemisphere, whatever CRS it comes in.
+
 :func:`metric_crs` picks the CRS in metres that a tool measures in: the UTM zone of the
 data when it spans at most 12° of longitude (measured across 180° when that is the
 shorter way round), else the polar EASE-Grid 2.0 of its hemisphere.
@@ -85,6 +88,39 @@ def metric_crs(*frames) -> str:
         zone = int((centre + 180) // 6) % 60 + 1
         return f"EPSG:{326 if (south + north) / 2 >= 0 else 327}{zone:02d}"
     return POLAR_NORTH if (south + north) / 2 >= 0 else POLAR_SOUTH
+
+
+@functools.lru_cache(maxsize=64)
+def _transformer(source, target) -> Transformer:
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
+def equal_area_m2(geometries, crs) -> np.ndarray:
+    """Areas in m² by the one rule of every product (CONTRACT.md section 5): each
+    geometry measured in the Lambert azimuthal equal-area EASE-Grid 2.0 of its
+    hemisphere (EPSG:6931 north, EPSG:6932 south), whatever CRS it comes in. A UTM area
+    is off by the zone's scale factor (0.08 % too small on its central meridian), a
+    polar-stereographic one by per cents away from its latitude of true scale (4.4 % for
+    one published inventory)."""
+    geometries = np.asarray(geometries, dtype=object)
+    areas = np.zeros(len(geometries))
+    present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+    if not present.any():
+        return areas
+    source = CRS.from_user_input(crs)
+    centroids = shapely.get_coordinates(shapely.centroid(geometries[present]))
+    latitude = np.asarray(_transformer(source, _GEOGRAPHIC).transform(centroids[:, 0], centroids[:, 1])[1])
+    for target, side in ((POLAR_NORTH, latitude >= 0), (POLAR_SOUTH, latitude < 0)):
+        if not side.any():
+            continue
+        rows = np.flatnonzero(present)[side]
+        if source == CRS.from_user_input(target):
+            areas[rows] = shapely.area(geometries[rows])
+            continue
+        transformer = _transformer(source, CRS.from_user_input(target))
+        projected = shapely.transform(geometries[rows], lambda xy: np.column_stack(transformer.transform(*xy.T)))
+        areas[rows] = shapely.area(projected)
+    return areas
 
 
 @functools.lru_cache(maxsize=16)

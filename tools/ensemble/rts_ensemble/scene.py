@@ -15,6 +15,7 @@ import pandas
 import rasterio
 
 from rts_core import contract, raster, runner, vector
+from rts_core.crs import equal_area_m2
 from rts_core.raster import SceneInfo
 from rts_core.runner import InputError, Plan, fingerprint
 
@@ -180,7 +181,7 @@ def level1_frame(scene: SceneInfo, acquired: pandas.Timestamp, geometries: dict,
         "models": pandas.Series([models] * n, dtype="string"),
         "sensor": pandas.Series([scene.sensor] * n, dtype="string"),
     }, geometry=[geometries[label] for label in range(1, n + 1)], crs=crs)
-    frame["area_m2"] = frame.geometry.area.astype(float)
+    frame["area_m2"] = equal_area_m2(frame.geometry.values, crs)  # the one area rule, not the scene's UTM
     frame["area_ha"] = frame["area_m2"] / 10_000
     return frame[list(contract.L1_COLUMNS)]
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas
 import shapely
 
-from rts_core.crs import POLAR_NORTH, metric_crs, to_geographic
+from rts_core.crs import POLAR_NORTH, equal_area_m2, metric_crs, to_geographic
 from rts_core.runner import InputError
 from rts_core.vector import repair_geometries
 
@@ -99,7 +99,7 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     pred_status = np.full(len(pred), "", dtype=object)
     ref_status = np.full(len(ref), "", dtype=object)
     if options.min_area_m2 > 0:
-        small = shapely.area(pred_geometry) < options.min_area_m2
+        small = equal_area_m2(pred_geometry, crs) < options.min_area_m2
         small &= shapely.get_type_id(pred_geometry) != 0  # points have no area to test
         pred_status[small] = "below_min_area"
     coverage_work = None
@@ -147,8 +147,8 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     overall, groups = grouped_scores(counted_pred, counted_ref, list(options.group_by))
     body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
     # sizes from the polygons as drawn (the reference buffer is a matching tolerance)
-    pred_size = size_classes(shapely.area(pred_geometry), options.size_bounds_m2)
-    ref_size = size_classes(shapely.area(ref_drawn), options.size_bounds_m2)
+    pred_size = size_classes(equal_area_m2(pred_geometry, crs), options.size_bounds_m2)
+    ref_size = size_classes(equal_area_m2(ref_drawn, crs), options.size_bounds_m2)
     body["by_size"] = sized_scores(counted_pred.assign(size_class=pred_size[pred_in]),
                                    counted_ref.assign(size_class=ref_size[ref_in]), options)
     if options.mode == "iou":
