@@ -234,3 +234,40 @@ def test_level1_areas_follow_the_one_equal_area_rule_whatever_the_input_crs(tmp_
     assert level2["area_m2"].iloc[0] == pytest.approx(expected, rel=1e-6)
     if epsg != 4326:  # the file's area in its own CRS differed (in degrees² for 4326)
         assert abs(written["area_m2"].iloc[0] / expected - 1) > 5e-4
+
+
+def test_outlines_touching_at_a_point_stay_valid_in_epsg4326(tmp_path):
+    """Issue #29 item 5: two slump outlines meeting at a point (a vertex on the other's
+    edge), valid in EPSG:6931, were merged into a MultiPolygon that self-intersected
+    once in longitude and latitude, in level2 and tracks."""
+    from shapely.geometry import Polygon
+    from pyproj import Transformer
+
+    x0, y0 = Transformer.from_crs(4326, 6931, always_xy=True).transform(-133.0, 72.0)
+    long_box = Polygon([(x0 - 20000, y0 - 300), (x0 + 20000, y0 - 300), (x0 + 20000, y0), (x0 - 20000, y0)])
+    apex_down = Polygon([(x0, y0), (x0 + 200, y0 + 300), (x0 - 200, y0 + 300)])
+    from shapely.geometry import MultiPolygon
+
+    # one object whose parts touch at a point (8-connected, as rts-ensemble writes them), and the
+    # same two outlines as two objects: rts-aggregate merges those (its union puts a vertex there)
+    touching = MultiPolygon([long_box, apex_down])
+    rows = level1_rows("20210701_200000_00_2416", "2021-07-01T20:00:00", [touching, long_box, apex_down])
+    level1 = geopandas.GeoDataFrame(rows, geometry="geometry", crs=6931)
+    assert level1.geometry.is_valid.all() and long_box.touches(apex_down)
+    folder = tmp_path / "level1"
+    folder.mkdir()
+    write_geoparquet(level1, folder / contract.l1_name("20210701_200000_00_2416"))
+    extent = geopandas.GeoDataFrame({"scene_id": ["20210701_200000_00_2416"],
+                                     "acquired": [pandas.Timestamp("2021-07-01T20:00:00", tz="UTC")],
+                                     "year": [2021]}, geometry=[long_box.buffer(5000)], crs=6931)
+    write_geoparquet(extent, folder / contract.extent_name("20210701_200000_00_2416"))
+    out = tmp_path / "products"
+    done = run_script("rts-aggregate", folder / contract.l1_name("20210701_200000_00_2416"), "-o", out)
+    assert done.returncode == 0, done.stderr
+    for name in PRODUCTS:
+        product = geopandas.read_parquet(out / f"{name}.parquet")
+        assert product.crs.to_epsg() == 4326 and product.geometry.is_valid.all(), name
+        assert set(product.geometry.geom_type) <= {"Polygon", "MultiPolygon"}, name
+    level2 = geopandas.read_parquet(out / "level2.parquet")
+    assert len(level2) == 1  # the outlines are one feature, as before
+    assert level2.to_crs(6931).area.iloc[0] == pytest.approx(long_box.area + apex_down.area, rel=1e-4)

@@ -8,7 +8,7 @@ azimuthal equal-area) of the geometry's hemisphere, whatever CRS it comes in.
 data when it spans at most 12° of longitude (measured across 180° when that is the
 shorter way round), else the polar EASE-Grid 2.0 of its hemisphere.
 
-:func:`to_geographic` goes from a polar CRS to EPSG:4326. In EPSG:6931 (polar Lambert
+:func:`to_geographic` goes from a polar CRS to EPSG:4326, with every geometry valid. In EPSG:6931 (polar Lambert
 azimuthal equal-area, central meridian 0°) the antimeridian is the half-line x = 0,
 y > 0. A polygon that crosses it would come out of a plain reprojection as a band
 around the whole globe, so such polygons are first cut along that half-line; each side
@@ -166,7 +166,19 @@ def to_geographic(frame):
         east_lonlat = _to_lonlat(east, frame.crs, +1)
         west_lonlat = _to_lonlat(west, frame.crs, -1)
         result[crossing] = _join_polygonal(west_lonlat, east_lonlat)
-    return frame.set_geometry(result, crs=_GEOGRAPHIC)
+    return frame.set_geometry(valid_polygonal(result), crs=_GEOGRAPHIC)
+
+
+def valid_polygonal(geometries) -> np.ndarray:
+    """The geometries, those invalid made valid by GEOS's "structure" method with
+    collapsed parts dropped, so polygonal ones stay polygonal. A reprojection moves a
+    vertex off the straight edge it touched: two slump outlines meeting at a point,
+    valid in EPSG:6931, overlapped by a hair in EPSG:4326 and self-intersected."""
+    geometries = np.array(geometries, dtype=object)
+    invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
+    if invalid.any():
+        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure", keep_collapsed=False)
+    return geometries
 
 
 def _join_polygonal(west, east):
