@@ -150,6 +150,21 @@ def stream_paths(paths: Sequence[str], stdin=None) -> Iterator[str]:
     return itertools.chain([first], lines)
 
 
+class DataPath(click.ParamType):
+    """An input file GDAL or pyogrio reads: a Path, or, kept as typed, a GDAL virtual path
+    or URL (``/vsizip//data/S1.zip/S1/x.shp``, ``/vsicurl/https://...``)."""
+
+    name = "path"
+
+    def convert(self, value, param, ctx):
+        from .vector import data_path
+
+        return value if isinstance(value, Path) else data_path(value)
+
+
+DATA_PATH = DataPath()
+
+
 def out_dir_option(required: bool = True, help: str = "Output folder (created if missing)."):
     return click.option("--out", "-o", "out", required=required, help=help, callback=_usable_out_dir,
                         type=click.Path(file_okay=False, path_type=Path))

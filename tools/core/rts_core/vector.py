@@ -24,7 +24,20 @@ VECTOR_SUFFIXES = (".gpkg", ".parquet", ".geoparquet", ".geojson", ".json", ".sh
 
 
 def is_vector_file(path: Path | str) -> bool:
-    return Path(path).suffix.lower() in VECTOR_SUFFIXES
+    return Path(str(path)).suffix.lower() in VECTOR_SUFFIXES
+
+
+def is_virtual(path: Path | str) -> bool:
+    """A GDAL virtual file system path (``/vsizip//data/S1.zip/S1/x.shp``, ``/vsicurl/``)
+    or a URL: nothing to stat, and a name pathlib must not touch (it folds the ``//``
+    that makes the zip's path absolute)."""
+    text = str(path)
+    return text.startswith("/vsi") or "://" in text
+
+
+def data_path(path: Path | str) -> Path | str:
+    """An input as GDAL and pyogrio should get it: a Path, or a virtual path as given."""
+    return str(path) if is_virtual(path) else Path(path)
 
 
 def write_geoparquet(frame, path: Path | str, fingerprint: str | None = None,
@@ -268,8 +281,8 @@ def read_vector_parts(path: Path) -> VectorParts:
     import numpy as np
     import pyarrow.parquet as parquet
 
-    path = Path(path)
-    if path.suffix.lower() in (".parquet", ".geoparquet") and path.exists():
+    path = data_path(path)
+    if not is_virtual(path) and path.suffix.lower() in (".parquet", ".geoparquet") and path.exists():
         try:
             table = parquet.ParquetFile(path).read(use_threads=False)
             raw = table.schema.metadata or {}
@@ -305,13 +318,13 @@ def read_vector(path: Path):
     pyogrio), with a reason the user can act on when it cannot be read."""
     import geopandas
 
-    path = Path(path)
-    if not path.exists():
+    path = data_path(path)
+    if not is_virtual(path) and not path.exists():
         raise InputError("no such file")
     try:
-        if path.suffix.lower() in (".parquet", ".geoparquet"):  # GeoParquet through pyarrow
+        if not is_virtual(path) and path.suffix.lower() in (".parquet", ".geoparquet"):  # through pyarrow
             return read_geoparquet(path)
-        return geopandas.read_file(path, engine="pyogrio")
+        return geopandas.read_file(str(path), engine="pyogrio")  # any GDAL path: /vsizip/, /vsicurl/
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow, GDAL and shapely raise many kinds

@@ -50,7 +50,7 @@ magenta labelled edge, size or water, no-data hatched grey). Prints the .l1.parq
                    "no-data (as both DARTS codes: a disk of this radius).")
 @click.option("--min-px", default=32, type=click.IntRange(1),
               help="Drop objects smaller than this (pixels; objects are 8-connected).")
-@click.option("--water", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--water", type=cli.DATA_PATH,
               help="Land-cover raster (any CRS) or water polygons (any vector format).")
 @click.option("--water-classes", default="1", help="Land-cover classes that are water (ESRI: 1).")
 @click.option("--max-water", default=0.2, type=click.FloatRange(0, 1),

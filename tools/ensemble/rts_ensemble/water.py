@@ -12,12 +12,12 @@ from rasterio import features, warp
 from rasterio.enums import Resampling
 
 from rts_core.runner import InputError, RunError, one_line
-from rts_core.vector import is_vector_file, read_vector
+from rts_core.vector import data_path, is_vector_file, is_virtual, read_vector
 
 
 class WaterSource:
     def __init__(self, path: Path, classes: tuple[int, ...]):
-        self.path, self.classes = Path(path), classes
+        self.path, self.classes = data_path(path), classes
         self.is_vector = is_vector_file(self.path)
         if self.is_vector:
             frame = read_vector(self.path)
@@ -60,9 +60,9 @@ def open_water(path: Path | None, classes_text: str) -> WaterSource | None:
         classes = tuple(int(c) for c in classes_text.split(",") if c.strip())
     except ValueError:
         raise RunError(f"--water-classes {classes_text}", "expected comma-separated class codes") from None
-    if not Path(path).exists():
+    if not is_virtual(path) and not Path(path).exists():
         raise RunError(f"--water {path}", "no such file")
     try:
-        return WaterSource(Path(path), classes)
+        return WaterSource(data_path(path), classes)
     except (InputError, ValueError) as exc:
         raise RunError(f"--water {path}", str(exc)) from None

@@ -47,11 +47,11 @@ def parse_bounds(_ctx, _param, value: str | None) -> tuple[float, float, float, 
 The stack is int16 with a GDAL scale/offset per band: read it as stored x scale + offset
 (rasterio: dataset.scales, dataset.offsets; QGIS and GDAL apply them on request).""")
 @cli.paths_argument(metavar="SCENE...")
-@click.option("--dem", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--dem", required=True, type=cli.DATA_PATH,
               help="ArcticDEM (any CRS; a mosaic or VRT is read only where scenes need it).")
-@click.option("--tcvis", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--tcvis", required=True, type=cli.DATA_PATH,
               help="Landsat Tasseled-Cap trend raster, 3 bands (brightness, greenness, wetness), 0-255.")
-@click.option("--landcover", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--landcover", type=cli.DATA_PATH,
               help="Land-cover raster turned into a 'water' band (no-data counts as water).")
 @click.option("--water-classes", default="1", callback=parse_classes,
               help="Land-cover class codes that are water (ESRI 10 m: 1).")

@@ -49,8 +49,8 @@ def parse_thresholds(_ctx, _param, value: str | None) -> tuple[float, ...]:
 rts-infer or rts-ensemble) or where it is 1 (a mask). A reference raster is resampled
 (nearest) to the prediction's grid; reference polygons are rasterised on it. Only pixels
 valid in both count.""")
-@click.argument("pred", metavar="PRED_RASTER", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("ref", metavar="REF", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("pred", metavar="PRED_RASTER", type=cli.DATA_PATH)
+@click.argument("ref", metavar="REF", type=cli.DATA_PATH)
 @cli.out_dir_option()
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Probability above which a pixel is predicted RTS.")
@@ -67,7 +67,7 @@ rts-ensemble --threshold T and rts-validate objects per threshold, then rts-vali
 compare (make thresholds does).""")
 @cli.paths_argument("preds", metavar="PROB... REF")
 @cli.out_dir_option()
-@click.option("--coverage", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--coverage", multiple=True, type=cli.DATA_PATH,
               help="Count only pixels inside these polygons (repeatable).")
 @click.option("--thresholds", callback=parse_thresholds, help="Comma-separated (default 0.05 to 0.95 by 0.05).")
 @cli.run_options(TOOL)

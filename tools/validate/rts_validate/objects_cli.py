@@ -49,7 +49,7 @@ sample standard deviation across groups. Every score is also given per size clas
 gets the land-cover class under most of it. PRED may be - (Level-1 file paths on
 standard input).""")
 @click.argument("pred", metavar="PRED")
-@click.argument("ref", metavar="REF", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("ref", metavar="REF", type=cli.DATA_PATH)
 @cli.out_dir_option()
 @click.option("--mode", type=click.Choice(["intersect", "iou"]), default="intersect", show_default=True,
               help="Matching rule (see below).")
@@ -57,7 +57,7 @@ standard input).""")
               help="IoU threshold of --mode iou.")
 @click.option("--buffer-m", type=click.FloatRange(0), help="Buffer references by this many metres (points need "
               "one; DARTS used 5 m for polygons, 500 m for point inventories).")
-@click.option("--coverage", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--coverage", multiple=True, type=cli.DATA_PATH,
               help="Only count predictions and references that intersect these polygons (repeatable: "
                    "e.g. the .extent.parquet of each scene).")
 @click.option("--group-by", callback=parse_columns, default="", help="Columns to score by, e.g. region,year.")
@@ -67,7 +67,7 @@ standard input).""")
               help="Size classes: small below the first area (m2), large from the second.")
 @click.option("--boundary-m", type=click.FloatRange(0, min_open=True), default=3.0,
               help="Boundary IoU's band along each outline (m), in --mode iou.")
-@click.option("--landcover", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--landcover", type=cli.DATA_PATH,
               help="Land-cover raster (any CRS): the class under each false prediction and missed reference.")
 @click.option("--landcover-classes", callback=parse_classes,
               help="Class names, e.g. 1=water,8=bare ground (default: ESRI's 10 m legend).")

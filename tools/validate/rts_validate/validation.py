@@ -22,8 +22,10 @@ TOOL = "rts-validate"
 
 def require_existing(paths, run: RunOptions) -> None:
     """The first input that is not there ends the run with one line naming it."""
+    from rts_core.vector import is_virtual
+
     for path in paths:
-        if not Path(path).exists():
+        if not is_virtual(path) and not Path(path).exists():  # a /vsizip/ or URL input says so when read
             cli.fail(path, InputError("no such file"), debug=run.debug)
 
 
@@ -193,7 +195,7 @@ def read_frames(paths: list[str], what: str, debug: bool):
     frames = []
     for path in paths:
         try:
-            frame = read_vector(Path(path))
+            frame = read_vector(path)
             frame = frame[polygonal_rows(frame.geometry.values, f"{path} ({what})", MATCHABLE_TYPE_IDS,
                                          "only points, lines and polygons can be matched")]
             if len(frame) and frame.crs is None:
