@@ -47,10 +47,13 @@ def sentinel2_id_from_item(item: dict) -> str | None:
     properties = item.get("properties") if isinstance(item, dict) else None
     if not isinstance(properties, dict):
         return None
-    product = SENTINEL2_PRODUCT.search(str(properties.get("s2:product_uri", "")) or str(item.get("id", "")))
+    product = next((match for match in (SENTINEL2_PRODUCT.search(str(properties.get(key) or item.get(key) or ""))
+                                        for key in ("s2:product_uri", "sentinel:product_id", "id")) if match), None)
     tile = str(properties.get("s2:mgrs_tile") or str(properties.get("grid:code", "")).removeprefix("MGRS-") or
                (product.group(5) if product else "") or "".join(
-                   str(properties.get(k, "")) for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square")))
+                   str(properties.get(k, "")) for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))
+               or "".join(str(properties.get(k, "")) for k in ("sentinel:utm_zone", "sentinel:latitude_band",
+                                                               "sentinel:grid_square")))  # Earth Search v0
     satellite = PLATFORMS.get(str(properties.get("platform", "")).lower(), product.group(1) if product else None)
     if len(tile) == 4:
         tile = "0" + tile  # Earth Search writes 8WMC for 08WMC in some items

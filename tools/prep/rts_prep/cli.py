@@ -12,7 +12,7 @@ from rts_core.runner import run_items
 from rts_core.tuning import tune_allocator_for_blocks
 
 from .resample import ignore_threaded_warp_warnings
-from .sentinel2 import INVALID_SCL
+from .sentinel2 import INVALID_SCL, expand_collections
 from .stack import PrepOptions, opened_sources, plan_stack, prep_scene
 
 TOOL = "rts-prep"
@@ -96,7 +96,8 @@ def main(paths, dem, tcvis, landcover, water_classes, tpi_radius, slope_method, 
                           water_classes=water_classes, block_px=block_px, threads=threads, scl_invalid=scl_invalid,
                           bounds=bounds, asset_roots=asset_roots)
     ignore_threaded_warp_warnings()
-    inputs = cli.stream_paths(paths)  # the first path first: upstream writes the rasters before any scene
+    # the first path first: upstream writes the rasters before any scene; an ItemCollection is one input per Item
+    inputs = expand_collections(cli.stream_paths(paths))
     with opened_sources(dem, tcvis, landcover) as sources:
         shared = dict(sources=sources, options=options, version=cli.version_string(TOOL))
         result = run_items(inputs, partial(plan_stack, out=out, **shared), partial(prep_scene, **shared),

@@ -99,6 +99,8 @@ class Sentinel2Scene:
 
 def is_sentinel2(path: Path) -> bool:
     """Whether a scene argument is a Sentinel-2 product (SAFE, STAC item or COG folder)."""
+    if split_item_path(path)[1] is not None:
+        return True
     if path.is_file():
         return path.suffix.lower() == ".json"
     if path.is_dir():
@@ -108,8 +110,11 @@ def is_sentinel2(path: Path) -> bool:
 
 
 def open_sentinel2(path: Path, asset_roots: Sequence[Path] = ()) -> Sentinel2Scene:
-    """A SAFE, a STAC item (its local assets inside its folder or ``asset_roots``) or a
-    folder of COGs."""
+    """A SAFE, a STAC item (its local assets inside its folder or ``asset_roots``; one
+    Item of a collection as ``items.json#<item id>``) or a folder of COGs."""
+    file, item_id = split_item_path(path)
+    if item_id is not None:
+        return from_stac(file, asset_roots, item_id)
     if path.is_file():
         return from_stac(path, asset_roots)
     if path.name.upper().endswith(".SAFE") or (path / "MTD_MSIL2A.xml").exists():
@@ -172,14 +177,14 @@ def from_safe(folder: Path) -> Sentinel2Scene:
                 offsets[str(element.get("band_id"))] = float(element.text or "")
             except ValueError:
                 raise InputError(f"MTD_MSIL2A.xml: BOA_ADD_OFFSET {element.text!r} is not a number") from None
-        elif name in ("PRODUCT_URI", "PRODUCT_START_TIME", "PROCESSING_BASELINE", "BOA_QUANTIFICATION_VALUE",
+        elif name in ("PRODUCT_URI", "PROCESSING_BASELINE", "BOA_QUANTIFICATION_VALUE",
                       "QUANTIFICATION_VALUE", "SPACECRAFT_NAME") and name not in values:
             values[name] = (element.text or "").strip()
     product = SENTINEL2_PRODUCT.search(values.get("PRODUCT_URI", "") or folder.name)
     if product is None:
         raise InputError("MTD_MSIL2A.xml: no PRODUCT_URI naming an L2A product (S2x_MSIL2A_..._Txxxxx)")
     try:
-        acquired = parse_acquired(values.get("PRODUCT_START_TIME") or product.group(2))
+        acquired = parse_acquired(product.group(2))  # the datatake start, as every STAC source has it (from_stac)
         quantification = float(values.get("BOA_QUANTIFICATION_VALUE") or values.get("QUANTIFICATION_VALUE")
                                or DEFAULT_QUANTIFICATION)
     except ValueError as exc:
@@ -227,26 +232,120 @@ def _asset_href(href: str, item_path: Path, asset_roots: Sequence[Path] = ()) ->
     return str(path)
 
 
-def from_stac(path: Path, asset_roots: Sequence[Path] = ()) -> Sentinel2Scene:
-    import pystac
+ITEM_SEPARATOR = "#"  # items.json#<item id>: one Item of an ItemCollection or a JSON list of Items
 
+
+def read_stac_json(path: Path):
+    """A STAC JSON file (an Item, an ItemCollection or a list of Items), size-capped."""
     try:
         if path.stat().st_size > MAX_METADATA_BYTES:
-            raise InputError("the STAC item is implausibly large")
-        raw = json.loads(path.read_text())
-        item = pystac.Item.from_dict(raw, preserve_dict=True)
+            raise InputError("the STAC document is implausibly large")
+        return json.loads(path.read_text())
     except InputError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, pystac.STACError) as exc:
+    except (OSError, ValueError) as exc:
+        raise InputError(f"not a readable STAC item: {' '.join(str(exc).split())[:200]}") from None
+
+
+def collection_items(raw) -> list | None:
+    """The Items of an ItemCollection (a GeoJSON FeatureCollection) or of a JSON list of
+    Items; None for a single Item."""
+    if isinstance(raw, list):
+        return raw
+    if isinstance(raw, dict) and raw.get("type") == "FeatureCollection":
+        features = raw.get("features")
+        return features if isinstance(features, list) else []
+    return None
+
+
+def expand_collections(paths):
+    """Each input path, with a STAC ItemCollection or list of Items given as one input
+    per Item (``items.json#<item id>``), so that every Item is a scene of its own: its
+    own stack, its own error line."""
+    for path in paths:
+        text = str(path)
+        if text.lower().endswith(".json") and Path(text).is_file():
+            try:
+                items = collection_items(read_stac_json(Path(text)))
+            except InputError:
+                items = None  # reading it again as an input says what is wrong with it
+            if items is not None:
+                ids = [item.get("id") if isinstance(item, dict) else None for item in items]
+                if not items:
+                    yield text  # reported as an empty collection
+                for index, item_id in enumerate(ids):
+                    yield f"{text}{ITEM_SEPARATOR}{item_id if isinstance(item_id, str) else index}"
+                continue
+        yield path
+
+
+def split_item_path(path: str | Path) -> tuple[Path, str | None]:
+    """(file, item id) of ``items.json#<item id>``; (path, None) for any other input."""
+    text = str(path)
+    head, separator, item_id = text.rpartition(ITEM_SEPARATOR)
+    if separator and head.lower().endswith(".json") and not Path(text).exists() and Path(head).is_file():
+        return Path(head), item_id
+    return Path(text), None
+
+
+def _item_dict(raw, item_id: str | None) -> dict:
+    items = collection_items(raw)
+    if items is None:
+        if not isinstance(raw, dict):
+            raise InputError("not a STAC Item, ItemCollection or list of Items")
+        return raw
+    if item_id is None:
+        if len(items) == 1 and isinstance(items[0], dict):
+            return items[0]
+        raise InputError(f"a collection of {len(items)} Items: each is given as its own input (FILE#<item id>)")
+    found = [item for index, item in enumerate(items) if isinstance(item, dict) and
+             (item.get("id") == item_id or (not isinstance(item.get("id"), str) and str(index) == item_id))]
+    if len(found) != 1:
+        raise InputError(f"{'no' if not found else len(found)} Item(s) with id {item_id[:80]!r} in the collection")
+    return found[0]
+
+
+def parse_item(raw: dict):
+    """A pystac Item from a dict; pystac's own warnings (extension migrations and the
+    like, printed for every Earth Search item) go to the debug log, not stderr."""
+    import warnings
+
+    import pystac
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        item = pystac.Item.from_dict(raw, preserve_dict=True)
+    for warning in caught:
+        log.debug("pystac: %s", warning.message)
+    return item
+
+
+def from_stac(path: Path, asset_roots: Sequence[Path] = (), item_id: str | None = None) -> Sentinel2Scene:
+    """A Sentinel-2 L2A STAC Item (alone, or ``item_id`` of an ItemCollection or list).
+
+    One acquisition has one id and time whichever catalogue it came from: the datatake
+    start in the product's name (``s2:product_uri``, Earth Search v0's
+    ``sentinel:product_id``, the Planetary Computer's and Copernicus' item ids), as a
+    SAFE's. Items' ``datetime`` differ: Earth Search's is the tile's sensing time, up to
+    minutes after the datatake start, the Planetary Computer's the datatake start."""
+    import pystac
+
+    raw = _item_dict(read_stac_json(path), item_id)
+    try:
+        item = parse_item(raw)
+    except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError) as exc:
         raise InputError(f"not a readable STAC item: {' '.join(str(exc).split())[:200]}") from None
     properties = item.properties
-    if item.datetime is None:
-        raise InputError("the STAC item has no datetime")
-    acquired = item.datetime
-    scene_id = sentinel2_id_from_item(raw)
+    product = next((match for match in (SENTINEL2_PRODUCT.search(str(text)) for text in (
+        properties.get("s2:product_uri"), properties.get("sentinel:product_id"), item.id)) if match), None)
+    if product is not None:
+        scene_id, acquired = sentinel2_id_from_name(product.group(0)), parse_acquired(product.group(2))
+    else:  # no product name (rts-synth's items): the item's own time
+        if item.datetime is None:
+            raise InputError("the STAC item has no datetime")
+        scene_id, acquired = sentinel2_id_from_item(raw), item.datetime
     if scene_id is None:
         raise InputError("the STAC item names no Sentinel-2 platform and MGRS tile")
-    product = SENTINEL2_PRODUCT.search(str(properties.get("s2:product_uri", "")) or item.id)
     baseline = properties.get("s2:processing_baseline") or properties.get("processing:version") or (
         f"{product.group(3)}.{product.group(4)}" if product else None)
     applied = properties.get("earthsearch:boa_offset_applied", properties.get("sentinel:boa_offset_applied"))
