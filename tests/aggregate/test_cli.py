@@ -1,6 +1,8 @@
 """rts-aggregate end to end: Level-1 files in two UTM zones -> every product, skips,
 bad inputs and the year range."""
 
+import shutil
+
 import geopandas
 import pandas
 import pyogrio
@@ -9,7 +11,7 @@ from shapely.geometry import box
 
 from rts_core import contract
 from rts_core.vector import write_geoparquet
-from tests.conftest import run_script
+from tests.conftest import run_process, run_script
 
 PRODUCTS = ["level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
             "coverage_intersect", "h3"]
@@ -271,3 +273,35 @@ def test_outlines_touching_at_a_point_stay_valid_in_epsg4326(tmp_path):
     level2 = geopandas.read_parquet(out / "level2.parquet")
     assert len(level2) == 1  # the outlines are one feature, as before
     assert level2.to_crs(6931).area.iloc[0] == pytest.approx(long_box.area + apex_down.area, rel=1e-4)
+
+
+def test_one_acquisition_under_two_ids_is_counted_once(tmp_path):
+    """Issue #29 item 3: a Sentinel-2 product named by its datatake start (a SAFE) and by
+    its tile's sensing time (an Earth Search Item, older rtsmap) gave two scenes, and
+    Level 2 counted the detection and the coverage twice. The same scene id from two
+    folders too. The report says which inputs were left out."""
+    folder = tmp_path / "level1"
+    folder.mkdir()
+    slump = [(0, 0, 100, 100)]
+    kept = write_scene(folder, "S2A_T08WMC_20210701T201851", "2021-07-01T20:18:51", slump, 32608, sensor="Sentinel-2")
+    later = write_scene(folder, "S2A_T08WMC_20210701T202532", "2021-07-01T20:25:32", slump, 32608, sensor="Sentinel-2")
+    other_orbit = write_scene(folder, "S2A_T08WMC_20210701T220000", "2021-07-01T22:00:00", [], 32608,
+                              sensor="Sentinel-2")  # one orbit later: another acquisition, saw nothing
+    copy = tmp_path / "again"
+    copy.mkdir()
+    for name in (kept.name, kept.name.replace(".l1.", ".extent.")):
+        shutil.copy(folder / name, copy / name)
+    out = tmp_path / "products"
+    done = run_process("rts-aggregate", kept, later, other_orbit, copy / kept.name, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert f"warning: {later}: the acquisition of scene S2A_T08WMC_20210701T201851" in done.stderr
+    assert sum(f"warning: {path}: the acquisition of scene S2A_T08WMC_20210701T201851" in done.stderr
+               for path in (kept, copy / kept.name)) == 1  # one of the two files of one id
+    level2 = geopandas.read_parquet(out / "level2.parquet")
+    assert len(level2) == 1
+    row = level2.iloc[0]
+    assert (row.n_observations, row.n_scenes, row.n_acquisitions, row.n_acquisitions_sentinel2) == (1, 1, 2, 2)
+    assert row.detection_ratio == pytest.approx(0.5)
+    assert len(geopandas.read_parquet(out / "level1.parquet")) == 1
+    report_text = (out / "report.md").read_text()
+    assert "One acquisition, counted once." in report_text and later.name in report_text

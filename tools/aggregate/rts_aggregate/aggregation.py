@@ -14,6 +14,7 @@ import pandas
 
 from rts_core import atomic, cli, contract
 from rts_core.runner import InputError, RunOptions, emit, fingerprint, report_error, up_to_date
+from rts_core.sceneid import same_acquisitions
 from rts_core.vector import read_batches, write_geopackage
 
 from . import report
@@ -51,6 +52,28 @@ def planned_reads(level1_paths: list[str], extents_given: list[Path]) -> list[Pa
     reads += extents_given
     # one role per file: a manifest matching this set then vouches that each was read fine
     return reads if len({p.resolve() for p in reads}) == len(reads) else None
+
+
+def one_input_per_acquisition(level1_paths: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The Level-1 inputs without those whose scene is an acquisition another input
+    already brings (rts_core.sceneid.same_acquisitions: the same id twice, or one
+    satellite's ids minutes apart), and the (left-out file, scene kept) pairs. Counted
+    twice, one acquisition would double its detections and its coverage in Level 2."""
+    scene_of = {path: Path(path).name[: -len(contract.L1_SUFFIX)] for path in level1_paths
+                if Path(path).name.endswith(contract.L1_SUFFIX)}
+    repeated = same_acquisitions(set(scene_of.values()))
+    kept, left_out, seen = [], [], set()
+    for path in sorted(level1_paths, key=lambda p: (Path(p).name, str(p))):
+        scene_id = scene_of.get(path)
+        if scene_id is not None and (scene_id in seen or scene_id in repeated):
+            left_out.append((path, repeated.get(scene_id, scene_id)))
+            continue
+        seen.add(scene_id)
+        kept.append(path)
+    for path, scene_id in left_out:
+        log.warning("%s: the acquisition of scene %s, which another input brings: counted once, this file left out",
+                    path, scene_id)
+    return kept, left_out
 
 
 def read_given_extents(extents_given: list[Path], debug: bool):
@@ -95,6 +118,7 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
         if up_to_date(manifest, early, outputs):
             atomic.cleanup_stale_temporaries(out)
             return skipped(outputs)
+    inputs, repeated = one_input_per_acquisition(inputs)
     with (tempfile.TemporaryDirectory(prefix="rts-aggregate-") as folder,  # $TMPDIR: node-local on clusters
           Workers(partitioning.workers, (run.quiet, run.debug)) as workers):
         scanned = scan_inputs(inputs, not extents_given, Path(folder), options, partitioning, workers)
@@ -125,7 +149,7 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
             aggregate_scanned(scanned, extents, out, options, partitioning, workers)
             if gpkg:
                 write_gpkg(out)
-            report.write_report(out)
+            report.write_report(out, repeated)
             atomic.write_text(manifest, json.dumps({
                 "tool": cli.version_string(TOOL), "fingerprint": stamp,
                 "options": {"years": list(options.years) if options.years else None,

@@ -22,6 +22,7 @@ empty products give a figure that says "no data". Reruns give identical files.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -416,9 +417,11 @@ def check_folder(out: Path) -> Path:
     return folder
 
 
-def write_report(out: Path) -> list[Path]:
+def write_report(out: Path, repeated: Sequence[tuple[str, str]] = ()) -> list[Path]:
     """Write ``out``/report.md and its figures and data under ``out``/report/ from the
-    products in ``out``; returns the written paths (figures, CSV files, report.md last)."""
+    products in ``out``, and the inputs left out as repeats of an acquisition another
+    input brings (``repeated``: file, scene kept); returns the written paths (figures,
+    CSV files, report.md last)."""
     out = Path(out)
     folder = check_folder(out)
     h3 = _read_geo(out / "h3.parquet", ["h3_cell", "resolution", "year", "rts_area_m2", "covered_area_m2",
@@ -439,6 +442,12 @@ def write_report(out: Path) -> list[Path]:
                if frame is None]
     if missing:
         lines += [f"Missing product(s): {', '.join(f'{m}.parquet' for m in missing)}.", ""]
+    if repeated:
+        lines += [f"**One acquisition, counted once.** {len(repeated)} Level-1 input(s) named an acquisition another "
+                  "input brings (the same scene id, or one satellite's ids minutes apart, as a product's datatake "
+                  "start and its tile's sensing time) and were left out:", "",
+                  markdown_table(pandas.DataFrame({"left out": [Path(p).name for p, _ in repeated],
+                                                   "scene counted": [s for _, s in repeated]})), ""]
     for number, section in enumerate(sections, 1):
         csv = folder / f"{section.name}.csv"
         atomic.write_text(csv, section.data.to_csv(index=False, lineterminator="\n"))

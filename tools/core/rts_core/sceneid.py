@@ -158,6 +158,46 @@ def check_acquired(acquired: datetime, scene_id: str | None = None, what: str = 
     return acquired
 
 
+SAME_ACQUISITION_S = {"Sentinel-2": 600.0, "PlanetScope": 2.0}  # ids of one satellite this close are one acquisition
+
+
+def acquisition_of(scene_id: str) -> tuple[str, tuple, datetime] | None:
+    """(sensor, what took it, when) of a scene id: Sentinel-2's satellite and tile,
+    PlanetScope's satellite (a PSScene id; an ortho tile's holds no time); None for ids
+    of another form."""
+    match = _SENTINEL2_ID.fullmatch(str(scene_id))
+    if match:
+        return "Sentinel-2", (str(scene_id)[:3], str(scene_id)[5:10]), date_of_scene_id(scene_id)
+    match = _PSSCENE.fullmatch(str(scene_id))
+    if match:
+        return "PlanetScope", (match["sat"],), date_of_scene_id(scene_id)
+    return None
+
+
+def same_acquisitions(scene_ids) -> dict[str, str]:
+    """Ids that name an acquisition already named by an earlier id (sorted order), each
+    mapped to that id: the same id twice, or ids of one satellite (and tile) whose times
+    are within SAME_ACQUISITION_S. A Sentinel-2 product's datatake start and its tile's
+    sensing time are up to 6 min 41 s apart, and a satellite sees a tile again one orbit,
+    about 100 min, later; older rtsmap named a product by either, depending on the
+    catalogue it came from."""
+    kept: dict[tuple, list[tuple[datetime, str]]] = {}
+    repeated: dict[str, str] = {}
+    for scene_id in sorted(scene_ids):
+        acquisition = acquisition_of(scene_id)
+        if acquisition is None or acquisition[2] is None:
+            continue
+        sensor, source, when = acquisition
+        earlier = kept.setdefault((sensor, source), [])
+        match = next((first for moment, first in earlier
+                      if abs((when - moment).total_seconds()) <= SAME_ACQUISITION_S[sensor]), None)
+        if match is not None:
+            repeated[scene_id] = match
+        else:
+            earlier.append((when, scene_id))
+    return repeated
+
+
 def format_acquired(moment: datetime) -> str:
     """ISO 8601 in UTC with a trailing Z, as the RTS_ACQUIRED tag holds it."""
     if moment.tzinfo is None:
