@@ -356,3 +356,28 @@ def test_a_scene_straddling_the_antimeridian_reads_geographic_rasters_from_both_
     assert (bands["water"][west] == 0).all() and (bands["water"][east] == 1).all()
     expected_slope = np.degrees(np.arctan(0.05))
     assert np.abs(bands["slope"][10:-10, 10:-10] - expected_slope).max() < 0.5
+
+
+def test_a_legacy_udm_masks_blackfill_cloud_and_suspect_data_without_a_udm2(tmp_path):
+    """Issue #29 item 6: PSScene4Band scenes (2016-2018) carry a legacy ``_DN_udm.tif``
+    and no udm2; rts-prep ignored it ("only the SR no-data masks pixels"). Any flag of it
+    makes a pixel unusable, as DARTS v1's get_mask_from_udm."""
+    rows, cols = 200, 240
+    scene = write_scene(tmp_path / SCENE_ID, with_udm2=False)
+    udm = np.zeros((rows, cols), np.uint8)
+    udm[10:15] = 1  # blackfill
+    udm[20:25] = 2  # cloud
+    udm[30:35] = 8  # suspect data in band 2
+    with rasterio.open(scene) as sr:
+        profile = dict(sr.profile, count=1, dtype="uint8", nodata=None)
+    with rasterio.open(scene.parent / f"{SCENE_ID}_3B_AnalyticMS_DN_udm.tif", "w", **profile) as dataset:
+        dataset.write(udm, 1)
+    done = prep(scene, "--dem", write_dem(tmp_path / "dem.tif", lambda x, y: 50 + 0 * x + 0 * y),
+                "--tcvis", write_tcvis(tmp_path / "tcvis.tif"), "-o", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert "only the SR no-data masks pixels" not in done.stderr
+    _, valid = physical(tmp_path / "out" / f"{SCENE_ID}.stack.tif")
+    assert not valid[10:15].any() and not valid[20:25].any() and not valid[30:35].any()
+    assert valid[40:].all() and valid[:10].all()
+    with rasterio.open(tmp_path / "out" / f"{SCENE_ID}.stack.tif") as dataset:
+        assert json.loads(dataset.tags()[contract.TAG_PREPROCESSING])["validity_rule"] == "udm_darts_v1"

@@ -42,11 +42,12 @@ class SceneFiles:
     bands: tuple[int, int, int, int]  # 1-based SR band indexes of blue, green, red, nir
     metadata: Path | None = None
     sensor: str = contract.DEFAULT_SENSOR
+    udm: Path | None = None  # the legacy udm of scenes before udm2, used only without one
 
     @property
     def files(self) -> list[Path]:
         """Every file the stack is made from."""
-        return [p for p in (self.sr, self.udm2, self.metadata) if p is not None]
+        return [p for p in (self.sr, self.udm2, self.udm, self.metadata) if p is not None]
 
 
 def find_sr(path: Path) -> Path:
@@ -101,6 +102,7 @@ def open_scene(path: str | Path, asset_roots: Sequence[Path] = ()) -> SceneFiles
     except rasterio.errors.RasterioIOError as exc:
         raise InputError(f"cannot read the SR GeoTIFF: {exc}") from None
     udm2 = _beside(sr, scene_id, "udm2*.tif")
+    udm = None if udm2 is not None else _beside(sr, scene_id, "_udm.tif")  # PSScene4Band's ..._DN_udm.tif
     metadata = _beside(sr, scene_id, "metadata*.json")
     from_id = acquired = acquired_from_scene_id(scene_id)
     check_date(from_id, None, f"the date in the scene id {scene_id}")
@@ -114,7 +116,7 @@ def open_scene(path: str | Path, asset_roots: Sequence[Path] = ()) -> SceneFiles
             log.warning("%s: no usable properties.acquired (%s); using the time in the id", metadata, exc)
         else:
             check_date(acquired, scene_id, f"{metadata.name}'s properties.acquired")
-    return SceneFiles(scene_id, sr, udm2, acquired, bands, metadata)
+    return SceneFiles(scene_id, sr, udm2, acquired, bands, metadata, udm=udm)
 
 
 MAX_METADATA_BYTES = 1_000_000

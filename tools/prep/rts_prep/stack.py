@@ -45,7 +45,7 @@ from .resample import Patch, kernel_reach_px, resample
 from .scene import SceneFiles, open_scene
 from .sentinel2 import Sentinel2Scene
 from .terrain import relative_elevation, slope_degrees
-from .udm2 import valid_from_udm2
+from .udm2 import valid_from_udm, valid_from_udm2
 
 log = logging.getLogger(__name__)
 NODATA = -32768
@@ -134,6 +134,7 @@ class PlanetBlocks:
         self.scene, self.options = scene, options
         self.srs = PerThreadDataset(scene.sr)
         self.udm2s = PerThreadDataset(scene.udm2) if scene.udm2 else None
+        self.udms = PerThreadDataset(scene.udm) if scene.udm and not scene.udm2 else None
         self.window_offset = (0, 0)
 
     def grid(self):
@@ -146,13 +147,20 @@ class PlanetBlocks:
             if udm2.crs is not None and udm2.crs != sr.crs:  # the same numbers in another CRS are another place
                 raise InputError(f"udm2 {self.scene.udm2.name} is in {udm2.crs.to_string()}, the SR in "
                                  f"{sr.crs.to_string() if sr.crs else 'no CRS'}")
+        elif self.udms is not None:
+            udm = self.udms.get()
+            if udm.shape != sr.shape or udm.transform != sr.transform or (udm.crs is not None and udm.crs != sr.crs):
+                raise InputError(f"udm {self.scene.udm.name} does not match the SR grid")
+            log.info("%s: no udm2; validity from the legacy udm %s (any flag: unusable)", self.scene.scene_id,
+                     self.scene.udm.name)
         else:
-            log.warning("%s: no udm2 beside the SR file; only the SR no-data masks pixels", self.scene.sr)
+            log.warning("%s: no udm2 or udm beside the SR file; only the SR no-data masks pixels", self.scene.sr)
         return sr.crs, sr.transform, sr.width, sr.height
 
     def validity_rule(self) -> str:
-        return ("sr_nodata" if self.udm2s is None else
-                "udm2_darts_v1_light_haze" if self.options.keep_light_haze else "udm2_darts_v1")
+        if self.udm2s is None:
+            return "udm_darts_v1" if self.udms is not None else "sr_nodata"
+        return "udm2_darts_v1_light_haze" if self.options.keep_light_haze else "udm2_darts_v1"
 
     def read(self, window: Window):
         """Stored reflectance (4, rows, cols) int16, red and nir (in one common unit) and
@@ -162,6 +170,8 @@ class PlanetBlocks:
         valid = sr.dataset_mask(window=window) > 0
         if self.udm2s is not None:
             valid &= valid_from_udm2(self.udm2s.get().read(window=window), self.options.keep_light_haze)
+        elif self.udms is not None:
+            valid &= valid_from_udm(self.udms.get().read(1, window=window))
         if dn.dtype.kind == "f":  # a float SR: NaN and infinity are no reflectance (they were stored 0 or 32767, valid)
             valid &= np.isfinite(dn).all(axis=0)
             stored = np.empty(dn.shape, np.int16)
@@ -173,8 +183,9 @@ class PlanetBlocks:
 
     def close(self):
         self.srs.close()
-        if self.udm2s is not None:
-            self.udm2s.close()
+        for datasets in (self.udm2s, self.udms):
+            if datasets is not None:
+                datasets.close()
 
 
 class Sentinel2Blocks:
