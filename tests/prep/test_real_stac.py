@@ -145,3 +145,40 @@ def test_an_earth_search_v0_item_without_its_product_name_falls_back_to_its_tile
     assert sentinel2_id_from_item(item) is None  # the fixture has no sentinel:utm_zone
     item["properties"]["sentinel:utm_zone"] = 28
     assert sentinel2_id_from_item(item) == "S2A_T28QCH_20200714T115552"
+
+
+SAFES = Path(__file__).resolve().parents[1] / "data" / "safe"
+
+
+def real_safe(tmp_path: Path, product: str, dn) -> Path:
+    """A SAFE folder: the real MTD_MSIL2A.xml of ``product``, synthetic bands."""
+    safe = tmp_path / f"{product}.SAFE"
+    safe.mkdir(parents=True)
+    shutil.copy(SAFES / safe.name / "MTD_MSIL2A.xml", safe / "MTD_MSIL2A.xml")
+    tile = product.split("_")[5]
+    granule = safe / "GRANULE" / f"L2A_{tile}_A000000_{product.split('_')[2]}" / "IMG_DATA"
+    stamp = product.split("_")[2]
+    for name, data in zip(("B02", "B03", "B04", "B08"), dn, strict=True):
+        write_s2_raster(granule / "R10m" / f"{tile}_{stamp}_{name}_10m.jp2", data, 10.0, "JP2OpenJPEG")
+    write_s2_raster(granule / "R20m" / f"{tile}_{stamp}_SCL_20m.jp2",
+                    np.full((S2_SIZE[0] // 2, S2_SIZE[1] // 2), 4, np.uint8), 20.0, "JP2OpenJPEG")
+    return safe
+
+
+@pytest.mark.parametrize("product, scene_id, acquired, offset_dn", [
+    ("S2A_MSIL2A_20190212T192651_N0212_R013_T07HFE_20201007T160857", "S2A_T07HFE_20190212T192651",
+     "2019-02-12T19:26:51Z", 0),
+    ("S2B_MSIL2A_20220413T150759_N0400_R025_T33XWJ_20220414T082126", "S2B_T33XWJ_20220413T150759",
+     "2022-04-13T15:07:59Z", -1000),
+    ("S2A_MSIL2A_20230821T221941_N0509_R029_T01KAB_20230822T021825", "S2A_T01KAB_20230821T221941",
+     "2023-08-21T22:19:41Z", -1000)])
+def test_real_safe_metadata_of_three_baselines(tmp_path, aux, product, scene_id, acquired, offset_dn):
+    """BOA_ADD_OFFSET and BOA_QUANTIFICATION_VALUE as ESA writes them (none before
+    04.00); the id and time from the datatake start, as for the Items above."""
+    dn = s2_dn()
+    done = prep(aux, tmp_path / "out", real_safe(tmp_path / "in", product, dn))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(tmp_path / "out" / contract.stack_name(scene_id))]
+    stored, valid, tags = read(done.stdout.split()[0])
+    assert tags[contract.TAG_ACQUIRED] == acquired and valid.all()
+    np.testing.assert_array_equal(stored[:4], dn.astype(int) + offset_dn)
