@@ -11,6 +11,7 @@ from rts_prep.stack import PrepOptions, preprocessing_record
 
 ROOT = Path(__file__).resolve().parents[1]
 PARITY_ROWS = ("relative-elevation window", "slope", "terrain resampling", "validity", "Sentinel-2 validity",
+               "reflectance range and NDVI",
                "normalisation",
                "tiling and blending", "threshold", "edge zone", "minimum size", "water filter",
                "polygon connectivity")

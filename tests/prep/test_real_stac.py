@@ -182,3 +182,24 @@ def test_real_safe_metadata_of_three_baselines(tmp_path, aux, product, scene_id,
     stored, valid, tags = read(done.stdout.split()[0])
     assert tags[contract.TAG_ACQUIRED] == acquired and valid.all()
     np.testing.assert_array_equal(stored[:4], dn.astype(int) + offset_dn)
+
+
+def test_pystacs_warnings_stay_off_standard_error(tmp_path, aux):
+    """pystac warns while migrating an Item (here: the projection extension's proj:epsg
+    beside a proj:code that disagrees); rts-prep printed such a UserWarning for every
+    Earth Search Item. It goes to the debug log."""
+    import warnings
+
+    import pystac
+
+    item = local_item(EARTH_SEARCH_V0, tmp_path / "item", s2_dn())
+    item["properties"]["proj:code"] = "EPSG:32629"  # proj:epsg says 32628
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pystac.Item.from_dict(item, preserve_dict=True)
+    assert any(issubclass(w.category, UserWarning) for w in caught)  # the case warns
+    path = tmp_path / "item" / "item.json"
+    path.write_text(json.dumps(item))
+    done = prep(aux, tmp_path / "out", path)
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr and "proj:epsg" not in done.stderr
