@@ -242,8 +242,8 @@ def test_outlines_touching_at_a_point_stay_valid_in_epsg4326(tmp_path):
     """Issue #29 item 5: two slump outlines meeting at a point (a vertex on the other's
     edge), valid in EPSG:6931, were merged into a MultiPolygon that self-intersected
     once in longitude and latitude, in level2 and tracks."""
-    from shapely.geometry import Polygon
     from pyproj import Transformer
+    from shapely.geometry import Polygon
 
     x0, y0 = Transformer.from_crs(4326, 6931, always_xy=True).transform(-133.0, 72.0)
     long_box = Polygon([(x0 - 20000, y0 - 300), (x0 + 20000, y0 - 300), (x0 + 20000, y0), (x0 - 20000, y0)])

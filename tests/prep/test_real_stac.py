@@ -22,7 +22,8 @@ from tests.prep.builders import S2_SIZE, s2_dn, write_dem, write_s2_raster, writ
 DATA = Path(__file__).resolve().parents[1] / "data" / "stac"
 EARTH_SEARCH_V0 = DATA / "S2A_28QCH_20200714_0_L2A.json"
 PLANETARY_COMPUTER = DATA / "S2B_MSIL2A_20190629T212529_R043_T06VVN_20201006T080531.json"
-BAND_KEYS = {EARTH_SEARCH_V0: ("B02", "B03", "B04", "B08", "SCL"), PLANETARY_COMPUTER: ("B02", "B03", "B04", "B08", "SCL")}
+BAND_KEYS = {EARTH_SEARCH_V0: ("B02", "B03", "B04", "B08", "SCL"),
+             PLANETARY_COMPUTER: ("B02", "B03", "B04", "B08", "SCL")}
 
 
 @pytest.fixture

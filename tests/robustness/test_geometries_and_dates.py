@@ -36,7 +36,8 @@ def replace(path, **columns):
 
 
 def nan_polygon(frame):
-    return Polygon([(x, y) if i != 1 else (np.nan, y) for i, (x, y) in enumerate(frame.geometry.iloc[1].exterior.coords)])
+    ring = frame.geometry.iloc[1].exterior.coords
+    return Polygon([(x, y) if i != 1 else (np.nan, y) for i, (x, y) in enumerate(ring)])
 
 
 @pytest.mark.parametrize("case, reason", [

@@ -36,7 +36,7 @@ def rasters(tmp_path):
                      [1, 0, 1, 0, 1],
                      [9, 9, 0, 0, 0],
                      [0, 0, 0, 0, 0]], np.uint8)
-    # pred > 0.5: (0,0) (0,1) (0,2) (1,0) (1,3) (2,2); invalid: (0,4) (2,0) (2,1)
+    # pred >= 0.5: (0,0) (0,1) (0,2) (1,0) (1,3) (2,2); invalid: (0,4) (2,0) (2,1)
     # tp (0,0) (0,1) (0,2) (1,0); fp (1,3) (2,2); fn (1,2) (1,4); tn the other 9
     return (write_raster(tmp_path / "p.prob.tif", prob, 255, 0.01),
             write_raster(tmp_path / "ref.tif", mask, 9), prob, mask)
@@ -44,7 +44,7 @@ def rasters(tmp_path):
 
 def hand_counts(prob, mask):
     valid = (prob != 255) & (mask != 9)
-    pred = prob * 0.01 > 0.5
+    pred = prob >= 50  # the one rule: p >= threshold
     ref = mask == 1
     return [int(np.sum(valid & pred & ref)), int(np.sum(valid & pred & ~ref)),
             int(np.sum(valid & ~pred & ref)), int(np.sum(valid & ~pred & ~ref))]
@@ -185,3 +185,20 @@ def test_bad_inputs_one_line_and_no_output(tmp_path):
     assert not (tmp_path / "v").exists()
     not_raster = run_script("rts-validate", "pixels", broken, tmp_path / "ref.parquet", "-o", tmp_path / "v")
     assert not_raster.returncode == 1 and not_raster.stderr.startswith(f"error: {broken}: ")
+
+
+def test_a_probability_of_exactly_the_threshold_is_rts_in_the_pixel_metrics(tmp_path):
+    """Issue #30's bug: rts-ensemble kept p >= threshold, the pixel metrics counted
+    p > threshold, so a pixel stored as 50 was RTS in mask.tif and negative here."""
+    from rts_validate.pixels import sweep_thresholds
+
+    prob = np.array([[50, 49, 51, 50]], np.uint8)
+    truth = np.array([[1, 1, 1, 0]], np.uint8)
+    prob_path = write_raster(tmp_path / "p.prob.tif", prob, 255, 0.01)
+    ref_path = write_raster(tmp_path / "ref.tif", truth, 9)
+    result = assess_pixels(prob_path, ref_path, 0.5)
+    assert [result[k] for k in ("tp", "fp", "fn", "tn")] == [2, 1, 1, 0]
+    rows = {row["threshold"]: row for row in sweep_thresholds([prob_path], ref_path, thresholds=(0.49, 0.5, 0.51))}
+    assert [rows[0.5][k] for k in ("tp", "fp", "fn", "tn")] == [2, 1, 1, 0]
+    assert [rows[0.49][k] for k in ("tp", "fp", "fn", "tn")] == [3, 1, 0, 0]
+    assert [rows[0.51][k] for k in ("tp", "fp", "fn", "tn")] == [1, 0, 2, 1]

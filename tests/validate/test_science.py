@@ -35,10 +35,11 @@ def pixel_box(rows, cols):
 
 
 def test_the_threshold_sweep_finds_the_known_best(tmp_path):
-    """Slump pixels at p = 0.40, background at 0.10 and a patch at 0.33: only a threshold
-    in [0.33, 0.40) separates them, and of 0.05 ... 0.95 that is 0.35 alone."""
+    """Slump pixels at p = 0.38, background at 0.10 and a patch at 0.33: only a threshold
+    in (0.33, 0.38] separates them (RTS: p >= threshold), and of 0.05 ... 0.95 that is
+    0.35 alone."""
     p = np.full((100, 100), 0.10)
-    p[20:40, 20:40] = 0.40  # 400 slump pixels
+    p[20:40, 20:40] = 0.38  # 400 slump pixels
     p[60:70, 60:70] = 0.33  # 100 background pixels that fool low thresholds
     p[80:90, 0:10] = 0.90  # 100 confident false pixels, outside the coverage below
     write_probability(tmp_path / "a.prob.tif", p[:, :50])  # two rasters, one sweep: split the field
@@ -59,7 +60,7 @@ def test_the_threshold_sweep_finds_the_known_best(tmp_path):
     rows = {r["threshold"]: r for r in metrics["thresholds"]}
     assert len(rows) == 19 and rows[0.35]["f1"] == 1.0
     assert (rows[0.3]["tp"], rows[0.3]["fp"], rows[0.3]["fn"], rows[0.3]["tn"]) == (400, 100, 0, 8000 - 500)
-    assert (rows[0.4]["tp"], rows[0.4]["fn"]) == (0, 400)  # positive: p > threshold
+    assert (rows[0.4]["tp"], rows[0.4]["fn"]) == (0, 400)  # 0.38 does not reach 0.40
     for name in ("metrics.csv", "report.md", "threshold.png"):
         assert (tmp_path / "v" / name).stat().st_size > 0
     assert "Best threshold by F1: **0.35**" in (tmp_path / "v" / "report.md").read_text()

@@ -95,6 +95,11 @@ def _transformer(source, target) -> Transformer:
     return Transformer.from_crs(source, target, always_xy=True)
 
 
+def _projector(transformer: Transformer):
+    """A shapely.transform function of ``transformer``."""
+    return lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
+
+
 def equal_area_m2(geometries, crs) -> np.ndarray:
     """Areas in m² by the one rule of every product (CONTRACT.md section 5): each
     geometry measured in the Lambert azimuthal equal-area EASE-Grid 2.0 of its
@@ -117,8 +122,7 @@ def equal_area_m2(geometries, crs) -> np.ndarray:
         if source == CRS.from_user_input(target):
             areas[rows] = shapely.area(geometries[rows])
             continue
-        transformer = _transformer(source, CRS.from_user_input(target))
-        projected = shapely.transform(geometries[rows], lambda xy: np.column_stack(transformer.transform(*xy.T)))
+        projected = shapely.transform(geometries[rows], _projector(_transformer(source, CRS.from_user_input(target))))
         areas[rows] = shapely.area(projected)
     return areas
 

@@ -353,8 +353,8 @@ def polygonal_rows(geometries, what: str, allowed: tuple[int, ...] = POLYGONAL_T
     type_ids = shapely.get_type_id(present)
     other = ~np.isin(type_ids, allowed)
     if other.any():
-        kinds = ", ".join(f"{int(n)} {GEOMETRY_TYPES[t]}" for t, n in zip(*np.unique(type_ids[other], return_counts=True),
-                                                                          strict=True))
+        found, counts = np.unique(type_ids[other], return_counts=True)
+        kinds = ", ".join(f"{int(n)} {GEOMETRY_TYPES[t]}" for t, n in zip(found, counts, strict=True))
         raise InputError(f"{kinds} geometr{'y' if other.sum() == 1 else 'ies'} among its features: {reason}")
     finite = np.isfinite(shapely.get_coordinates(present)).all(axis=1)
     if not finite.all():

@@ -16,12 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from rts_core.metrics import is_rts
+
 EIGHT = np.ones((3, 3), bool)
-
-
-# A mean that equals the threshold in exact arithmetic reaches it despite float32
-# rounding of stored x scale; the probability's own step (0.01 / models) is far larger.
-TIE_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -76,7 +73,7 @@ def clean_objects(probability: np.ndarray, valid: np.ndarray, options: CleanupOp
                   water: np.ndarray | None = None, keep_dropped: bool = False) -> Cleaned:
     """The DARTS clean-up (module docstring). With ``keep_dropped`` the objects it removes
     are labelled too, each with every rule it fails (one more scene-sized int32 array)."""
-    binary = (probability >= options.threshold - TIE_TOLERANCE) & valid
+    binary = is_rts(probability, options.threshold) & valid
     labels, count = ndimage.label(binary, structure=EIGHT)
     del binary
     if count == 0:

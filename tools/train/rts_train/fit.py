@@ -18,6 +18,7 @@ from scipy.special import expit
 
 from rts_core import atomic, contract, preprocessing, runner
 from rts_core.log import progress, scene_items
+from rts_core.metrics import confusion, is_rts, pixel_scores
 from rts_core.model_input import model_input
 from rts_core.runner import InputError, report_error
 
@@ -133,16 +134,12 @@ def evaluate(model, scenes: list[TrainingScene], config: ModelConfig, loss_fn) -
     """Pixel-wise precision, recall, F1 and IoU of the RTS class at the threshold, and the
     loss (its mean over labelled pixels: each tile's mean weighted by its labelled pixels)."""
     model.eval()
-    tp = fp = fn = 0
+    counts = np.zeros(4, np.int64)  # tp, fp, fn, tn
     loss_sum, labelled_sum = 0.0, 0
     for scene in scenes:
         for logits, target in predict_tiles(model, scene, config):
             labelled = target != IGNORE
-            truth = target == 1
-            predicted = expit(logits) > config.threshold
-            tp += int((predicted & truth & labelled).sum())
-            fp += int((predicted & ~truth & labelled).sum())
-            fn += int((~predicted & truth & labelled).sum())
+            counts += confusion(is_rts(expit(logits), config.threshold), target == 1, labelled)
             count = int(labelled.sum())
             if count:
                 with torch.no_grad():
@@ -150,12 +147,9 @@ def evaluate(model, scenes: list[TrainingScene], config: ModelConfig, loss_fn) -
                                    torch.from_numpy(target.astype(np.int64))[None, None])
                 loss_sum += float(loss) * count
                 labelled_sum += count
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    iou = tp / (tp + fp + fn) if tp + fp + fn else 0.0
-    return {"val_loss": loss_sum / labelled_sum if labelled_sum else float("nan"), "precision": precision,
-            "recall": recall, "f1": f1, "iou": iou}
+    scores = pixel_scores(*counts)
+    return {"val_loss": loss_sum / labelled_sum if labelled_sum else float("nan"),
+            **{key: scores[key] for key in ("precision", "recall", "f1", "iou")}}
 
 
 def write_metrics(path: Path, rows: list[dict]) -> None:

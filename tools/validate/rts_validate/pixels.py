@@ -1,10 +1,11 @@
 """Pixel-level accuracy of a prediction raster against a reference raster or polygons,
 window by window (a scene is never held whole).
 
-The prediction is a probability raster (positive above ``threshold``, as rts-ensemble
-binarises) or a 0/1 mask. A reference raster is resampled (nearest) onto the
-prediction's grid and is positive where its value exceeds 0.5; reference polygons are
-rasterised on that grid (pixel centres inside). Only pixels valid in both count.
+The prediction is a probability raster (positive where it reaches ``threshold``: the
+one rule of rts_core.metrics, as rts-ensemble binarises) or a 0/1 mask. A reference
+raster is resampled (nearest) onto the prediction's grid and is positive where its
+value exceeds 0.5; reference polygons are rasterised on that grid (pixel centres
+inside). Only pixels valid in both count.
 """
 
 from __future__ import annotations
@@ -14,34 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from rts_core.log import progress, scene_items
+from rts_core.metrics import PIXEL_KEYS, confusion, is_rts, pixel_scores, thresholds_reached
 from rts_core.runner import InputError
 
-PIXEL_KEYS = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "iou", "accuracy", "kappa")
-
-
-def confusion(pred_positive, ref_positive, valid) -> np.ndarray:
-    """Counts [tp, fp, fn, tn] over the valid pixels."""
-    pred_positive, ref_positive = pred_positive[valid], ref_positive[valid]
-    code = pred_positive.astype(np.int64) * 2 + ref_positive.astype(np.int64)  # 3 tp, 2 fp, 1 fn, 0 tn
-    counts = np.bincount(code, minlength=4)
-    return np.array([counts[3], counts[2], counts[1], counts[0]], np.int64)
-
-
-def pixel_scores(tp: int, fp: int, fn: int, tn: int) -> dict:
-    """Precision, recall, F1 and IoU of the positive class, accuracy and Cohen's kappa."""
-    tp, fp, fn, tn = (int(v) for v in (tp, fp, fn, tn))
-    n = tp + fp + fn + tn
-
-    def ratio(a, b):
-        return a / b if b else 0.0
-
-    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
-    observed = ratio(tp + tn, n)
-    expected = ratio((tp + fp) * (tp + fn) + (fn + tn) * (fp + tn), n * n)
-    kappa = (observed - expected) / (1 - expected) if expected < 1 else (1.0 if observed == 1 else 0.0)
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": precision, "recall": recall,
-            "f1": ratio(2 * precision * recall, precision + recall), "iou": ratio(tp, tp + fp + fn),
-            "accuracy": observed, "kappa": kappa}
+__all__ = ["PIXEL_KEYS", "assess_pixels", "confusion", "pixel_scores", "sweep_thresholds"]
 
 
 def _open_raster(path: Path):
@@ -143,7 +120,7 @@ def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, windo
     """The overall pixel scores of one prediction raster against its reference."""
     totals = np.zeros(4, np.int64)
     for predicted, ref_positive, valid in pixel_windows(pred_path, ref_path, window_rows=window_rows):
-        totals += confusion(predicted > threshold, ref_positive, valid)
+        totals += confusion(is_rts(predicted, threshold), ref_positive, valid)
     if totals.sum() == 0:
         raise InputError("no pixel is valid in both the prediction and the reference raster (do they overlap?)",
                          source=ref_path if _open_raster(ref_path) is not None else pred_path)
@@ -154,7 +131,7 @@ DEFAULT_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 ...
 
 
 def sweep_thresholds(pred_paths, ref_path: Path, thresholds=DEFAULT_THRESHOLDS, coverage=None) -> list[dict]:
-    """Pixel scores at every threshold (positive: p > threshold, as ``pixels``), over all
+    """Pixel scores at every threshold (positive: p >= threshold, as ``pixels``), over all
     prediction rasters together, in one pass: each pixel's probability is counted in
     the interval between thresholds it falls in, and positives at a threshold are the
     pixels of every interval above it."""
@@ -163,7 +140,7 @@ def sweep_thresholds(pred_paths, ref_path: Path, thresholds=DEFAULT_THRESHOLDS, 
     valid_total = 0
     for path in progress(pred_paths, label="prediction rasters"):
         for predicted, ref_positive, valid in pixel_windows(path, ref_path, coverage):
-            interval = np.searchsorted(thresholds, predicted[valid], side="left")  # thresholds below p
+            interval = thresholds_reached(predicted[valid], thresholds)
             truth = ref_positive[valid]
             counts[0] += np.bincount(interval[~truth], minlength=thresholds.size + 1)
             counts[1] += np.bincount(interval[truth], minlength=thresholds.size + 1)
@@ -171,7 +148,7 @@ def sweep_thresholds(pred_paths, ref_path: Path, thresholds=DEFAULT_THRESHOLDS, 
     if valid_total == 0:
         raise InputError("no pixel is valid in the predictions, the reference and the coverage together",
                          source=ref_path)
-    above = counts[:, ::-1].cumsum(axis=1)[:, ::-1]  # above[:, k]: pixels with at least k thresholds below p
+    above = counts[:, ::-1].cumsum(axis=1)[:, ::-1]  # above[:, k]: pixels reaching at least k thresholds
     rows = []
     for index, threshold in enumerate(thresholds):
         tp, fp = int(above[1, index + 1]), int(above[0, index + 1])
