@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 DATA = Path(__file__).parent / "data"
@@ -51,6 +50,3 @@ def synth_and_prep(root: Path, synth_args: str) -> tuple[Path, list[str]]:
     return world, sorted(done.stdout.split())
 
 
-@pytest.fixture
-def data_dir() -> Path:
-    return DATA

@@ -126,7 +126,7 @@ def test_batch_size_from_free_memory():
     assert batch_size_for(80 * 2**30, 1024, 10, "fp16") == 32  # capped
     assert batch_size_for(2**30, 1024, 10, "fp32") == 1
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        assert free_gpu_bytes() is None or free_gpu_bytes() >= 0
+        assert free_gpu_bytes() is None  # no CUDA provider: nothing to ask
 
 
 def test_a_gpu_batch_never_holds_a_tensor_past_what_cuda_indexes(tmp_path, monkeypatch, caplog):

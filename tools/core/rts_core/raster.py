@@ -229,10 +229,6 @@ class CogWriter:
                                transform=self.profile["transform"] @ Affine.scale(factor))
                 self._overviews.append((factor, rasterio.open(draft, "w", **profile), draft))
 
-    @property
-    def dataset(self):
-        return self._dataset
-
     def write(self, array: np.ndarray, window: Window | None = None, indexes=None) -> None:
         """Write a (bands, rows, cols) or (rows, cols) array at ``window``."""
         if array.ndim == 2 and indexes is None:

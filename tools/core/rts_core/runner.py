@@ -149,19 +149,12 @@ class Plan:
                     return ("damaged" if state == "missing" else state), why
         return "complete", ""
 
-    def complete(self) -> bool:
-        return self.state()[0] == "complete"
-
 
 @dataclass
 class RunResult:
     done: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
     failed: list = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_SOME_FAILED if self.failed else EXIT_OK
 
 
 def one_line(exc: BaseException) -> str:
