@@ -12,10 +12,11 @@ from rts_aggregate import partitioned
 from rts_aggregate.aggregation import aggregate_files, concat
 from rts_aggregate.geometry import WORK_CRS
 from rts_aggregate.inputs import read_extents, read_level1
-from rts_aggregate.products import AggregateOptions, aggregate
+from rts_aggregate.products import AggregateOptions
 from rts_core import contract
 from rts_core.runner import RunOptions
 from rts_core.vector import write_geoparquet
+from tests.aggregate.oracle import aggregate
 from tests.conftest import DATA
 
 SITES = {"antimeridian": (180.0, 70.0), "banks": (-121.5, 72.5), "yamal": (69.0, 68.8)}
