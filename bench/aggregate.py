@@ -11,7 +11,7 @@ Level-1 file in its own UTM zone with its extent beside it, as rts-ensemble writ
     python bench/aggregate.py [--sites 100] [--workers N] [--check]
     python bench/aggregate.py --sites 834 --no-baseline     # 1,000,800 features
 
---check also aggregates the same files in one pass in memory (rts_aggregate.products,
+--check also aggregates the same files in one pass in memory (tests/aggregate/oracle.py,
 the unpartitioned implementation) and compares every product with the test suite's
 comparison (tests/aggregate/test_partitioned.py).
 """
