@@ -164,6 +164,19 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
     return Outcome(outputs, bool(failures))
 
 
+def aggregate(level1_paths, out, options: AggregateOptions = AggregateOptions(), *, extents=(),
+              workers: int = 1) -> dict[str, Path]:
+    """Level-1 files (each with the extent beside it, or ``extents``) as every product of
+    CONTRACT.md section 5 and the report in ``out``, always computed: the stage without
+    the command's options. Returns the product paths by name."""
+    run = RunOptions(TOOL, overwrite=True, quiet=True)
+    outcome = aggregate_files([str(p) for p in level1_paths], [Path(e) for e in extents], Path(out), options,
+                              gpkg=False, partial=False, run=run, partitioning=Partitioning(workers=workers))
+    if outcome.failed:
+        raise InputError("some Level-1 inputs could not be aggregated (see the error lines)", source=out)
+    return {path.stem: path for path in outcome.outputs if path.suffix == ".parquet"}
+
+
 def consumed(outputs: list[Path]) -> list[Path]:
     """The outputs a next stage reads, printed on standard output (the report is for people)."""
     return [p for p in outputs if p.name != report.REPORT]

@@ -22,7 +22,7 @@ from rts_core.runner import InputError, Plan, fingerprint
 from .cleanup import CleanupOptions, clean_objects
 from .polygons import dropped_objects, extent_polygon, object_statistics, polygonise
 from .quicklook import SceneLayers, quicklook_name, write_quicklook
-from .water import WaterSource
+from .water import WaterSource, open_water
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,23 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
                              dropped=dropped, stack=scene_stack(quicklook, scene.scene_id))
         write_quicklook(outputs["quicklook"], layers)
     return len(n_pixels)
+
+
+def level1(probabilities, out, options: CleanupOptions = CleanupOptions(), *, water=None, water_classes: str = "1",
+           weights: dict[str, float] | None = None, version: str = "rts-ensemble") -> dict[str, Path]:
+    """One scene's probability rasters (one per model) as its mean probability, mask,
+    Level-1 polygons and extent in ``out``, written whatever is there: the stage without
+    the command's runner. Returns the paths by kind (prob, mask, l1, extent)."""
+    weights = dict(weights or {})
+    groups, failed = group_members([str(p) for p in probabilities], (), False, weights)
+    if failed or len(groups) != 1:
+        raise InputError(f"the rasters make {len(groups)} complete scene(s), not one" +
+                         (" (see the error lines)" if failed else ""))
+    water_source = open_water(water, water_classes) if water is not None else None
+    plan = plan_scene(next(iter(groups.items())), out=Path(out), options=options, weights=weights,
+                      water=water_source, version=version)
+    ensemble_scene(plan, options=options, weights=weights, water=water_source, version=version)
+    return dict(zip(OUTPUT_KEYS, plan.outputs, strict=False))
 
 
 def scene_stack(quicklook: Quicklook, scene_id: str) -> Path | None:

@@ -299,6 +299,17 @@ def plan_stack(path, *, out, sources: Sources, options: PrepOptions, version: st
                 fingerprint=fingerprint([*scene.files, *sources.files], options.settings(), version))
 
 
+def make_stack(scene, *, dem, tcvis, out, landcover=None, options: PrepOptions = PrepOptions(),
+               version: str = "rts-prep") -> Path:
+    """One scene (PlanetScope SR file or folder, SAFE, STAC Item, COG folder) with the
+    DEM and TCVIS (and land cover) as ``out``/<scene_id>.stack.tif, written whatever is
+    there: the stage without the command's runner (no fingerprint skip, no progress)."""
+    with opened_sources(dem, tcvis, landcover) as sources:
+        plan = plan_stack(scene, out=Path(out), sources=sources, options=options, version=version)
+        prep_scene(plan, sources=sources, options=options, version=version)
+    return plan.outputs[0]
+
+
 def prep_scene(plan: Plan, *, sources: Sources, options: PrepOptions, version: str) -> int:
     """Write the stack of the planned scene (atomically); returns the number of valid
     pixels. An input error if nothing is valid."""

@@ -320,3 +320,20 @@ def _group_values(own, other, partner, own_geometry, other_geometry, group_by, c
             result[todo[i]] = source[j]
         values[column] = pandas.Series(result).infer_objects().to_numpy()
     return values
+
+
+def score_objects(pred, ref, options: ObjectOptions = ObjectOptions(), coverage=None):
+    """Object scores of predicted polygons (a file any GDAL path names, or a
+    GeoDataFrame) against reference polygons or points: (the metrics.json body, the
+    matches table). The stage without the command's files and fingerprint."""
+    import geopandas
+
+    from rts_core.vector import read_vector
+
+    def frame(source):
+        if source is None or isinstance(source, geopandas.GeoDataFrame):
+            return source
+        read = read_vector(source)
+        return read[~(read.geometry.isna() | read.geometry.is_empty)]
+
+    return assess_objects(frame(pred), frame(ref), options, frame(coverage))
