@@ -13,7 +13,7 @@ import numpy as np
 import pandas
 
 from rts_core import atomic, cli, contract
-from rts_core.runner import InputError, RunOptions, emit, fingerprint, report_error, up_to_date
+from rts_core.runner import InputError, RunOptions, blamed, emit, fingerprint, report_error, up_to_date
 from rts_core.sceneid import same_acquisitions
 from rts_core.vector import read_batches, write_geopackage
 
@@ -158,7 +158,7 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
                 "inputs": [str(p) for p in read]}, indent=1) + "\n")
         except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
             atomic.remove_quietly(*outputs, manifest)
-            cli.fail(out, exc, debug=run.debug)
+            raise blamed(out, exc) from exc
     log.info("%s", summary_of_files(out))
     emit(consumed(outputs))
     return Outcome(outputs, bool(failures))

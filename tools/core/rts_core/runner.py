@@ -157,6 +157,15 @@ class RunResult:
     failed: list = field(default_factory=list)
 
 
+def blamed(source: object, exc: BaseException) -> InputError:
+    """``exc`` as an InputError naming the file at fault: its own source if it names one,
+    else ``source``. Library code raises it; the command's one error line reports it
+    (rts_core.cli.run_options), so no stage function ends the process itself."""
+    if isinstance(exc, InputError) and exc.source is not None:
+        return exc
+    return InputError(one_line(exc), source=source)
+
+
 def one_line(exc: BaseException) -> str:
     """An exception as a single line (its message, else its type)."""
     text = " ".join(str(exc).split()) if str(exc).strip() else type(exc).__name__

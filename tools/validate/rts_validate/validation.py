@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from rts_core import atomic, cli
-from rts_core.runner import InputError, RunOptions, emit, fingerprint, up_to_date
+from rts_core.runner import InputError, RunOptions, blamed, emit, fingerprint, up_to_date
 
 from .crossval import crossval_metrics, read_fold
 from .objects import ObjectOptions, SideError, assess_objects
@@ -26,7 +26,7 @@ def require_existing(paths, run: RunOptions) -> None:
 
     for path in paths:
         if not is_virtual(path) and not Path(path).exists():  # a /vsizip/ or URL input says so when read
-            cli.fail(path, InputError("no such file"), debug=run.debug)
+            raise blamed(path, InputError("no such file"))
 
 
 def coverage_label(coverage: list[Path]) -> str | None:
@@ -57,9 +57,9 @@ def validate_objects(pred_paths: list[str], pred: str, ref: Path, coverage: list
         body, matches = assess_objects(predictions, references, options, cover)
     except SideError as exc:  # name the file at fault (several prediction files: "predictions")
         side = {"pred": pred_file or "predictions", "ref": ref}[exc.side]
-        cli.fail(side, exc, debug=run.debug)
+        raise blamed(side, exc) from exc
     except Exception as exc:  # noqa: BLE001 - unexpected: blamed on the predictions, as in pixels
-        cli.fail(pred_file or pred, exc, debug=run.debug)
+        raise blamed(pred_file or pred, exc) from exc
     try:
         atomic.cleanup_stale_temporaries(out)  # a no-op when the folder is new
         covered = coverage_label(coverage)
@@ -68,7 +68,7 @@ def validate_objects(pred_paths: list[str], pred: str, ref: Path, coverage: list
         finish(out, {"mode": options.mode, "params": options.params(covered), **body},
                inputs, stamp, matches)
     except Exception as exc:  # noqa: BLE001 - the inputs were fine: writing the outputs failed
-        cli.fail(out, exc, debug=run.debug)
+        raise blamed(out, exc) from exc
 
 
 def validate_pixels(pred: Path, ref: Path, out: Path, threshold: float, run: RunOptions) -> None:
@@ -82,7 +82,7 @@ def validate_pixels(pred: Path, ref: Path, out: Path, threshold: float, run: Run
         finish(out, {"mode": "pixels", "params": {"threshold": threshold}, "overall": overall, "groups": [],
                      "summary": {}}, {"pred": str(pred), "ref": str(ref)}, stamp)
     except Exception as exc:  # noqa: BLE001 - an InputError names the file at fault
-        cli.fail(pred, exc, debug=run.debug)
+        raise blamed(pred, exc) from exc
 
 
 def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], thresholds, out: Path,
@@ -97,7 +97,7 @@ def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], t
     try:
         rows = sweep_thresholds(pred_paths, ref, thresholds, cover)
     except Exception as exc:  # noqa: BLE001 - an InputError names the file at fault
-        cli.fail(pred_paths[0] if len(pred_paths) == 1 else ref, exc, debug=run.debug)
+        raise blamed(pred_paths[0] if len(pred_paths) == 1 else ref, exc) from exc
     best = max(rows, key=lambda row: (row["f1"], -abs(row["threshold"] - 0.5)))  # ties: nearest the default
     covered = coverage_label(coverage)
     metrics = {"mode": "threshold", "params": {"thresholds": [r["threshold"] for r in rows], "coverage": covered},
@@ -106,7 +106,7 @@ def validate_threshold(pred_paths: list[str], ref: Path, coverage: list[Path], t
     try:
         finish(out, metrics, inputs, stamp)
     except Exception as exc:  # noqa: BLE001
-        cli.fail(out, exc, debug=run.debug)
+        raise blamed(out, exc) from exc
 
 
 def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
@@ -120,7 +120,7 @@ def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
                          **{k: v for k, v in overall.items() if isinstance(v, (int, float))},
                          **metrics.get("instance", {})})
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            cli.fail(folder, InputError(f"not a validation run (metrics.json: {exc})"), debug=run.debug)
+            raise blamed(folder, InputError(f"not a validation run (metrics.json: {exc})")) from exc
     stamp = fingerprint([metrics_file(f) for f in run_dirs], "compare",
                         cli.version_string(TOOL))
     if skip_if_done(out, stamp, run.overwrite):
@@ -133,7 +133,7 @@ def compare_runs(run_dirs: list[Path], out: Path, run: RunOptions) -> None:
     try:
         finish(out, metrics, {}, stamp)
     except Exception as exc:  # noqa: BLE001
-        cli.fail(out, exc, debug=run.debug)
+        raise blamed(out, exc) from exc
 
 
 def summarise_crossval(folds: list[Path], out: Path, run: RunOptions) -> None:
@@ -148,15 +148,15 @@ def summarise_crossval(folds: list[Path], out: Path, run: RunOptions) -> None:
         try:
             rows.append(read_fold(Path(fold)))
         except (InputError, ValueError) as exc:
-            cli.fail(getattr(exc, "source", None) or fold, exc, debug=run.debug)
+            raise blamed(getattr(exc, "source", None) or fold, exc) from exc
     try:
         metrics = crossval_metrics(rows)
     except InputError as exc:
-        cli.fail(out, exc, debug=run.debug)
+        raise blamed(out, exc) from exc
     try:
         finish(out, metrics, {"folds": f"{len(rows)} folds"}, stamp)
     except Exception as exc:  # noqa: BLE001
-        cli.fail(out, exc, debug=run.debug)
+        raise blamed(out, exc) from exc
 
 
 def run_names(run_dirs: list[Path]) -> list[str]:
@@ -201,7 +201,7 @@ def read_frames(paths: list[str], what: str, debug: bool):
             if len(frame) and frame.crs is None:
                 raise InputError(f"no CRS information in the {what}")
         except Exception as exc:  # noqa: BLE001 - one line per unreadable input
-            cli.fail(path, exc, debug=debug)
+            raise blamed(path, exc) from exc
         frames.append(frame)
     if len(frames) == 1:
         return frames[0]
