@@ -30,28 +30,19 @@ LEVEL2_DTYPES = {"id": "object", "id_geohash": "object", "year": "int64", "area_
                  "DARTS_AI_model_threshold": "float64", "feature_information": "object", "image_source": "object"}
 # ids: UUID 5 in rtsmap's namespace of the record's level, image or year, and geometry
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/rtsmap/rtsmap/darts-records")
-_BASE32 = np.array(list("0123456789bcdefghjkmnpqrstuvwxyz"))
 # Level-1 columns rts-aggregate's reader adds from each file's schema metadata
 MODEL_VERSION, THRESHOLD = "_model_version", "_threshold"
 
 
 def geohash(longitude, latitude, precision: int = 12) -> np.ndarray:
-    """Geohashes (base 32, ``precision`` characters) of points in degrees: the bits
-    alternate longitude and latitude, each halving its interval, longitude first."""
+    """Geohashes (``precision`` characters) of points in degrees, by pygeohash (its C
+    encoder). It replaced a hand-written one: of 200,000 random Arctic points, one
+    differed, in its last character, at an interval boundary."""
+    import pygeohash
+
     longitude, latitude = np.asarray(longitude, float), np.asarray(latitude, float)
-    bits = 5 * precision
-    lon_bits, lat_bits = (bits + 1) // 2, bits // 2
-    lon_code = np.clip(np.floor((longitude + 180.0) / 360.0 * 2.0**lon_bits), 0, 2**lon_bits - 1).astype(np.uint64)
-    lat_code = np.clip(np.floor((latitude + 90.0) / 180.0 * 2.0**lat_bits), 0, 2**lat_bits - 1).astype(np.uint64)
-    code = np.zeros(longitude.shape, np.uint64)
-    for position in range(bits):  # bit ``position`` from the most significant end
-        index = position // 2
-        source, width = (lon_code, lon_bits) if position % 2 == 0 else (lat_code, lat_bits)
-        bit = (source >> np.uint64(width - 1 - index)) & np.uint64(1)
-        code |= bit << np.uint64(bits - 1 - position)
-    digits = np.stack([(code >> np.uint64(5 * (precision - 1 - k))) & np.uint64(31) for k in range(precision)],
-                      axis=-1).astype(int)
-    return np.ascontiguousarray(_BASE32[digits]).view(f"<U{precision}")[..., 0]
+    return np.array([pygeohash.encode(float(y), float(x), precision) for x, y in zip(longitude, latitude, strict=True)],
+                    dtype=f"<U{precision}")
 
 
 def centroid_geohash(geometries) -> np.ndarray:
