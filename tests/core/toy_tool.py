@@ -14,7 +14,9 @@ import click
 from affine import Affine
 
 from rts_core import cli, raster
-from rts_core.runner import InputError, Plan, fingerprint, run_items
+from rts_core.errors import InputError
+from rts_core.fingerprints import fingerprint
+from rts_core.runner import Plan, run_items
 from rts_core.sceneid import acquired_from_scene_id, parse_scene_id
 
 

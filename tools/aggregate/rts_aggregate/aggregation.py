@@ -13,7 +13,9 @@ import numpy as np
 import pandas
 
 from rts_core import atomic, cli, contract
-from rts_core.runner import InputError, RunOptions, blamed, emit, fingerprint, report_error, up_to_date
+from rts_core.errors import InputError, blamed, report_error
+from rts_core.fingerprints import fingerprint, up_to_date
+from rts_core.runner import RunOptions, emit
 from rts_core.sceneid import same_acquisitions
 from rts_core.vector import read_batches, write_geopackage
 

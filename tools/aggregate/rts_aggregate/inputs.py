@@ -17,7 +17,7 @@ from pyproj import Transformer
 
 from rts_core import contract
 from rts_core.crs import equal_area_m2
-from rts_core.runner import InputError
+from rts_core.errors import InputError
 from rts_core.sceneid import FIRST_YEAR, LAST_YEAR, ImplausibleDate, check_acquired
 from rts_core.vector import polygonal_rows, read_vector_parts
 

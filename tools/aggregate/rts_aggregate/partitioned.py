@@ -42,8 +42,8 @@ import shapely
 
 from rts_core import contract
 from rts_core.crs import to_geographic
+from rts_core.errors import InputError
 from rts_core.log import progress, setup_logging
-from rts_core.runner import InputError
 from rts_core.vector import GeoParquetWriter, geoparquet_frame, geoparquet_table, write_geoparquet
 
 from . import darts, hexagons, spill

@@ -30,7 +30,7 @@ import numpy as np
 import pandas
 
 from rts_core import atomic
-from rts_core.runner import InputError
+from rts_core.errors import InputError
 
 FOLDER = "report"
 REPORT = "report.md"

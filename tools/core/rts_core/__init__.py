@@ -5,7 +5,10 @@ Every tool imports only this package, never another tool:
 - :mod:`rts_core.contract` - band names, tag keys, file suffixes, column names;
 - :mod:`rts_core.sceneid` - PlanetScope scene ids from file names;
 - :mod:`rts_core.cli` - the shared Click options and the ``-`` stdin convention;
-- :mod:`rts_core.runner` - the per-item runner (skip, isolate failures, exit codes);
+- :mod:`rts_core.runner` - the per-item run loop (plans, skips, failures isolated to their input);
+- :mod:`rts_core.errors` - input and run-level errors, the one error line, exit statuses;
+- :mod:`rts_core.fingerprints` - what outputs are made from, verified skips, run manifests;
+- :mod:`rts_core.metrics` - the one threshold rule and the pixel scores;
 - :mod:`rts_core.atomic` - temporary-name-then-rename outputs and their clean-up;
 - :mod:`rts_core.raster` - Cloud-Optimized GeoTIFF writer and the ``RTS_*`` tags;
 - :mod:`rts_core.vector` - GeoParquet 1.1 and GeoPackage writers;

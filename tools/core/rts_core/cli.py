@@ -37,8 +37,9 @@ from pathlib import Path
 
 import click
 
+from .errors import EXIT_SOME_FAILED, RunError, report_error
 from .log import setup_logging
-from .runner import EXIT_SOME_FAILED, RunError, RunOptions, RunResult, report_error
+from .runner import RunOptions, RunResult
 
 STDIN = "-"
 

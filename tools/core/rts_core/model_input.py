@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .runner import InputError
+from .errors import InputError
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,7 @@ are printed on stdout as soon as each input is done, so pipelines stream.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import sys
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -25,81 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
-
-from . import atomic, contract
-from .log import bars_cleared, progress
+from . import atomic
+from .errors import InputError, one_line, report_error
+from .fingerprints import DamagedOutput, recorded_fingerprint
+from .log import progress
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_USAGE = 2  # Click's usage errors, and run-level options that cannot be used
-
-TAG_FINGERPRINT = contract.TAG_FINGERPRINT  # rasters: GDAL dataset tag
-PARQUET_FINGERPRINT = b"rts:fingerprint"  # GeoParquet: schema metadata key
-
-
-class InputError(Exception):
-    """A problem with one input that the user can fix; reported without traceback.
-    ``source`` names the file at fault when it is not the input being processed."""
-
-    def __init__(self, message: str = "", source: object = None):
-        super().__init__(message)
-        self.source = source
-
-
-class RunError(click.ClickException):
-    """A problem that stops the whole run before any input is touched: an unusable
-    run-level option (model, device, DEM, output folder). One line naming ``source``,
-    exit status ``code`` (2, a usage error, unless given). A Click exception, so that
-    option callbacks may raise it while the command line is parsed."""
-
-    def __init__(self, source: object, message: str, code: int = EXIT_USAGE):
-        super().__init__(message)
-        self.source, self.exit_code = source, code
-
-    @property
-    def code(self) -> int:
-        return self.exit_code
-
-    def show(self, file=None) -> None:
-        print(error_line(self.source, self), file=file or sys.stderr, flush=True)
-
-
-class DamagedOutput(Exception):
-    """An output file that cannot be read whole."""
-
-
-def recorded_fingerprint(path: Path) -> str | None:
-    """The fingerprint an output of ours records (None when it records none), reading
-    enough of the file to know it is whole: a raster's last block, a Parquet file's
-    footer. Other files are whole by the atomic rename; they record nothing."""
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise DamagedOutput("an empty file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".tif", ".tiff"):
-            import rasterio
-            from rasterio.windows import Window
-
-            with rasterio.open(path) as dataset:
-                tags = dataset.tags()
-                dataset.read(dataset.count, window=Window(dataset.width - 1, dataset.height - 1, 1, 1))
-            return tags.get(TAG_FINGERPRINT)
-        if suffix == ".parquet":
-            import pyarrow.parquet as parquet
-
-            metadata = parquet.read_schema(path).metadata or {}
-            value = metadata.get(PARQUET_FINGERPRINT)
-            return value.decode() if value is not None else None
-    except Exception as exc:  # noqa: BLE001 - GDAL and Arrow raise many kinds for broken files
-        raise DamagedOutput(one_line(exc)[:200]) from None
-    return None
-
 
 @dataclass
 class Plan:
@@ -157,74 +86,9 @@ class RunResult:
     failed: list = field(default_factory=list)
 
 
-def blamed(source: object, exc: BaseException) -> InputError:
-    """``exc`` as an InputError naming the file at fault: its own source if it names one,
-    else ``source``. Library code raises it; the command's one error line reports it
-    (rts_core.cli.run_options), so no stage function ends the process itself."""
-    if isinstance(exc, InputError) and exc.source is not None:
-        return exc
-    return InputError(one_line(exc), source=source)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as a single line (its message, else its type)."""
-    text = " ".join(str(exc).split()) if str(exc).strip() else type(exc).__name__
-    return text
-
-
-def report_error(source: object, exc: BaseException, *, debug: bool = False) -> None:
-    """The contract's one line, ``error: <source>: <reason>`` (a traceback first with
-    ``--debug``). An exception that names its own source wins."""
-    with bars_cleared(sys.stderr):  # a progress bar on the terminal is drawn again below the line
-        if debug:
-            traceback.print_exception(exc, file=sys.stderr)
-        print(error_line(getattr(exc, "source", None) or source, exc), file=sys.stderr, flush=True)
-
-
-def error_line(source: object, exc: BaseException) -> str:
-    return f"error: {source}: {one_line(exc)}"
-
-
 def emit(paths: Iterable[Path]) -> None:
     for path in paths:
         print(path, flush=True)
-
-
-def fingerprint(inputs: Iterable[Path | str], *settings: object) -> str:
-    """What an output was made from: each input's resolved path, size and change time,
-    plus the settings (options that change the result, the tool's version). Outputs
-    record it; a rerun skips them only when it matches."""
-    digest = hashlib.sha256()
-    for path in sorted({Path(p).resolve() for p in inputs}):
-        try:
-            stat = path.stat()
-            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-        except OSError:  # missing: reading it will say so, with the reason
-            digest.update(f"{path}\0absent\n".encode())
-    digest.update(repr(settings).encode())
-    return digest.hexdigest()
-
-
-def up_to_date(manifest: Path, stamp: str, outputs: Sequence[Path] | None = None) -> list[Path] | None:
-    """The outputs of an earlier run, if its ``manifest`` (JSON) holds the fingerprint
-    ``stamp`` and they all still exist; else None. ``outputs`` defaults to the list the
-    manifest records, for tools whose outputs depend on what was found."""
-    try:
-        earlier = json.loads(Path(manifest).read_text())
-    except (OSError, ValueError):
-        return None
-    if earlier.get("fingerprint") != stamp:
-        return None
-    outputs = [Path(p) for p in (earlier.get("outputs", []) if outputs is None else outputs)]
-    if not outputs or not all(p.exists() for p in outputs):
-        return None
-    for path in outputs:  # whole, not only there
-        try:
-            recorded_fingerprint(path)
-        except (DamagedOutput, OSError) as exc:
-            log.warning("%s is damaged (%s); computing the products again", path, one_line(exc))
-            return None
-    return outputs
 
 
 @dataclass(frozen=True)

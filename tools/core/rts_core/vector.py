@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import atomic
-from .runner import PARQUET_FINGERPRINT, InputError
+from .errors import InputError
+from .fingerprints import PARQUET_FINGERPRINT
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from rts_core import cli
-from rts_core.runner import RunError, run_items
+from rts_core.errors import RunError
+from rts_core.runner import run_items
 
 from .cleanup import CleanupOptions
 from .scene import Quicklook, ensemble_scene, group_members, plan_scene

@@ -14,10 +14,12 @@ import numpy as np
 import pandas
 import rasterio
 
-from rts_core import contract, raster, runner, vector
+from rts_core import contract, errors, raster, vector
 from rts_core.crs import equal_area_m2
+from rts_core.errors import InputError
+from rts_core.fingerprints import fingerprint
 from rts_core.raster import SceneInfo
-from rts_core.runner import InputError, Plan, fingerprint
+from rts_core.runner import Plan
 
 from .cleanup import CleanupOptions, clean_objects
 from .polygons import dropped_objects, extent_polygon, object_statistics, polygonise
@@ -79,8 +81,8 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
         except Exception as exc:  # noqa: BLE001 - one line per unreadable input
             if scene_id is not None:
                 broken.add(scene_id)
-                exc = InputError(f"{runner.one_line(exc)}; scene {scene_id} is not written")
-            runner.report_error(path, exc, debug=debug)
+                exc = InputError(f"{errors.one_line(exc)}; scene {scene_id} is not written")
+            errors.report_error(path, exc, debug=debug)
             failed = True
             continue
         groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model, digest,
@@ -91,7 +93,7 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
         odd = next((m for m in members if m.acquisition != members[0].acquisition), None)
         if odd is not None:  # one scene id, two acquisitions: written from the first, it would misdate the other
             first = members[0]
-            runner.report_error(odd.path, InputError(
+            errors.report_error(odd.path, InputError(
                 f"acquired {odd.acquisition[0]:%Y-%m-%dT%H:%M:%SZ} by {odd.acquisition[1]}, but "
                 f"{first.path.name} says {first.acquisition[0]:%Y-%m-%dT%H:%M:%SZ} by {first.acquisition[1]}: "
                 f"not one acquisition; scene {scene_id} is not written"), debug=debug)
@@ -109,7 +111,7 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
             log.warning("%s: lacks model(s) %s; written from %s (--allow-partial)", scene_id,
                         ", ".join(sorted(missing)), ", ".join(sorted(have & models)))
         elif missing:
-            runner.report_error(members[0].path if members else scene_id, InputError(
+            errors.report_error(members[0].path if members else scene_id, InputError(
                 f"scene {scene_id} lacks the probabilities of model(s) {', '.join(sorted(missing))} "
                 f"(the run's models: {', '.join(sorted(models))}; --allow-partial to write it anyway)"), debug=debug)
             failed = True

@@ -11,7 +11,7 @@ import rasterio
 from rasterio import features, warp
 from rasterio.enums import Resampling
 
-from rts_core.runner import InputError, RunError, one_line
+from rts_core.errors import InputError, RunError, one_line
 from rts_core.vector import data_path, is_vector_file, is_virtual, read_vector
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from rts_core import cli
-from rts_core.runner import RunError, run_items
+from rts_core.errors import RunError
+from rts_core.runner import run_items
 from rts_core.tuning import tune_allocator_for_pipeline
 
 from .pipeline import Pipeline

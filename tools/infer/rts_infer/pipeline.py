@@ -30,8 +30,8 @@ import numpy as np
 import rasterio
 
 from rts_core import raster
+from rts_core.errors import InputError
 from rts_core.log import scene_progress
-from rts_core.runner import InputError
 
 from .blending import Blender, quantised
 from .session import Model, to_probability

@@ -18,8 +18,10 @@ import numpy as np
 import rasterio
 
 from rts_core import contract, preprocessing, raster
+from rts_core.errors import InputError
+from rts_core.fingerprints import fingerprint
 from rts_core.model_input import stack_bands
-from rts_core.runner import InputError, Plan, fingerprint
+from rts_core.runner import Plan
 
 from .pipeline import Group, Pipeline, SceneJob, probability_writer
 from .session import Model

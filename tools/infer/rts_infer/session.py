@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from rts_core import contract, preprocessing
+from rts_core.errors import RunError
 from rts_core.model_input import Normalisation
-from rts_core.runner import RunError
 
 try:
     import onnxruntime as ort

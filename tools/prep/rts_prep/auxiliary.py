@@ -15,8 +15,8 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window, from_bounds
 
+from rts_core.errors import InputError, RunError
 from rts_core.parallel import PerThreadDataset
-from rts_core.runner import InputError, RunError
 
 from .resample import Patch
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import rasterio
 
 from rts_core import contract
-from rts_core.runner import InputError
+from rts_core.errors import InputError
 from rts_core.sceneid import (
     ImplausibleDate,
     SceneIdError,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from rts_core.runner import InputError
+from rts_core.errors import InputError
 from rts_core.sceneid import (
     SENTINEL2_PRODUCT,
     parse_acquired,

@@ -35,9 +35,11 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from rts_core import contract, preprocessing, raster
+from rts_core.errors import InputError
+from rts_core.fingerprints import fingerprint
 from rts_core.log import scene_items
 from rts_core.parallel import PerThreadDataset, ordered_map
-from rts_core.runner import InputError, Plan, fingerprint
+from rts_core.runner import Plan
 
 from . import sentinel2
 from .auxiliary import Auxiliary, opened

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 
 from rts_core import cli
-from rts_core.runner import fingerprint, run_items
+from rts_core.fingerprints import fingerprint
+from rts_core.runner import run_items
 
 from . import files, sentinel2
 from .fields import Fields

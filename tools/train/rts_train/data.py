@@ -26,8 +26,8 @@ from rasterio.windows import transform as window_transform
 from scipy import ndimage
 
 from rts_core import contract, preprocessing
+from rts_core.errors import InputError
 from rts_core.model_input import Normalisation, StackBands, model_input, stack_bands
-from rts_core.runner import InputError
 from rts_core.vector import read_vector
 
 IGNORE = 255

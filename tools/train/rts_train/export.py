@@ -13,7 +13,7 @@ import onnx
 import torch
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
-from rts_core import atomic, contract, preprocessing, runner
+from rts_core import atomic, contract, fingerprints, preprocessing
 
 from .config import DARTS_NORMALISATION, ModelConfig
 from .model import build, check_architecture
@@ -183,7 +183,7 @@ def export_model(checkpoint: Path, output: Path, *, name=None, tile_size=None, o
     from these files and options (its recorded fingerprint)."""
     checkpoint, stated = Path(checkpoint), dict(stated or {})
     sources = sorted(p for p in checkpoint.rglob("*") if p.is_file()) if checkpoint.is_dir() else [checkpoint]
-    stamp = runner.fingerprint(sources, name, tile_size, overlap, sorted(stated.items()), version)
+    stamp = fingerprints.fingerprint(sources, name, tile_size, overlap, sorted(stated.items()), version)
     if not overwrite and is_current([output], stamp):
         log.info("%s is complete; skipped (--overwrite to export again)", output)
         return Path(output)

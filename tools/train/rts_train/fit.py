@@ -16,11 +16,11 @@ import torch
 from rasterio.windows import Window
 from scipy.special import expit
 
-from rts_core import atomic, contract, preprocessing, runner
+from rts_core import atomic, contract, fingerprints, preprocessing
+from rts_core.errors import InputError, report_error
 from rts_core.log import progress, scene_items
 from rts_core.metrics import confusion, is_rts, pixel_scores
 from rts_core.model_input import model_input
-from rts_core.runner import InputError, report_error
 
 from .config import ModelConfig
 from .data import IGNORE, TileSampler, TrainingScene, augment, close_stacks, load_scene, read_labels
@@ -244,8 +244,8 @@ def fit_and_export(stacks, labels, footprints, out: Path, config: ModelConfig, o
                    overwrite: bool = False) -> FitResult:
     """Fit and export unless the outputs are complete and made from these stacks, labels
     and options (their fingerprint, recorded in the ONNX file)."""
-    stamp = runner.fingerprint([*stacks, labels, *([footprints] if footprints else [])], config, options.settings(),
-                               version)
+    sources = [*stacks, labels, *([footprints] if footprints else [])]
+    stamp = fingerprints.fingerprint(sources, config, options.settings(), version)
     paths = outputs(out, config)
     if not overwrite and is_current(list(paths.values()), stamp):
         log.info("%s is complete; skipped (--overwrite to refit)", paths["onnx"])

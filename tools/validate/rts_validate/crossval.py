@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from rts_core.contract import safe_name
-from rts_core.runner import InputError
+from rts_core.errors import InputError
 
 # pixel scores: the best epoch's row of rts-train's metrics.csv; object scores: metrics.json
 PIXEL_SCORES = ("iou", "f1", "precision", "recall")

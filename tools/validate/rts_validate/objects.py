@@ -20,7 +20,7 @@ import pandas
 import shapely
 
 from rts_core.crs import POLAR_NORTH, equal_area_m2, metric_crs, to_geographic
-from rts_core.runner import InputError
+from rts_core.errors import InputError
 from rts_core.vector import repair_geometries
 
 from .matching import (

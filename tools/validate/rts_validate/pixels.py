@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from rts_core.errors import InputError
 from rts_core.log import progress, scene_items
 from rts_core.metrics import PIXEL_KEYS, confusion, is_rts, pixel_scores, thresholds_reached
-from rts_core.runner import InputError
 
 __all__ = ["PIXEL_KEYS", "assess_pixels", "confusion", "pixel_scores", "sweep_thresholds"]
 

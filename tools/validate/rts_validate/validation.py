@@ -9,7 +9,9 @@ import os
 from pathlib import Path
 
 from rts_core import atomic, cli
-from rts_core.runner import InputError, RunOptions, blamed, emit, fingerprint, up_to_date
+from rts_core.errors import InputError, blamed
+from rts_core.fingerprints import fingerprint, up_to_date
+from rts_core.runner import RunOptions, emit
 
 from .crossval import crossval_metrics, read_fold
 from .objects import ObjectOptions, SideError, assess_objects
