@@ -72,7 +72,7 @@ def test_planetscope_bright_reflectance(tmp_path):
 @pytest.mark.parametrize("red, nir, expected", [(0.02, -0.005, -1.0), (-0.01, 0.3, 1.0), (0.1, 0.3, 0.5)])
 def test_the_ndvi_rule_on_single_values(red, nir, expected):
     """The issue's example (red 0.02, nir -0.005 stored NDVI -1.667) and its mirror."""
-    from rts_prep.stack import REFLECTANCE_DN_RANGE
+    from rts_prep.encoding import REFLECTANCE_DN_RANGE
 
     red_dn, nir_dn = np.clip(np.array([red, nir]) * 1e4, *REFLECTANCE_DN_RANGE)
     assert (nir_dn - red_dn) / (nir_dn + red_dn) == pytest.approx(expected)

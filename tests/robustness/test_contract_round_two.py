@@ -12,7 +12,7 @@ import rasterio
 from onnx import TensorProto, helper
 
 from rts_core import atomic, contract
-from rts_prep.stack import NODATA
+from rts_prep.encoding import NODATA
 from tests.infer.golden import TCVIS, conv_over, stack
 from tests.infer.models import save_model
 from tests.robustness.conftest import run

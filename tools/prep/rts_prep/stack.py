@@ -1,11 +1,12 @@
 """One scene -> one input stack (CONTRACT.md section 3), streamed block by block.
 
-Per block of the SR grid: reflectance and NDVI from the SR, validity from udm2, relative
+Per block of the SR grid: reflectance and validity from the sensor's reader
+(rts_prep.readers), NDVI, relative
 elevation and slope computed on the DEM's own grid over the block plus a margin and
 then resampled (cubic), TCVIS resampled (nearest), and optionally a water band from
 land cover. Memory is bounded by the block size, whatever the scene size.
 
-The stack is stored as int16 with a per-band GDAL scale/offset (values are read as
+The stack is stored (rts_prep.encoding) as int16 with a per-band GDAL scale/offset (values are read as
 stored x scale + offset, in physical units), as DARTS v1 stored its inputs as scaled
 integers: it halves the size of float32 and its write time. Reflectance (DN / 10000)
 is exact; NDVI is kept to 1e-4, relative elevation and slope to 0.01 m and 0.01°.
@@ -30,7 +31,7 @@ import rasterio
 import rasterio.transform
 from rasterio import Affine
 from rasterio.enums import Resampling
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
@@ -38,24 +39,19 @@ from rts_core import contract, preprocessing, raster
 from rts_core.errors import InputError
 from rts_core.fingerprints import fingerprint
 from rts_core.log import scene_items
-from rts_core.parallel import PerThreadDataset, ordered_map
+from rts_core.parallel import ordered_map
 from rts_core.runner import Plan
 
 from . import sentinel2
 from .auxiliary import Auxiliary, opened
+from .encoding import NODATA, SCALE, encode_into
+from .readers import PlanetBlocks, Sentinel2Blocks
 from .resample import Patch, kernel_reach_px, resample
-from .scene import SceneFiles, open_scene
+from .scene import open_scene
 from .sentinel2 import Sentinel2Scene
 from .terrain import relative_elevation, slope_degrees
-from .udm2 import valid_from_udm, valid_from_udm2
 
 log = logging.getLogger(__name__)
-NODATA = -32768
-REFLECTANCE_DN_RANGE = (0, 10000)  # reflectance 0-1 stored as DN (scale 1e-4)
-SCALE = {"blue": 1e-4, "green": 1e-4, "red": 1e-4, "nir": 1e-4, "ndvi": 1e-4,
-         "relative_elevation": 0.01, "slope": 0.01, "tc_brightness": 1.0, "tc_greenness": 1.0,
-         "tc_wetness": 1.0, "water": 1.0}
-
 
 @dataclass(frozen=True)
 class PrepOptions:
@@ -101,14 +97,6 @@ def band_names(with_water: bool) -> tuple[str, ...]:
     return contract.STACK_BANDS + ((contract.WATER_BAND,) if with_water else ())
 
 
-def encode_into(out: np.ndarray, values: np.ndarray, scale: float) -> None:
-    """Physical values -> int16 storage (rounded, clipped; NaN -> NODATA), in place."""
-    stored = np.round(values / scale)
-    stored[~np.isfinite(stored)] = NODATA
-    np.clip(stored, NODATA, 32767, out=stored)
-    out[:] = stored
-
-
 def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOptions) -> np.ndarray:
     """Relative elevation and slope (2, rows, cols) of one block, NaN where undefined."""
     pixel = dem.pixel_m(crs)
@@ -126,135 +114,6 @@ def terrain_block(dem: Auxiliary, bounds, shape, transform, crs, options: PrepOp
     terrain = resample(patch, 2, shape, transform, crs, Resampling.cubic)
     np.maximum(terrain[1], 0, out=terrain[1])  # cubic overshoot must not make slopes negative
     return terrain
-
-
-class PlanetBlocks:
-    """A PlanetScope scene read block by block: reflectance (DN / 10000, so the stored
-    value is the DN) and validity from the SR no-data and udm2."""
-
-    def __init__(self, scene: SceneFiles, options: PrepOptions):
-        self.scene, self.options = scene, options
-        self.srs = PerThreadDataset(scene.sr)
-        self.udm2s = PerThreadDataset(scene.udm2) if scene.udm2 else None
-        self.udms = PerThreadDataset(scene.udm) if scene.udm and not scene.udm2 else None
-        self.window_offset = (0, 0)
-
-    def grid(self):
-        """(crs, transform, width, height) of the stack, after checking the files agree."""
-        sr = self.srs.get()
-        if self.udm2s is not None:
-            udm2 = self.udm2s.get()
-            if udm2.shape != sr.shape or udm2.transform != sr.transform or udm2.count != 8:
-                raise InputError(f"udm2 {self.scene.udm2.name} does not match the SR grid or has not 8 bands")
-            if udm2.crs is not None and udm2.crs != sr.crs:  # the same numbers in another CRS are another place
-                raise InputError(f"udm2 {self.scene.udm2.name} is in {udm2.crs.to_string()}, the SR in "
-                                 f"{sr.crs.to_string() if sr.crs else 'no CRS'}")
-        elif self.udms is not None:
-            udm = self.udms.get()
-            if udm.shape != sr.shape or udm.transform != sr.transform or (udm.crs is not None and udm.crs != sr.crs):
-                raise InputError(f"udm {self.scene.udm.name} does not match the SR grid")
-            log.info("%s: no udm2; validity from the legacy udm %s (any flag: unusable)", self.scene.scene_id,
-                     self.scene.udm.name)
-        else:
-            log.warning("%s: no udm2 or udm beside the SR file; only the SR no-data masks pixels", self.scene.sr)
-        return sr.crs, sr.transform, sr.width, sr.height
-
-    def validity_rule(self) -> str:
-        if self.udm2s is None:
-            return "udm_darts_v1" if self.udms is not None else "sr_nodata"
-        return "udm2_darts_v1_light_haze" if self.options.keep_light_haze else "udm2_darts_v1"
-
-    def read(self, window: Window):
-        """Stored reflectance (4, rows, cols) int16, red and nir (in one common unit) and
-        validity of one window of the stack's grid."""
-        sr = self.srs.get()
-        dn = sr.read(self.scene.bands, window=window)
-        valid = sr.dataset_mask(window=window) > 0
-        if self.udm2s is not None:
-            valid &= valid_from_udm2(self.udm2s.get().read(window=window), self.options.keep_light_haze)
-        elif self.udms is not None:
-            valid &= valid_from_udm(self.udms.get().read(1, window=window))
-        if dn.dtype.kind == "f":  # a float SR: NaN and infinity are no reflectance (they were stored 0 or 32767, valid)
-            valid &= np.isfinite(dn).all(axis=0)
-            stored = np.empty(dn.shape, np.int16)
-            encode_into(stored, np.clip(dn, *REFLECTANCE_DN_RANGE), 1.0)
-        else:
-            stored = np.clip(dn, *REFLECTANCE_DN_RANGE).astype(np.int16)
-        # red and nir as (clipped) DN: NDVI does not depend on the common scale
-        return stored, stored[2].astype(np.float64), stored[3].astype(np.float64), valid
-
-    def close(self):
-        self.srs.close()
-        for datasets in (self.udm2s, self.udms):
-            if datasets is not None:
-                datasets.close()
-
-
-class Sentinel2Blocks:
-    """A Sentinel-2 L2A scene read block by block on its 10 m grid (or the window of it
-    that --bounds gives): reflectance = DN x scale + offset per band, validity from DN 0
-    and the SCL classes (20 m, read nearest)."""
-
-    def __init__(self, scene: Sentinel2Scene, options: PrepOptions):
-        self.scene, self.options = scene, options
-        self.bands = [PerThreadDataset(band.href) for band in scene.bands]
-        self.scl = PerThreadDataset(scene.scl)
-        self.window_offset = (0, 0)
-
-    def grid(self):
-        blue = self.bands[0].get()
-        for name, dataset in zip(sentinel2.BANDS[1:], (b.get() for b in self.bands[1:]), strict=True):
-            if dataset.crs != blue.crs or dataset.transform != blue.transform or dataset.shape != blue.shape:
-                raise InputError(f"band {name} is not on the grid of band B02")
-        scl = self.scl.get()
-        if scl.crs != blue.crs or any(abs(a - b) > abs(scl.transform.a) for a, b in zip(scl.bounds, blue.bounds,
-                                                                                           strict=True)):
-            raise InputError("the scene classification (SCL) does not cover the tile of band B02")
-        if abs(abs(blue.transform.a) - sentinel2.PIXEL_M) > 1e-6:
-            log.warning("%s: band B02 has %.2f m pixels, not Sentinel-2's 10 m", self.scene.scene_id,
-                        abs(blue.transform.a))
-        width, height, transform = blue.width, blue.height, blue.transform
-        if self.options.bounds is not None:
-            inner = from_bounds(*self.options.bounds, transform=blue.transform)
-            first = np.floor(np.array([inner.col_off, inner.row_off]) + 1e-6).astype(int)
-            last = np.ceil(np.array([inner.col_off + inner.width, inner.row_off + inner.height]) - 1e-6).astype(int)
-            first, last = np.maximum(first, 0), np.minimum(last, [width, height])
-            if (last <= first).any():
-                raise InputError(f"--bounds {self.options.bounds} do not overlap the tile")
-            window = Window(int(first[0]), int(first[1]), int(last[0] - first[0]), int(last[1] - first[1]))
-            self.window_offset = (int(window.col_off), int(window.row_off))
-            width, height, transform = int(window.width), int(window.height), window_transform(window, transform)
-        return blue.crs, transform, width, height
-
-    def validity_rule(self) -> str:
-        return "sentinel2_scl_invalid_" + "-".join(map(str, sorted(self.options.scl_invalid)))
-
-    def read(self, window: Window):
-        source = Window(window.col_off + self.window_offset[0], window.row_off + self.window_offset[1],
-                        window.width, window.height)
-        dn = np.stack([band.get().read(1, window=source) for band in self.bands])
-        valid = (dn > 0).all(axis=0)  # DN 0 is Sentinel-2's no data
-        reflectance = np.empty(dn.shape, np.float64)
-        for i, band in enumerate(self.scene.bands):
-            np.multiply(dn[i], band.scale, out=reflectance[i])
-            reflectance[i] += band.offset
-        np.clip(reflectance, REFLECTANCE_DN_RANGE[0] * SCALE["blue"], REFLECTANCE_DN_RANGE[1] * SCALE["blue"],
-                out=reflectance)  # NaN stays NaN: invalid below
-        stored = np.empty(dn.shape, np.int16)
-        encode_into(stored, reflectance, SCALE["blue"])
-        scl = self.scl.get()
-        blue = self.bands[0].get()
-        scl_window = from_bounds(*window_bounds(source, blue.transform), transform=scl.transform)
-        classes = scl.read(1, window=scl_window, out_shape=dn.shape[1:], resampling=Resampling.nearest,
-                           boundless=True, fill_value=0)
-        valid &= ~np.isin(classes, self.options.scl_invalid)
-        valid &= np.isfinite(reflectance).all(axis=0)  # a float COG's NaN or infinity is no reflectance
-        return stored, reflectance[2], reflectance[3], valid
-
-    def close(self):
-        for band in self.bands:
-            band.close()
-        self.scl.close()
 
 
 def prep_block(blocks, transform_of_stack, crs, dem: Auxiliary, tcvis: Auxiliary, landcover: Auxiliary | None,
