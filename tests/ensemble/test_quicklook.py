@@ -99,7 +99,7 @@ def hex_rgb(text):
 @pytest.fixture
 def captured(monkeypatch):
     """The layers the scene hands to the quicklook (drawn and written as usual)."""
-    import rts_ensemble.scene
+    import rts_ensemble.stage
 
     seen = []
 
@@ -107,7 +107,7 @@ def captured(monkeypatch):
         seen.append(layers)
         return ql.write_quicklook(path, layers, *args, **kwargs)
 
-    monkeypatch.setattr(rts_ensemble.scene, "write_quicklook", capture)
+    monkeypatch.setattr(rts_ensemble.stage, "write_quicklook", capture)
     return seen
 
 
@@ -192,12 +192,12 @@ def test_false_colour_is_read_decimated(tmp_path):
 
 
 def test_a_failing_quicklook_leaves_nothing_of_the_scene(scene, monkeypatch):
-    import rts_ensemble.scene
+    import rts_ensemble.stage
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("drawing failed")
 
-    monkeypatch.setattr(rts_ensemble.scene, "write_quicklook", broken)
+    monkeypatch.setattr(rts_ensemble.stage, "write_quicklook", broken)
     root, probs, _, _ = scene
     out = root / "l1"
     done = run_script("rts-ensemble", *probs, "--quicklook", "-o", out)

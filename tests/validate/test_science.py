@@ -139,7 +139,7 @@ def _save(frame, path):
 
 
 def test_runs_sharing_a_folder_name_are_named_by_their_distinct_paths(tmp_path):
-    from rts_validate.validation import run_names
+    from rts_validate.runs import run_names
 
     assert run_names([tmp_path / "0.3", tmp_path / "0.5"]) == ["0.3", "0.5"]
     named = run_names([tmp_path / "a" / "validation", tmp_path / "b" / "validation" / "metrics.json"])

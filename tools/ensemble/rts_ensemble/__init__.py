@@ -7,6 +7,6 @@ Level-1 footprints.
 """
 
 from .cleanup import CleanupOptions
-from .scene import level1
+from .stage import level1
 
 __all__ = ["CleanupOptions", "level1"]

@@ -12,7 +12,7 @@ from rts_core.errors import RunError
 from rts_core.runner import run_items
 
 from .cleanup import CleanupOptions
-from .scene import Quicklook, ensemble_scene, group_members, plan_scene
+from .stage import Quicklook, ensemble_scene, group_members, plan_scene
 from .water import open_water
 
 TOOL = "rts-ensemble"

@@ -10,7 +10,7 @@ from rts_core import cli
 
 from .objects_cli import objects
 from .pixels import DEFAULT_THRESHOLDS
-from .validation import TOOL, compare_runs, summarise_crossval, validate_pixels, validate_threshold
+from .runs import TOOL, compare_runs, summarise_crossval, validate_pixels, validate_threshold
 
 
 @cli.group(TOOL, TOOL, epilog="""Examples:

@@ -7,7 +7,7 @@ import click
 from rts_core import cli
 
 from .objects import ESRI_LEGEND, ObjectOptions
-from .validation import TOOL, validate_objects
+from .runs import TOOL, validate_objects
 
 
 def parse_columns(_ctx, _param, value: str) -> tuple[str, ...]:
