@@ -166,6 +166,14 @@ class DataPath(click.ParamType):
 DATA_PATH = DataPath()
 
 
+def class_codes(_ctx, _param, value) -> tuple[int, ...]:
+    """A Click callback: comma-separated integer class codes (``--water-classes 1,2``)."""
+    try:
+        return tuple(int(v) for v in str(value).split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated class codes, got {value!r}") from None
+
+
 def out_dir_option(required: bool = True, help: str = "Output folder (created if missing)."):
     return click.option("--out", "-o", "out", required=required, help=help, callback=_usable_out_dir,
                         type=click.Path(file_okay=False, path_type=Path))

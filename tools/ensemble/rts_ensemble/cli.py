@@ -53,7 +53,8 @@ magenta labelled edge, size or water, no-data hatched grey). Prints the .l1.parq
               help="Drop objects smaller than this (pixels; objects are 8-connected).")
 @click.option("--water", type=cli.DATA_PATH,
               help="Land-cover raster (any CRS) or water polygons (any vector format).")
-@click.option("--water-classes", default="1", help="Land-cover classes that are water (ESRI: 1).")
+@click.option("--water-classes", default="1", callback=cli.class_codes,
+              help="Land-cover classes that are water (ESRI: 1).")
 @click.option("--max-water", default=0.2, type=click.FloatRange(0, 1),
               help="Drop objects with more than this share of their area on water.")
 @click.option("--weights", default="", callback=parse_weights,

@@ -251,7 +251,8 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
     return len(n_pixels)
 
 
-def level1(probabilities, out, options: CleanupOptions = CleanupOptions(), *, water=None, water_classes: str = "1",
+def level1(probabilities, out, options: CleanupOptions = CleanupOptions(), *, water=None,
+           water_classes: tuple[int, ...] = (1,),
            weights: dict[str, float] | None = None, version: str = "rts-ensemble") -> dict[str, Path]:
     """One scene's probability rasters (one per model) as its mean probability, mask,
     Level-1 polygons and extent in ``out``, written whatever is there: the stage without

@@ -51,15 +51,11 @@ class WaterSource:
         return ~np.isfinite(classes) | np.isin(classes, self.classes)  # NaN and inf are no-data
 
 
-def open_water(path: Path | None, classes_text: str) -> WaterSource | None:
-    """The run's --water source (None if not given); one that cannot be used stops the
-    run before any scene (RunError: one line, exit 2)."""
+def open_water(path: Path | None, classes: tuple[int, ...] = (1,)) -> WaterSource | None:
+    """The run's --water source (None if not given) with its water ``classes``; one that
+    cannot be used stops the run before any scene (RunError: one line, exit 2)."""
     if path is None:
         return None
-    try:
-        classes = tuple(int(c) for c in classes_text.split(",") if c.strip())
-    except ValueError:
-        raise RunError(f"--water-classes {classes_text}", "expected comma-separated class codes") from None
     if not is_virtual(path) and not Path(path).exists():
         raise RunError(f"--water {path}", "no such file")
     try:

@@ -18,13 +18,6 @@ from .stack import PrepOptions, opened_sources, plan_stack, prep_scene
 TOOL = "rts-prep"
 
 
-def parse_classes(_ctx, _param, value: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in str(value).split(",") if v.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated class codes, got {value!r}") from None
-
-
 def parse_bounds(_ctx, _param, value: str | None) -> tuple[float, float, float, float] | None:
     if value is None:
         return None
@@ -53,7 +46,7 @@ The stack is int16 with a GDAL scale/offset per band: read it as stored x scale 
               help="Landsat Tasseled-Cap trend raster, 3 bands (brightness, greenness, wetness), 0-255.")
 @click.option("--landcover", type=cli.DATA_PATH,
               help="Land-cover raster turned into a 'water' band (no-data counts as water).")
-@click.option("--water-classes", default="1", callback=parse_classes,
+@click.option("--water-classes", default="1", callback=cli.class_codes,
               help="Land-cover class codes that are water (ESRI 10 m: 1).")
 @click.option("--tpi-radius", default=100.0, type=click.FloatRange(min=1.0),
               help="Radius (m) of the circle whose mean DEM relative elevation is taken against "
@@ -63,7 +56,7 @@ The stack is int16 with a GDAL scale/offset per band: read it as stored x scale 
                    "central differences (Earth Engine's ee.Terrain.slope, behind the DARTS v1 models).")
 @click.option("--keep-light-haze", is_flag=True,
               help="Keep pixels whose only udm2 flag is light haze (DARTS v1 drops them).")
-@click.option("--scl-invalid", default=",".join(map(str, INVALID_SCL)), show_default=True, callback=parse_classes,
+@click.option("--scl-invalid", default=",".join(map(str, INVALID_SCL)), show_default=True, callback=cli.class_codes,
               help="Sentinel-2: scene-classification (SCL) classes that make a pixel invalid (0 no data, "
                    "1 saturated or defective, 2 cast shadows, 3 cloud shadows, 8/9 medium/high cloud, "
                    "10 thin cirrus, 11 snow; 4-7 are vegetation, bare, water, unclassified).")
