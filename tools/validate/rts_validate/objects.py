@@ -74,9 +74,49 @@ class ObjectOptions:
 
 def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     """Scores (the metrics.json body without ``mode``/``params``) and the matches table
-    (every prediction and reference with its status) for two GeoDataFrames."""
+    (every prediction and reference with its status) for two GeoDataFrames: the inputs
+    checked, measured in one metric CRS, filtered (size, coverage), matched, scored."""
     import geopandas
 
+    check_inputs(pred, ref, options)
+    work = WorkGeometries.of(pred, ref, options)
+    pred_status, ref_status, coverage_work = filtered(work, options, coverage)
+    pred_in, ref_in = np.flatnonzero(pred_status == ""), np.flatnonzero(ref_status == "")
+    matched = matched_pairs(pred, ref, work, options, pred_in, ref_in, pred_status, ref_status)
+    pred_groups = _group_values(pred, ref, matched.pred_partner, work.pred, work.ref, options.group_by, coverage_work)
+    ref_groups = _group_values(ref, pred, matched.ref_partner, work.ref, work.pred, options.group_by, coverage_work)
+    counted_pred = pandas.DataFrame({"hit": pred_status[pred_in] == "tp"}).join(
+        pred_groups.iloc[pred_in].reset_index(drop=True))
+    counted_ref = pandas.DataFrame({"hit": ref_status[ref_in] == "tp_ref"}).join(
+        ref_groups.iloc[ref_in].reset_index(drop=True))
+    overall, groups = grouped_scores(counted_pred, counted_ref, list(options.group_by))
+    body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
+    # sizes from the polygons as drawn (the reference buffer is a matching tolerance)
+    pred_size = size_classes(equal_area_m2(work.pred, work.crs), options.size_bounds_m2)
+    ref_size = size_classes(equal_area_m2(work.ref_drawn, work.crs), options.size_bounds_m2)
+    body["by_size"] = sized_scores(counted_pred.assign(size_class=pred_size[pred_in]),
+                                   counted_ref.assign(size_class=ref_size[ref_in]), options)
+    if options.mode == "iou":
+        add_instance_metrics(body, work, matched, options, pred_in, ref_in, pred_status, pred_size, ref_size)
+    landcover = landcover_anatomy(body, work, options, pred_status, ref_status, pred_size, ref_size) \
+        if options.landcover else None
+    matches = pandas.concat([
+        pandas.DataFrame({"side": "pred", "index": np.arange(len(pred)), "status": pred_status,
+                          "partner": matched.pred_partner, "iou": matched.pred_iou}).join(pred_groups),
+        pandas.DataFrame({"side": "ref", "index": np.arange(len(ref)), "status": ref_status,
+                          "partner": matched.ref_partner, "iou": matched.ref_iou}).join(ref_groups),
+    ], ignore_index=True)
+    matches["size_class"] = np.concatenate([pred_size, ref_size]).astype(str)
+    if landcover is not None:  # the class under each false prediction and missed reference
+        matches["landcover"] = pandas.array(landcover, dtype="string")
+    # each side from its own CRS: the two files need not share one
+    geometry = np.concatenate([_geographic(pred), _geographic(ref)])
+    return body, geopandas.GeoDataFrame(matches, geometry=list(geometry), crs="EPSG:4326")
+
+
+def check_inputs(pred, ref, options: ObjectOptions) -> None:
+    """What cannot be scored: no CRS, --group-by columns in neither input, points or
+    lines as references without a buffer, points as predictions in iou mode."""
     for frame, side, name in ((pred, "pred", "predictions"), (ref, "ref", "references")):
         if len(frame) and frame.crs is None:
             raise SideError(side, f"the {name} have no CRS")
@@ -89,41 +129,77 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
                         "500 m)")
     if options.mode == "iou" and set(shapely.get_type_id(pred.geometry.values).tolist()) & {0, 4}:
         raise SideError("pred", "iou mode needs polygon predictions, got points")
-    crs = metric_crs(pred, ref)
-    pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
-    ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
-    pred_geometry = repair_geometries(pred_work.geometry.values, "prediction")
-    ref_drawn = repair_geometries(ref_work.geometry.values, "reference")
-    ref_geometry = shapely.buffer(ref_drawn, options.buffer_m) if options.buffer_m else ref_drawn
 
-    pred_status = np.full(len(pred), "", dtype=object)
-    ref_status = np.full(len(ref), "", dtype=object)
+
+@dataclass
+class WorkGeometries:
+    """Both sides in one metric CRS, repaired: predictions, references as drawn, and
+    references as matched (buffered by --buffer-m)."""
+
+    crs: str
+    pred: np.ndarray
+    ref_drawn: np.ndarray
+    ref: np.ndarray
+
+    @classmethod
+    def of(cls, pred, ref, options: ObjectOptions) -> WorkGeometries:
+        crs = metric_crs(pred, ref)
+        pred_work = pred.to_crs(crs) if len(pred) else pred.set_crs(crs, allow_override=True)
+        ref_work = ref.to_crs(crs) if len(ref) else ref.set_crs(crs, allow_override=True)
+        pred_geometry = repair_geometries(pred_work.geometry.values, "prediction")
+        ref_drawn = repair_geometries(ref_work.geometry.values, "reference")
+        ref_geometry = shapely.buffer(ref_drawn, options.buffer_m) if options.buffer_m else ref_drawn
+        return cls(crs, pred_geometry, ref_drawn, ref_geometry)
+
+
+def filtered(work: WorkGeometries, options: ObjectOptions, coverage):
+    """Each side's status before matching: "below_min_area" (predictions), "outside_coverage",
+    or "" (counted); and the coverage in the metric CRS (None without one)."""
+    pred_status = np.full(len(work.pred), "", dtype=object)
+    ref_status = np.full(len(work.ref), "", dtype=object)
     if options.min_area_m2 > 0:
-        small = equal_area_m2(pred_geometry, crs) < options.min_area_m2
-        small &= shapely.get_type_id(pred_geometry) != 0  # points have no area to test
+        small = equal_area_m2(work.pred, work.crs) < options.min_area_m2
+        small &= shapely.get_type_id(work.pred) != 0  # points have no area to test
         pred_status[small] = "below_min_area"
     coverage_work = None
     if coverage is not None:
-        coverage_work = coverage.to_crs(crs)
+        coverage_work = coverage.to_crs(work.crs)
         area = shapely.union_all(repair_geometries(coverage_work.geometry.values, "coverage"))
         shapely.prepare(area)
-        pred_status[(pred_status == "") & ~shapely.intersects(area, pred_geometry)] = "outside_coverage"
-        ref_status[~shapely.intersects(area, ref_geometry)] = "outside_coverage"
-    pred_in = np.flatnonzero(pred_status == "")
-    ref_in = np.flatnonzero(ref_status == "")
+        pred_status[(pred_status == "") & ~shapely.intersects(area, work.pred)] = "outside_coverage"
+        ref_status[~shapely.intersects(area, work.ref)] = "outside_coverage"
+    return pred_status, ref_status, coverage_work
 
+
+@dataclass
+class MatchedPairs:
+    """The matching of the counted items: its result, each item's partner (index on the
+    other side, -1 for none) and IoU with it."""
+
+    matching: object
+    pred_partner: np.ndarray
+    ref_partner: np.ndarray
+    pred_iou: np.ndarray
+    ref_iou: np.ndarray
+
+
+def matched_pairs(pred, ref, work: WorkGeometries, options: ObjectOptions, pred_in, ref_in, pred_status,
+                  ref_status) -> MatchedPairs:
+    """Match the counted items (within --group-by groups) and set their statuses: tp or
+    fp for predictions, tp_ref or fn for references."""
     shared = [c for c in options.group_by if c in pred.columns and c in ref.columns]
     same_group = None
     if shared:
         pred_keys = _keys(pred.iloc[pred_in], shared)
         ref_keys = _keys(ref.iloc[ref_in], shared)
+
         def same_group(i, j):
             return pred_keys[i] == ref_keys[j]
 
     if options.mode == "iou":
-        matching = match_iou(pred_geometry[pred_in], ref_geometry[ref_in], options.iou, same_group)
+        matching = match_iou(work.pred[pred_in], work.ref[ref_in], options.iou, same_group)
     else:
-        matching = match_intersect(pred_geometry[pred_in], ref_geometry[ref_in], same_group)
+        matching = match_intersect(work.pred[pred_in], work.ref[ref_in], same_group)
     pred_status[pred_in] = np.where(matching.pred_true, "tp", "fp")
     ref_status[ref_in] = np.where(matching.ref_detected, "tp_ref", "fn")
     pred_partner = np.full(len(pred), -1, np.int64)
@@ -134,58 +210,41 @@ def assess_objects(pred, ref, options: ObjectOptions, coverage=None):
     ref_partner[ref_in[has]] = pred_in[matching.ref_partner[has]]
     pred_iou = np.full(len(pred), np.nan)
     pred_iou[pred_in] = matching.pred_iou
-    ref_iou = _pair_iou(ref_geometry, pred_geometry, ref_partner)  # intersect mode: not its partner's IoU
+    ref_iou = _pair_iou(work.ref, work.pred, ref_partner)  # intersect mode: not its partner's IoU
+    return MatchedPairs(matching, pred_partner, ref_partner, pred_iou, ref_iou)
 
-    pred_groups = _group_values(pred, ref, pred_partner, pred_geometry, ref_geometry, options.group_by,
-                                coverage_work)
-    ref_groups = _group_values(ref, pred, ref_partner, ref_geometry, pred_geometry, options.group_by,
-                               coverage_work)
-    counted_pred = pandas.DataFrame({"hit": pred_status[pred_in] == "tp"}).join(
-        pred_groups.iloc[pred_in].reset_index(drop=True))
-    counted_ref = pandas.DataFrame({"hit": ref_status[ref_in] == "tp_ref"}).join(
-        ref_groups.iloc[ref_in].reset_index(drop=True))
-    overall, groups = grouped_scores(counted_pred, counted_ref, list(options.group_by))
-    body = {"overall": overall, "groups": groups, "summary": summary(groups if groups else [overall])}
-    # sizes from the polygons as drawn (the reference buffer is a matching tolerance)
-    pred_size = size_classes(equal_area_m2(pred_geometry, crs), options.size_bounds_m2)
-    ref_size = size_classes(equal_area_m2(ref_drawn, crs), options.size_bounds_m2)
-    body["by_size"] = sized_scores(counted_pred.assign(size_class=pred_size[pred_in]),
-                                   counted_ref.assign(size_class=ref_size[ref_in]), options)
-    if options.mode == "iou":
-        matched = pred_in[matching.pred_true]
-        partners = ref_in[matching.pred_partner[matching.pred_true]]
-        body["instance"] = instance_metrics(pred_geometry[matched], ref_geometry[partners], pred_iou[matched],
-                                            len(pred_in), len(ref_in), options.boundary_m)
-        for row in body["by_size"]:  # pairs count in their reference's class
-            mine = ref_size[partners] == row["size_class"]
-            unmatched_pred = int(np.sum((pred_status == "fp") & (pred_size == row["size_class"])))
-            row.update(instance_metrics(pred_geometry[matched[mine]], ref_geometry[partners[mine]],
-                                        pred_iou[matched[mine]], int(mine.sum()) + unmatched_pred, row["n_ref"],
-                                        options.boundary_m))
-    landcover = None
-    if options.landcover:
-        landcover = np.full(len(pred) + len(ref), None, dtype=object)
-        wrong_pred, missed_ref = np.flatnonzero(pred_status == "fp"), np.flatnonzero(ref_status == "fn")
-        classes = majority_classes(np.concatenate([pred_geometry[wrong_pred], ref_drawn[missed_ref]]), crs,
-                                   options.landcover)
-        names = dict(options.landcover_names)
-        named = np.array([names.get(c, f"class {c}") if c is not None else "no data" for c in classes], dtype=object)
-        landcover[wrong_pred], landcover[len(pred) + missed_ref] = named[:len(wrong_pred)], named[len(wrong_pred):]
-        body["anatomy"] = anatomy(named[:len(wrong_pred)], named[len(wrong_pred):], pred_size[wrong_pred],
-                                  ref_size[missed_ref])
 
-    matches = pandas.concat([
-        pandas.DataFrame({"side": "pred", "index": np.arange(len(pred)), "status": pred_status,
-                          "partner": pred_partner, "iou": pred_iou}).join(pred_groups),
-        pandas.DataFrame({"side": "ref", "index": np.arange(len(ref)), "status": ref_status,
-                          "partner": ref_partner, "iou": ref_iou}).join(ref_groups),
-    ], ignore_index=True)
-    matches["size_class"] = np.concatenate([pred_size, ref_size]).astype(str)
-    if landcover is not None:  # the class under each false prediction and missed reference
-        matches["landcover"] = pandas.array(landcover, dtype="string")
-    # each side from its own CRS: the two files need not share one
-    geometry = np.concatenate([_geographic(pred), _geographic(ref)])
-    return body, geopandas.GeoDataFrame(matches, geometry=list(geometry), crs="EPSG:4326")
+def add_instance_metrics(body: dict, work: WorkGeometries, matched: MatchedPairs, options: ObjectOptions,
+                         pred_in, ref_in, pred_status, pred_size, ref_size) -> None:
+    """iou mode: the instance metrics of the matched pairs, overall and per size class
+    (pairs count in their reference's class)."""
+    matching = matched.matching
+    pairs = pred_in[matching.pred_true]
+    partners = ref_in[matching.pred_partner[matching.pred_true]]
+    body["instance"] = instance_metrics(work.pred[pairs], work.ref[partners], matched.pred_iou[pairs],
+                                        len(pred_in), len(ref_in), options.boundary_m)
+    for row in body["by_size"]:
+        mine = ref_size[partners] == row["size_class"]
+        unmatched_pred = int(np.sum((pred_status == "fp") & (pred_size == row["size_class"])))
+        row.update(instance_metrics(work.pred[pairs[mine]], work.ref[partners[mine]], matched.pred_iou[pairs[mine]],
+                                    int(mine.sum()) + unmatched_pred, row["n_ref"], options.boundary_m))
+
+
+def landcover_anatomy(body: dict, work: WorkGeometries, options: ObjectOptions, pred_status, ref_status, pred_size,
+                      ref_size) -> np.ndarray:
+    """The land-cover class under each false prediction and missed reference (the
+    matches table's column) and the errors' anatomy in ``body``."""
+    n_pred = len(work.pred)
+    landcover = np.full(n_pred + len(work.ref), None, dtype=object)
+    wrong_pred, missed_ref = np.flatnonzero(pred_status == "fp"), np.flatnonzero(ref_status == "fn")
+    classes = majority_classes(np.concatenate([work.pred[wrong_pred], work.ref_drawn[missed_ref]]), work.crs,
+                               options.landcover)
+    names = dict(options.landcover_names)
+    named = np.array([names.get(c, f"class {c}") if c is not None else "no data" for c in classes], dtype=object)
+    landcover[wrong_pred], landcover[n_pred + missed_ref] = named[:len(wrong_pred)], named[len(wrong_pred):]
+    body["anatomy"] = anatomy(named[:len(wrong_pred)], named[len(wrong_pred):], pred_size[wrong_pred],
+                              ref_size[missed_ref])
+    return landcover
 
 
 def sized_scores(pred_table: pandas.DataFrame, ref_table: pandas.DataFrame, options: ObjectOptions) -> list[dict]:
