@@ -41,18 +41,90 @@ def _open_raster(path: Path):
     return dataset
 
 
+def burned(geometries, window, transform) -> np.ndarray:
+    """Pixels of ``window`` whose centre lies in any of ``geometries``."""
+    from rasterio.features import rasterize
+    from rasterio.windows import transform as window_transform
+
+    if not len(geometries):
+        return np.zeros((window.height, window.width), bool)
+    return rasterize(geometries, out_shape=(window.height, window.width), fill=0, default_value=1,
+                     transform=window_transform(window, transform), dtype="uint8").astype(bool)
+
+
+class RasterReference:
+    """A reference raster on the prediction's grid (nearest): positive where its value
+    exceeds 0.5, valid where it has data and is finite."""
+
+    def __init__(self, source, prediction):
+        from rasterio.enums import Resampling
+        from rasterio.vrt import WarpedVRT
+
+        self.source = source
+        self.vrt = WarpedVRT(source, crs=prediction.crs, transform=prediction.transform, width=prediction.width,
+                             height=prediction.height, resampling=Resampling.nearest)
+        self.scale, self.offset = (source.scales or (1.0,))[0], (source.offsets or (0.0,))[0]
+
+    def read(self, window):
+        values = self.vrt.read(1, window=window, masked=True)
+        referenced = values.filled(0).astype(np.float64) * self.scale + self.offset
+        return referenced > 0.5, ~np.ma.getmaskarray(values) & np.isfinite(referenced)
+
+    def close(self):
+        self.vrt.close()
+        self.source.close()
+
+
+class PolygonReference:
+    """Reference polygons rasterised on the prediction's grid (pixel centres inside);
+    every pixel valid."""
+
+    def __init__(self, ref_path, prediction):
+        import shapely
+
+        from rts_core.vector import polygonal_rows, read_vector, repair_geometries
+
+        frame = read_vector(ref_path)
+        try:
+            frame = frame[polygonal_rows(frame.geometry.values, f"{ref_path} (reference)")]
+        except InputError as exc:
+            raise InputError(str(exc), source=ref_path) from None
+        if frame.crs is None and len(frame):
+            raise InputError("the reference polygons have no CRS", source=ref_path)
+        self.polygons = repair_geometries(frame.to_crs(prediction.crs).geometry.values if len(frame) else [],
+                                          "reference")
+        self.tree = shapely.STRtree(self.polygons)
+        self.transform = prediction.transform
+
+    def read(self, window):
+        import rasterio.windows
+        import shapely
+
+        hits = self.tree.query(shapely.box(*rasterio.windows.bounds(window, self.transform))) \
+            if len(self.polygons) else []
+        return burned(self.polygons[hits] if len(hits) else [], window, self.transform), None
+
+    def close(self):
+        pass
+
+
+def reference_on(ref_path, prediction):
+    """The reference (raster or polygons) on the prediction's grid."""
+    source = _open_raster(ref_path)
+    if source is None:
+        return PolygonReference(ref_path, prediction)
+    if source.crs is None:
+        source.close()
+        raise InputError("the reference raster has no CRS", source=ref_path)
+    return RasterReference(source, prediction)
+
+
 def pixel_windows(pred_path: Path, ref_path: Path, coverage=None, window_rows: int = 1024):
     """(predicted value, reference positive, valid) per row window of one prediction
     raster, valid where both are and, with ``coverage`` (polygons), inside it."""
     import rasterio
-    import shapely
-    from rasterio.enums import Resampling
-    from rasterio.features import rasterize
-    from rasterio.vrt import WarpedVRT
-    from rasterio.windows import transform as window_transform
 
     from rts_core.raster import row_windows
-    from rts_core.vector import polygonal_rows, read_vector, repair_geometries
 
     try:
         prediction = rasterio.open(pred_path)
@@ -62,58 +134,24 @@ def pixel_windows(pred_path: Path, ref_path: Path, coverage=None, window_rows: i
         if prediction.crs is None:
             raise InputError("the prediction raster has no CRS", source=pred_path)
         scale, offset = (prediction.scales or (1.0,))[0], (prediction.offsets or (0.0,))[0]
-        reference, polygons, tree = None, None, None
-        source = _open_raster(ref_path)
-        if source is not None:
-            if source.crs is None:
-                source.close()
-                raise InputError("the reference raster has no CRS", source=ref_path)
-            reference = WarpedVRT(source, crs=prediction.crs, transform=prediction.transform,
-                                  width=prediction.width, height=prediction.height, resampling=Resampling.nearest)
-            ref_scale, ref_offset = (source.scales or (1.0,))[0], (source.offsets or (0.0,))[0]
-        else:
-            frame = read_vector(ref_path)
-            try:
-                frame = frame[polygonal_rows(frame.geometry.values, f"{ref_path} (reference)")]
-            except InputError as exc:
-                raise InputError(str(exc), source=ref_path) from None
-            if frame.crs is None and len(frame):
-                raise InputError("the reference polygons have no CRS", source=ref_path)
-            polygons = repair_geometries(frame.to_crs(prediction.crs).geometry.values if len(frame) else [],
-                                         "reference")
-            tree = shapely.STRtree(polygons)
+        reference = reference_on(ref_path, prediction)
         covered = None
         if coverage is not None:
             covered = [g for g in coverage.to_crs(prediction.crs).geometry.values if g is not None and not g.is_empty]
-
-        def burn(geometries, window):
-            if not len(geometries):
-                return np.zeros((window.height, window.width), bool)
-            return rasterize(geometries, out_shape=(window.height, window.width), fill=0, default_value=1,
-                             transform=window_transform(window, prediction.transform), dtype="uint8").astype(bool)
-
         try:
             windows = list(row_windows(prediction.height, prediction.width, window_rows))
             for window in scene_items(windows, Path(pred_path).name, unit="window"):
                 values = prediction.read(1, window=window, masked=True)
                 predicted = values.filled(0).astype(np.float64) * scale + offset
                 valid = ~np.ma.getmaskarray(values) & np.isfinite(predicted)  # NaN and inf are invalid
-                if reference is not None:
-                    ref_values = reference.read(1, window=window, masked=True)
-                    referenced = ref_values.filled(0).astype(np.float64) * ref_scale + ref_offset
-                    valid &= ~np.ma.getmaskarray(ref_values) & np.isfinite(referenced)
-                    ref_positive = referenced > 0.5
-                else:
-                    bounds = rasterio.windows.bounds(window, prediction.transform)
-                    hits = tree.query(shapely.box(*bounds)) if len(polygons) else []
-                    ref_positive = burn(polygons[hits], window) if len(hits) else burn([], window)
+                ref_positive, ref_valid = reference.read(window)
+                if ref_valid is not None:
+                    valid &= ref_valid
                 if covered is not None:
-                    valid &= burn(covered, window)
+                    valid &= burned(covered, window, prediction.transform)
                 yield predicted, ref_positive, valid
         finally:
-            if reference is not None:
-                reference.close()
-                source.close()
+            reference.close()
 
 
 def assess_pixels(pred_path: Path, ref_path: Path, threshold: float = 0.5, window_rows: int = 1024) -> dict:
