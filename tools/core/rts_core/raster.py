@@ -123,6 +123,28 @@ def _opened(dataset_or_path):
         yield dataset_or_path
 
 
+def outer_window(bounds, transform, *, margin_px: int = 0, shape: tuple[int, int] | None = None,
+                 tolerance: float = 0.0) -> Window | None:
+    """The whole-pixel window covering ``bounds`` (left, bottom, right, top) on the grid
+    of ``transform``, snapped outward, grown by ``margin_px`` on every side and, with
+    ``shape`` (height, width), clipped to the raster; None when nothing is left.
+    ``tolerance`` (pixels) keeps a bound that falls on a pixel edge from taking the
+    next pixel too."""
+    from rasterio.windows import from_bounds
+
+    inner = from_bounds(*bounds, transform=transform)
+    col0 = math.floor(inner.col_off + tolerance) - margin_px
+    row0 = math.floor(inner.row_off + tolerance) - margin_px
+    col1 = math.ceil(inner.col_off + inner.width - tolerance) + margin_px
+    row1 = math.ceil(inner.row_off + inner.height - tolerance) + margin_px
+    if shape is not None:
+        col0, row0 = max(col0, 0), max(row0, 0)
+        col1, row1 = min(col1, shape[1]), min(row1, shape[0])
+    if col1 <= col0 or row1 <= row0:
+        return None
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
 def row_windows(height: int, width: int, rows: int) -> Iterator[Window]:
     """Full-width strips of ``rows`` rows covering a raster top to bottom."""
     for row in range(0, height, rows):

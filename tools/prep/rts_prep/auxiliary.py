@@ -17,6 +17,7 @@ from rasterio.windows import Window, from_bounds
 
 from rts_core.errors import InputError, RunError
 from rts_core.parallel import PerThreadDataset
+from rts_core.raster import outer_window
 
 from .resample import Patch
 
@@ -102,14 +103,10 @@ class Auxiliary:
                 # it to ``right``: read it as one patch whose longitudes go on past 180
                 # (GDAL's warper maps those back), from both ends of the raster
                 return self._read_across_antimeridian(view, left, bottom, right + 360.0, top, margin_px, indexes)
-            window = from_bounds(left, bottom, right, top, transform=view.transform)
-            col0 = max(math.floor(window.col_off) - margin_px, 0)
-            row0 = max(math.floor(window.row_off) - margin_px, 0)
-            col1 = min(math.ceil(window.col_off + window.width) + margin_px, view.width)
-            row1 = min(math.ceil(window.row_off + window.height) + margin_px, view.height)
-            if col1 <= col0 or row1 <= row0:
+            window = outer_window((left, bottom, right, top), view.transform, margin_px=margin_px,
+                                  shape=(view.height, view.width))
+            if window is None:
                 return None
-            window = Window(col0, row0, col1 - col0, row1 - row0)
             data = view.read(indexes, window=window, masked=True)
             where, view_crs = view.window_transform(window), view.crs
         if data.ndim == 2:

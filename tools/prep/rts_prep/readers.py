@@ -15,6 +15,7 @@ from rasterio.windows import transform as window_transform
 
 from rts_core.errors import InputError
 from rts_core.parallel import PerThreadDataset
+from rts_core.raster import outer_window
 
 from . import sentinel2
 from .encoding import REFLECTANCE_DN_RANGE, SCALE, encode_into
@@ -115,13 +116,9 @@ class Sentinel2Blocks:
                         abs(blue.transform.a))
         width, height, transform = blue.width, blue.height, blue.transform
         if self.options.bounds is not None:
-            inner = from_bounds(*self.options.bounds, transform=blue.transform)
-            first = np.floor(np.array([inner.col_off, inner.row_off]) + 1e-6).astype(int)
-            last = np.ceil(np.array([inner.col_off + inner.width, inner.row_off + inner.height]) - 1e-6).astype(int)
-            first, last = np.maximum(first, 0), np.minimum(last, [width, height])
-            if (last <= first).any():
+            window = outer_window(self.options.bounds, blue.transform, shape=(height, width), tolerance=1e-6)
+            if window is None:
                 raise InputError(f"--bounds {self.options.bounds} do not overlap the tile")
-            window = Window(int(first[0]), int(first[1]), int(last[0] - first[0]), int(last[1] - first[1]))
             self.window_offset = (int(window.col_off), int(window.row_off))
             width, height, transform = int(window.width), int(window.height), window_transform(window, transform)
         return blue.crs, transform, width, height

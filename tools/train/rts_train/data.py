@@ -21,13 +21,14 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio import features
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 from rasterio.windows import transform as window_transform
 from scipy import ndimage
 
 from rts_core import contract, preprocessing
 from rts_core.errors import InputError
 from rts_core.model_input import Normalisation, StackBands, model_input, stack_bands
+from rts_core.raster import outer_window
 from rts_core.vector import read_vector
 
 IGNORE = 255
@@ -129,19 +130,16 @@ def load_scene(path: Path, bands: list[str], labels, footprints) -> TrainingScen
         area = _geometries(footprints, scene_id, crs) if footprints is not None else None
         found = []
         for geometry in mine:  # each label in its own window: only where labels are is read
-            window = from_bounds(*geometry.bounds, transform=transform)
-            first = np.maximum(np.floor([window.row_off, window.col_off]).astype(int) - 1, 0)
-            last = np.minimum(np.ceil([window.row_off + window.height, window.col_off + window.width]).astype(int) + 1,
-                              shape)
-            if (last <= first).any():
+            window = outer_window(geometry.bounds, transform, margin_px=1, shape=tuple(shape))
+            if window is None:
                 continue
-            window = Window(int(first[1]), int(first[0]), int(last[1] - first[1]), int(last[0] - first[0]))
             slump = features.rasterize([(geometry, 1)], out_shape=(int(window.height), int(window.width)),
                                        transform=window_transform(window, transform), fill=0, dtype="uint8")
             if not slump.any():
                 continue
             valid = dataset.dataset_mask(window=window) > 0
-            found.append(np.argwhere((slump == 1) & valid).astype(np.int32) + first.astype(np.int32))
+            offset = np.array([window.row_off, window.col_off], np.int32)
+            found.append(np.argwhere((slump == 1) & valid).astype(np.int32) + offset)
     # row-major and once each, as np.argwhere over the whole scene gives them (labels may overlap)
     positive_pixels = np.unique(np.concatenate(found), axis=0) if found else np.empty((0, 2), np.int32)
     return TrainingScene(scene_id, Path(path), selected, shape, transform, mine, area, positive_pixels, record)

@@ -31,3 +31,20 @@ def test_confusion_counts_only_valid_pixels():
     valid = np.array([True, True, True, True, False])
     assert confusion(predicted, truth, valid).tolist() == [1, 1, 1, 1]
     assert confusion(predicted, truth).tolist() == [2, 1, 1, 1]
+
+
+def test_outer_window_snaps_outward_grows_and_clips():
+    """rts_core.raster.outer_window, the one window-from-bounds rule of rts-prep's
+    readers and auxiliary rasters and rts-train's label windows."""
+    from rasterio import Affine
+
+    from rts_core.raster import outer_window
+
+    transform = Affine(10, 0, 0, 0, -10, 1000)  # 10 m pixels, origin (0, 1000)
+    window = outer_window((15, 945, 42, 989), transform)  # cols 1.5-4.2, rows 1.1-5.5
+    assert (window.col_off, window.row_off, window.width, window.height) == (1, 1, 4, 5)
+    grown = outer_window((15, 945, 42, 989), transform, margin_px=2, shape=(6, 100))
+    assert (grown.col_off, grown.row_off, grown.width, grown.height) == (0, 0, 7, 6)  # clipped at 0 and row 6
+    edges = outer_window((10, 950, 40, 990), transform, tolerance=1e-6)  # on pixel edges: no extra pixel
+    assert (edges.col_off, edges.row_off, edges.width, edges.height) == (1, 1, 3, 4)
+    assert outer_window((2000, 0, 2100, 10), transform, shape=(100, 100)) is None
