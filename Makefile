@@ -16,7 +16,7 @@ STAMP := $(VENV)/.installed-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' 
 DEMO_DIR ?= demo
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install test test-fast demo lint bench clean
+.PHONY: install test test-fast docs demo lint bench clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 
 test: install
 	$(BIN)/python -m pytest tests
+
+# The documentation site (docs/, mkdocs.yml) into build/site, strict: a broken link or a
+# page missing from the navigation fails it.
+docs: install
+	$(BIN)/mkdocs build --strict --quiet
+	@echo "Documentation: $(CURDIR)/build/site/index.html" >&2
 
 # The unit set: everything but the tests marked slow (end to end, network fitting, worlds).
 test-fast: install

@@ -2,7 +2,7 @@
 
 Each case asserts the exit status, the one error line naming the input at fault, that
 nothing of it is left behind, and that the other inputs of the run completed. The
-fault classes (README, "Robustness"): untrusted names, damaged files and verified
+fault classes (docs/robustness.md): untrusted names, damaged files and verified
 completeness, missing tags and partial ensembles, NaN and infinity, run-level options,
 edge runs, and checkpoints that would run code.
 """
