@@ -96,29 +96,42 @@ class IncompleteWrite(OSError):
     """A file that was not written whole (a full disk, where GDAL may only log the error)."""
 
 
-def verify_whole(path: Path, final: Path | None = None) -> None:
-    """Read back what makes a raster or Parquet file whole before it takes its final
-    name: the last block of every band and overview of a GeoTIFF, the footer of a
-    Parquet file. A write that failed on the way never passes as a finished output; the
-    error says so with the OS's words where the disk is full."""
+def read_whole(path: Path, every_band: bool = True) -> dict[str, str]:
+    """Read what makes one of our raster or Parquet files whole and return what it
+    records (a raster's tags, a Parquet file's schema metadata; empty for other files):
+    the last block of every band and overview of a GeoTIFF (``every_band``; else the
+    last band's last block, enough for a skip check), a Parquet file's footer. GDAL and
+    Arrow raise their own errors for a broken file."""
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        import rasterio
+        from rasterio.windows import Window
+
+        with rasterio.open(path) as dataset:
+            tags = dataset.tags()
+            levels = len(dataset.overviews(1)) if dataset.count and every_band else 0
+        for level in [None, *range(levels)]:
+            with rasterio.open(path, **({} if level is None else {"overview_level": level})) as dataset:
+                corner = Window(dataset.width - 1, dataset.height - 1, 1, 1)
+                for band in range(1 if every_band else dataset.count, dataset.count + 1):
+                    dataset.read(band, window=corner)
+        return tags
+    if suffix == ".parquet":
+        import pyarrow.parquet
+
+        raw = pyarrow.parquet.read_metadata(path).metadata or {}
+        return {key.decode(errors="replace"): value.decode(errors="replace") for key, value in raw.items()}
+    return {}
+
+
+def verify_whole(path: Path, final: Path | None = None) -> None:
+    """Check a file is whole (:func:`read_whole`, every band) before it takes its final
+    name: a write that failed on the way never passes as a finished output; the error
+    says so with the OS's words where the disk is full."""
+    path = Path(path)
     try:
-        if suffix in (".tif", ".tiff"):
-            import rasterio
-            from rasterio.windows import Window
-
-            with rasterio.open(path) as dataset:
-                levels = len(dataset.overviews(1)) if dataset.count else 0
-            for level in [None, *range(levels)]:
-                with rasterio.open(path, **({} if level is None else {"overview_level": level})) as dataset:
-                    corner = Window(dataset.width - 1, dataset.height - 1, 1, 1)
-                    for band in range(1, dataset.count + 1):
-                        dataset.read(band, window=corner)
-        elif suffix == ".parquet":
-            import pyarrow.parquet
-
-            pyarrow.parquet.read_metadata(path)
+        read_whole(path)
     except Exception as exc:  # noqa: BLE001 - GDAL and Arrow raise many kinds for broken files
         raise write_failure(final or path, exc, path.parent) from None
 
@@ -147,10 +160,11 @@ def _free_bytes(folder: Path) -> int | None:
         return None
 
 
-def commit(temporary: Path, final: Path) -> None:
-    """Check ``temporary`` is whole (:func:`verify_whole`), flush it to disk and rename it
-    to ``final`` in one step."""
-    verify_whole(temporary, final)
+def commit(temporary: Path, final: Path, verified: bool = False) -> None:
+    """Check ``temporary`` is whole (:func:`verify_whole`; not again when the writer has
+    ``verified`` it), flush it to disk and rename it to ``final`` in one step."""
+    if not verified:
+        verify_whole(temporary, final)
     fsync_file(temporary)
     os.replace(temporary, final)
     with contextlib.suppress(OSError):  # make the rename itself durable
@@ -162,9 +176,10 @@ def commit(temporary: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path | str) -> Iterator[Path]:
+def atomic_path(final: Path | str, verified: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write ``final`` to; rename it on success, remove it
-    on any error (the exception propagates). The parent folder is created."""
+    on any error (the exception propagates). The parent folder is created. ``verified``:
+    the writer checks the file whole itself (see :func:`commit`)."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_path(final)
@@ -172,7 +187,7 @@ def atomic_path(final: Path | str) -> Iterator[Path]:
         yield temporary
         if not temporary.exists():
             raise FileNotFoundError(f"writer produced no file at {temporary}")
-        commit(temporary, final)
+        commit(temporary, final, verified)
     except BaseException:
         remove_quietly(temporary)
         raise

@@ -25,6 +25,8 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
+from .vector import repair_geometries
+
 GEOGRAPHIC_CRS = "EPSG:4326"
 POLAR_NORTH, POLAR_SOUTH = "EPSG:6931", "EPSG:6932"  # EASE-Grid 2.0, equal-area
 UTM_MAX_SPAN_DEG = 12.0
@@ -127,15 +129,10 @@ def equal_area_m2(geometries, crs) -> np.ndarray:
     return areas
 
 
-@functools.lru_cache(maxsize=16)
-def _to_geographic_transformer(crs) -> Transformer:
-    return Transformer.from_crs(crs, _GEOGRAPHIC, always_xy=True)
-
-
 def _to_lonlat(geometries, crs, side: int):
     """Reproject to longitude/latitude; ``side`` -1 or +1 pins points on the cut
     (longitude ±180) to that side, 0 leaves them as pyproj returns them."""
-    transformer = _to_geographic_transformer(crs)
+    transformer = _transformer(crs, _GEOGRAPHIC)
 
     def project(coordinates):
         lon, lat = transformer.transform(coordinates[:, 0], coordinates[:, 1])
@@ -170,19 +167,9 @@ def to_geographic(frame):
         east_lonlat = _to_lonlat(east, frame.crs, +1)
         west_lonlat = _to_lonlat(west, frame.crs, -1)
         result[crossing] = _join_polygonal(west_lonlat, east_lonlat)
-    return frame.set_geometry(valid_polygonal(result), crs=_GEOGRAPHIC)
-
-
-def valid_polygonal(geometries) -> np.ndarray:
-    """The geometries, those invalid made valid by GEOS's "structure" method with
-    collapsed parts dropped, so polygonal ones stay polygonal. A reprojection moves a
-    vertex off the straight edge it touched: two slump outlines meeting at a point,
-    valid in EPSG:6931, overlapped by a hair in EPSG:4326 and self-intersected."""
-    geometries = np.array(geometries, dtype=object)
-    invalid = ~shapely.is_valid(geometries) & ~shapely.is_missing(geometries)
-    if invalid.any():
-        geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure", keep_collapsed=False)
-    return geometries
+    # a reprojection moves a vertex off the straight edge it touched: two outlines meeting at
+    # a point, valid in EPSG:6931, overlapped by a hair in EPSG:4326 and self-intersected
+    return frame.set_geometry(repair_geometries(result, None), crs=_GEOGRAPHIC)
 
 
 def _join_polygonal(west, east):

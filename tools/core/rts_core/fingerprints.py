@@ -10,7 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from . import contract
+from . import atomic, contract
 from .errors import one_line
 
 log = logging.getLogger(__name__)
@@ -32,25 +32,12 @@ def recorded_fingerprint(path: Path) -> str | None:
     path = Path(path)
     if path.stat().st_size == 0:
         raise DamagedOutput("an empty file")
-    suffix = path.suffix.lower()
     try:
-        if suffix in (".tif", ".tiff"):
-            import rasterio
-            from rasterio.windows import Window
-
-            with rasterio.open(path) as dataset:
-                tags = dataset.tags()
-                dataset.read(dataset.count, window=Window(dataset.width - 1, dataset.height - 1, 1, 1))
-            return tags.get(TAG_FINGERPRINT)
-        if suffix == ".parquet":
-            import pyarrow.parquet as parquet
-
-            metadata = parquet.read_schema(path).metadata or {}
-            value = metadata.get(PARQUET_FINGERPRINT)
-            return value.decode() if value is not None else None
+        recorded = atomic.read_whole(path, every_band=False)
     except Exception as exc:  # noqa: BLE001 - GDAL and Arrow raise many kinds for broken files
         raise DamagedOutput(one_line(exc)[:200]) from None
-    return None
+    suffix = path.suffix.lower()
+    return recorded.get(TAG_FINGERPRINT if suffix in (".tif", ".tiff") else PARQUET_FINGERPRINT.decode())
 
 
 def fingerprint(inputs: Iterable[Path | str], *settings: object) -> str:

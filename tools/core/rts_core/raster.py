@@ -303,7 +303,7 @@ class CogWriter:
                     temporaries.append(source)
                     with self._failures_named():
                         with_overviews(draft, overview_drafts, source)
-                with atomic.atomic_path(self.path) as temporary, self._failures_named():
+                with atomic.atomic_path(self.path, verified=True) as temporary, self._failures_named():
                     to_cog(source, temporary, compress=self.compress, level=self.compress_level,
                            overview_resampling=self.overview_resampling)
                     # checked while the drafts still fill the disk, so that a full disk is named

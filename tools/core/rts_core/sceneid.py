@@ -41,14 +41,24 @@ def sentinel2_scene_id(satellite: str, tile: str, when: datetime) -> str:
 PLATFORMS = {"sentinel-2a": "S2A", "sentinel-2b": "S2B", "sentinel-2c": "S2C", "sentinel-2d": "S2D"}
 
 
+def sentinel2_product_of(item: dict) -> re.Match | None:
+    """The L2A product name a STAC item (a parsed JSON object) carries, as a match of
+    SENTINEL2_PRODUCT: in ``s2:product_uri``, Earth Search v0's ``sentinel:product_id``,
+    or the item id (the Planetary Computer's and Copernicus'); None without one."""
+    properties = item.get("properties") if isinstance(item, dict) else None
+    if not isinstance(properties, dict):
+        return None
+    return next((match for match in (SENTINEL2_PRODUCT.search(str(properties.get(key) or item.get(key) or ""))
+                                     for key in ("s2:product_uri", "sentinel:product_id", "id")) if match), None)
+
+
 def sentinel2_id_from_item(item: dict) -> str | None:
     """The scene id of a Sentinel-2 STAC item (a parsed JSON object): its platform (or
     product name), MGRS tile and datetime; None when it names no Sentinel-2 scene."""
     properties = item.get("properties") if isinstance(item, dict) else None
     if not isinstance(properties, dict):
         return None
-    product = next((match for match in (SENTINEL2_PRODUCT.search(str(properties.get(key) or item.get(key) or ""))
-                                        for key in ("s2:product_uri", "sentinel:product_id", "id")) if match), None)
+    product = sentinel2_product_of(item)
     tile = str(properties.get("s2:mgrs_tile") or str(properties.get("grid:code", "")).removeprefix("MGRS-") or
                (product.group(5) if product else "") or "".join(
                    str(properties.get(k, "")) for k in ("mgrs:utm_zone", "mgrs:latitude_band", "mgrs:grid_square"))

@@ -366,10 +366,12 @@ def polygonal_rows(geometries, what: str, allowed: tuple[int, ...] = POLYGONAL_T
     return ~absent
 
 
-def repair_geometries(geometries, what: str):
+def repair_geometries(geometries, what: str | None):
     """The geometries with invalid ones made valid by GEOS's "structure" method (rings
     rebuilt as areas, collapsed parts dropped: a bow-tie becomes two triangles, a spike
-    goes). A warning says how many ``what`` geometries were repaired. Returns a new array."""
+    goes). A warning says how many ``what`` geometries were repaired (none for ``what``
+    None: repairs after a reprojection are ours to make, not the input's fault).
+    Returns a new array."""
     import numpy as np
     import shapely
 
@@ -377,6 +379,7 @@ def repair_geometries(geometries, what: str):
     invalid = ~shapely.is_valid(geometries) & ~shapely.is_empty(geometries)
     count = int(invalid.sum())
     if count:
-        log.warning("%d invalid %s geometr%s repaired", count, what, "y" if count == 1 else "ies")
+        if what is not None:
+            log.warning("%d invalid %s geometr%s repaired", count, what, "y" if count == 1 else "ies")
         geometries[invalid] = shapely.make_valid(geometries[invalid], method="structure", keep_collapsed=False)
     return geometries

@@ -72,9 +72,10 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
         scene_id = None
         try:
             with rasterio.open(path) as dataset:
-                scene_id = dataset.tags().get(contract.TAG_SCENE_ID)  # the scene fails with it, whatever fails
+                tags = dataset.tags()
+                scene_id = tags.get(contract.TAG_SCENE_ID)  # the scene fails with it, whatever fails
                 info = raster.read_scene_info(dataset)
-                digest = dataset.tags().get(contract.TAG_MODEL_SHA256, "")
+            digest = tags.get(contract.TAG_MODEL_SHA256, "")
             if not info.model:
                 raise InputError("no RTS_MODEL tag: not a probability raster of rts-infer")
             contract.safe_name(info.model, "model name")

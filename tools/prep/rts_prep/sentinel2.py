@@ -34,6 +34,7 @@ from rts_core.sceneid import (
     parse_acquired,
     sentinel2_id_from_item,
     sentinel2_id_from_name,
+    sentinel2_product_of,
 )
 
 log = logging.getLogger(__name__)
@@ -336,8 +337,7 @@ def from_stac(path: Path, asset_roots: Sequence[Path] = (), item_id: str | None 
     except (ValueError, KeyError, TypeError, AttributeError, pystac.STACError) as exc:
         raise InputError(f"not a readable STAC item: {' '.join(str(exc).split())[:200]}") from None
     properties = item.properties
-    product = next((match for match in (SENTINEL2_PRODUCT.search(str(text)) for text in (
-        properties.get("s2:product_uri"), properties.get("sentinel:product_id"), item.id)) if match), None)
+    product = sentinel2_product_of(raw)
     if product is not None:
         scene_id, acquired = sentinel2_id_from_name(product.group(0)), parse_acquired(product.group(2))
     else:  # no product name (rts-synth's items): the item's own time

@@ -381,18 +381,31 @@ def _group_values(own, other, partner, own_geometry, other_geometry, group_by, c
     return values
 
 
+MATCHABLE_TYPE_IDS = (0, 1, 3, 4, 5, 6)  # shapely type ids but LinearRing and GeometryCollection
+
+
+def matchable_frame(path, what: str):
+    """A vector file (any GDAL path) as a GeoDataFrame of what matching takes: points,
+    lines and polygons; null and empty geometries dropped with a warning (counted, an
+    empty prediction was a false positive and an empty reference a miss), any other
+    type or a NaN coordinate an InputError."""
+    from rts_core.vector import polygonal_rows, read_vector
+
+    frame = read_vector(path)
+    return frame[polygonal_rows(frame.geometry.values, f"{path} ({what})", MATCHABLE_TYPE_IDS,
+                                "only points, lines and polygons can be matched")]
+
+
 def score_objects(pred, ref, options: ObjectOptions = ObjectOptions(), coverage=None):
     """Object scores of predicted polygons (a file any GDAL path names, or a
     GeoDataFrame) against reference polygons or points: (the metrics.json body, the
     matches table). The stage without the command's files and fingerprint."""
     import geopandas
 
-    from rts_core.vector import read_vector
-
-    def frame(source):
+    def frame(source, what):
         if source is None or isinstance(source, geopandas.GeoDataFrame):
             return source
-        read = read_vector(source)
-        return read[~(read.geometry.isna() | read.geometry.is_empty)]
+        return matchable_frame(source, what)
 
-    return assess_objects(frame(pred), frame(ref), options, frame(coverage))
+    return assess_objects(frame(pred, "predictions"), frame(ref, "references"), options,
+                          frame(coverage, "coverage"))

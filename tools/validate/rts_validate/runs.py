@@ -14,7 +14,7 @@ from rts_core.fingerprints import fingerprint, up_to_date
 from rts_core.runner import RunOptions, emit
 
 from .crossval import crossval_metrics, read_fold
-from .objects import ObjectOptions, SideError, assess_objects
+from .objects import ObjectOptions, SideError, assess_objects, matchable_frame
 from .pixels import assess_pixels, sweep_thresholds
 from .report import write_all
 
@@ -181,9 +181,6 @@ def skip_if_done(out: Path, stamp: str, overwrite: bool) -> bool:
     return bool(done)
 
 
-MATCHABLE_TYPE_IDS = (0, 1, 3, 4, 5, 6)  # shapely type ids but LinearRing and GeometryCollection
-
-
 def read_frames(paths: list[str], what: str, debug: bool):
     """One GeoDataFrame from one or more vector files (each in its own CRS); a file that
     cannot be read, or holds other geometries than polygons, ends the command with one
@@ -192,14 +189,10 @@ def read_frames(paths: list[str], what: str, debug: bool):
     import geopandas
     import pandas
 
-    from rts_core.vector import polygonal_rows, read_vector
-
     frames = []
     for path in paths:
         try:
-            frame = read_vector(path)
-            frame = frame[polygonal_rows(frame.geometry.values, f"{path} ({what})", MATCHABLE_TYPE_IDS,
-                                         "only points, lines and polygons can be matched")]
+            frame = matchable_frame(path, what)
             if len(frame) and frame.crs is None:
                 raise InputError(f"no CRS information in the {what}")
         except Exception as exc:  # noqa: BLE001 - one line per unreadable input
