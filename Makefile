@@ -27,8 +27,11 @@ $(STAMP): $(wildcard tools/*/pyproject.toml) requirements-dev.txt Makefile
 	  -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* && touch $@
 
+# Two workers (pytest-xdist), a test file to each at a time so that its fixtures are
+# made once: the tests take about 4 minutes on 2 cores. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 
 # The documentation site (docs/, mkdocs.yml) into build/site, strict: a broken link or a
 # page missing from the navigation fails it.

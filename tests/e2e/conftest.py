@@ -1,5 +1,7 @@
 """One small run of `make demo` shared by the end-to-end tests that compare against it."""
 
+import fcntl
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +29,22 @@ def make(*args, cwd=ROOT, check=True, **kwargs):
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """`make demo` on an 8-scene world (two regions; the second held apart)."""
-    folder = tmp_path_factory.mktemp("make") / "demo"
+    """`make demo` on an 8-scene world (two regions; the second held apart), made once
+    per test run: under pytest-xdist (``make test``) the first worker to need it makes
+    it, in the run's common temporary folder, while the others wait for it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return make_demo(tmp_path_factory.mktemp("make") / "demo")
+    shared = tmp_path_factory.getbasetemp().parent  # this run's, common to its workers
+    with open(shared / "demo.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        folder = shared / "make" / "demo"
+        if not (shared / "make" / "demo.done").exists():
+            make_demo(folder)
+            (shared / "make" / "demo.done").touch()
+    return folder
+
+
+def make_demo(folder: Path) -> Path:
     done = make("demo", f"DEMO_DIR={folder}", f"SYNTH_ARGS={SMALL_WORLD}", f"THRESHOLDS={' '.join(THRESHOLDS)}")
     assert "Held-apart test scenes, object level" in done.stdout
     assert "Best threshold on the held-apart test scenes" in done.stdout

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow  # fits networks on CPU
 
 BIN = Path(sys.executable).parent
 SMALL = ["--encoder", "resnet18", "--encoder-depth", "3", "--decoder-channels", "64,32,16", "--tile-size", "128",
-         "--batch-size", "8", "--seed", "1"]
+         "--batch-size", "8", "--seed", "1",
+         "--threads", "1"]  # one core: make test runs two workers
 
 
 @pytest.fixture(scope="module")
