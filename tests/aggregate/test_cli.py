@@ -9,8 +9,7 @@ import pyogrio
 import pytest
 from shapely.geometry import box
 
-from rts_core import contract
-from rts_core.vector import write_geoparquet
+from rts_core import contract, geoparquet
 from tests.conftest import run_process, run_script
 
 PRODUCTS = ["level1", "level2", "tracks", "coverage_level1", "coverage_level2", "coverage_union",
@@ -38,13 +37,13 @@ def write_scene(folder, scene_id, acquired, boxes, epsg, footprint=(-5000, -5000
     columns = list(contract.L1_COLUMNS)
     l1 = geopandas.GeoDataFrame(rows, columns=columns, geometry="geometry", crs=epsg) if rows else \
         geopandas.GeoDataFrame({c: [] for c in columns[:-1]}, geometry=[], crs=epsg)
-    write_geoparquet(l1, folder / contract.l1_name(scene_id), metadata=metadata)
+    geoparquet.write(l1, folder / contract.l1_name(scene_id), metadata=metadata)
     stamp = pandas.Timestamp(acquired, tz="UTC")
     f = footprint
     extent = geopandas.GeoDataFrame({"scene_id": [scene_id], "acquired": [stamp], "year": [stamp.year]},
                                     geometry=[box(f[0] + x0, f[1] + y0, f[2] + x0, f[3] + y0)], crs=32608)
     extent = extent.to_crs(epsg)
-    write_geoparquet(extent, folder / contract.extent_name(scene_id))
+    geoparquet.write(extent, folder / contract.extent_name(scene_id))
     return folder / contract.l1_name(scene_id)
 
 
@@ -148,13 +147,13 @@ def test_bad_inputs_one_line_each_and_nothing_written(level1_files, tmp_path):
     no_column = tmp_path / "bad" / "20210705_200000_00_2416.l1.parquet"
     no_column.parent.mkdir()
     frame = geopandas.read_parquet(level1_files[0]).drop(columns=["prob_max"])
-    write_geoparquet(frame, no_column)
+    geoparquet.write(frame, no_column)
     no_crs = tmp_path / "bad" / "20210706_200000_00_2416.l1.parquet"
     frame = geopandas.read_parquet(level1_files[0]).set_crs(None, allow_override=True)
     frame.to_parquet(no_crs)
     (tmp_path / "bad" / "20210706_200000_00_2416.extent.parquet").write_bytes(b"")
     lonely = tmp_path / "bad" / "somewhere.parquet"
-    write_geoparquet(geopandas.read_parquet(level1_files[0]), lonely)
+    geoparquet.write(geopandas.read_parquet(level1_files[0]), lonely)
     out = tmp_path / "products"
     result = run_script("rts-aggregate", *level1_files, no_column, no_crs, lonely, "-o", out)
     assert result.returncode == 1
@@ -258,11 +257,11 @@ def test_outlines_touching_at_a_point_stay_valid_in_epsg4326(tmp_path):
     assert level1.geometry.is_valid.all() and long_box.touches(apex_down)
     folder = tmp_path / "level1"
     folder.mkdir()
-    write_geoparquet(level1, folder / contract.l1_name("20210701_200000_00_2416"))
+    geoparquet.write(level1, folder / contract.l1_name("20210701_200000_00_2416"))
     extent = geopandas.GeoDataFrame({"scene_id": ["20210701_200000_00_2416"],
                                      "acquired": [pandas.Timestamp("2021-07-01T20:00:00", tz="UTC")],
                                      "year": [2021]}, geometry=[long_box.buffer(5000)], crs=6931)
-    write_geoparquet(extent, folder / contract.extent_name("20210701_200000_00_2416"))
+    geoparquet.write(extent, folder / contract.extent_name("20210701_200000_00_2416"))
     out = tmp_path / "products"
     done = run_script("rts-aggregate", folder / contract.l1_name("20210701_200000_00_2416"), "-o", out)
     assert done.returncode == 0, done.stderr

@@ -13,9 +13,8 @@ from rts_aggregate.aggregation import aggregate_files, concat
 from rts_aggregate.geometry import WORK_CRS
 from rts_aggregate.inputs import read_extents, read_level1
 from rts_aggregate.products import AggregateOptions
-from rts_core import contract
+from rts_core import contract, geoparquet
 from rts_core.runner import RunOptions
-from rts_core.vector import write_geoparquet
 from tests.aggregate.oracle import aggregate
 from tests.conftest import DATA
 
@@ -57,10 +56,10 @@ def write_world(folder, slumps: int = 30, scenes: int = 3) -> list:
                     "prob_max": 0.95, "models": "tcvis,notcvis", "sensor": "PlanetScope"},
                     geometry=placed, crs=epsg)
                 path = folder / contract.l1_name(scene_id)
-                write_geoparquet(level1, path)
+                geoparquet.write(level1, path)
                 footprint = shapely.box(centre.x - 2500, centre.y - 2500, centre.x + 2500 - 500 * scene,
                                         centre.y + 2500)
-                write_geoparquet(geopandas.GeoDataFrame({"scene_id": [scene_id], "acquired": [acquired],
+                geoparquet.write(geopandas.GeoDataFrame({"scene_id": [scene_id], "acquired": [acquired],
                                                          "year": [year]}, geometry=[footprint], crs=epsg),
                                  folder / contract.extent_name(scene_id))
                 files.append(path)

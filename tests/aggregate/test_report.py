@@ -13,8 +13,7 @@ from matplotlib.image import imread
 from shapely.geometry import box
 
 from rts_aggregate.report import write_report
-from rts_core import contract
-from rts_core.vector import write_geoparquet
+from rts_core import contract, geoparquet
 from tests.conftest import run_script
 
 FIGURES = ["h3_density", "per_year", "size_distribution", "detection_ratio", "coverage"]
@@ -34,10 +33,10 @@ def write_scene(folder, scene_id, acquired, place, boxes, half=5000):
         {**{k: [v] * len(geometries) for k, v in rows.items()}, "area_m2": [g.area for g in geometries],
          "area_ha": [g.area / 1e4 for g in geometries], "n_pixels": [int(g.area / 9) for g in geometries]},
         geometry=geometries, crs=epsg)[list(contract.L1_COLUMNS)]
-    write_geoparquet(level1, folder / contract.l1_name(scene_id))
+    geoparquet.write(level1, folder / contract.l1_name(scene_id))
     extent = geopandas.GeoDataFrame({"scene_id": [scene_id], "acquired": [stamp], "year": [stamp.year]},
                                     geometry=[box(x0 - half, y0 - half, x0 + half, y0 + half)], crs=epsg)
-    write_geoparquet(extent, folder / contract.extent_name(scene_id))
+    geoparquet.write(extent, folder / contract.extent_name(scene_id))
     return folder / contract.l1_name(scene_id)
 
 
@@ -151,7 +150,7 @@ def test_empty_products_still_give_a_report(products, tmp_path, keep_coverage):
             frame = frame.iloc[:0]
         if keep_coverage and name == "h3":  # the covered cells, at 0 %
             frame = read(products, name).query("year == 2023")
-        write_geoparquet(frame, tmp_path / f"{name}.parquet")
+        geoparquet.write(frame, tmp_path / f"{name}.parquet")
     written = write_report(tmp_path)
     text = (tmp_path / "report.md").read_text()
     for name in FIGURES:

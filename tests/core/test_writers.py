@@ -10,7 +10,7 @@ from affine import Affine
 from rasterio.windows import Window
 from shapely.geometry import box
 
-from rts_core import atomic, contract, raster, vector
+from rts_core import atomic, contract, geoparquet, raster, vector
 
 
 def frame():
@@ -20,7 +20,7 @@ def frame():
 
 
 def test_geoparquet_is_1_1_with_bbox_covering(tmp_path):
-    path = vector.write_geoparquet(frame(), tmp_path / "x.parquet")
+    path = geoparquet.write(frame(), tmp_path / "x.parquet")
     metadata = json.loads(pq.read_schema(path).metadata[b"geo"])
     assert metadata["version"] == "1.1.0"
     assert metadata["columns"]["geometry"]["covering"]["bbox"]["xmin"] == ["bbox", "xmin"]
@@ -34,14 +34,14 @@ def test_geoparquet_is_1_1_with_bbox_covering(tmp_path):
 @pytest.mark.skipif("Parquet" not in pyogrio.list_drivers(),
                     reason="this GDAL (pyogrio's wheel) has no Parquet driver")
 def test_geoparquet_opens_in_gdal(tmp_path):
-    path = vector.write_geoparquet(frame(), tmp_path / "x.parquet")
+    path = geoparquet.write(frame(), tmp_path / "x.parquet")
     back = pyogrio.read_dataframe(path)
     assert back.crs.to_epsg() == 32608 and len(back) == 2
 
 
 def test_geoparquet_without_crs_is_refused_and_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="without a CRS"):
-        vector.write_geoparquet(frame().set_crs(None, allow_override=True), tmp_path / "x.parquet")
+        geoparquet.write(frame().set_crs(None, allow_override=True), tmp_path / "x.parquet")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -9,7 +9,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from rts_core import contract, raster, vector
+from rts_core import contract, geoparquet, raster
 from tests.conftest import run_script
 
 SCENE = "20220801_201500_10_2416"
@@ -118,7 +118,7 @@ def test_the_level1_file_records_the_models_with_their_hashes_and_the_threshold(
     paths.append(write_prob(tmp_path / f"{SCENE}.old.prob.tif", p, valid, "old"))  # an older rts-infer: no hash
     done = run_script("rts-ensemble", *paths, "--threshold", "0.45", "-o", tmp_path / "l1")
     assert done.returncode == 0, done.stderr
-    metadata = vector.parquet_metadata(tmp_path / "l1" / contract.l1_name(SCENE))
+    metadata = geoparquet.metadata_of(tmp_path / "l1" / contract.l1_name(SCENE))
     assert metadata[contract.PARQUET_MODEL_VERSION] == "notcvis@0123456789ab,old,tcvis@abababababab"
     assert metadata[contract.PARQUET_THRESHOLD] == "0.45"
     with rasterio.open(tmp_path / "l1" / contract.prob_name(SCENE)) as prob:

@@ -11,8 +11,7 @@ import pytest
 import rasterio
 from shapely.geometry import GeometryCollection, LineString, Point, Polygon, box
 
-from rts_core import contract
-from rts_core.vector import write_geoparquet
+from rts_core import contract, geoparquet
 from tests.aggregate.test_cli import write_scene
 from tests.conftest import run_process
 from tests.robustness.conftest import check, copy, run
@@ -32,7 +31,7 @@ def replace(path, **columns):
     frame = geopandas.read_parquet(path)
     for name, values in columns.items():
         frame[name] = values
-    write_geoparquet(frame, path)
+    geoparquet.write(frame, path)
 
 
 def nan_polygon(frame):
@@ -71,7 +70,7 @@ def test_empty_and_null_level1_geometries_are_dropped_with_a_count(tmp_path):
     good, bad = two_scenes(tmp_path / "in")
     frame = geopandas.read_parquet(bad)
     rows = pandas.concat([frame, frame.iloc[:1]], ignore_index=True)
-    write_geoparquet(geopandas.GeoDataFrame(rows, geometry=[frame.geometry.iloc[0], Polygon(), None], crs=frame.crs),
+    geoparquet.write(geopandas.GeoDataFrame(rows, geometry=[frame.geometry.iloc[0], Polygon(), None], crs=frame.crs),
                      bad)
     out = tmp_path / "products"
     done = run_process("rts-aggregate", good, bad, "-o", out)  # its reading workers' warnings too
@@ -108,7 +107,7 @@ def test_impossible_level1_dates_stop_the_aggregation(tmp_path, case, reason):
         extent = bad.with_name(contract.extent_name(BAD_ID))
         frame = geopandas.read_parquet(extent).drop(columns="acquired")
         frame["year"] = 3000
-        write_geoparquet(frame, extent)
+        geoparquet.write(frame, extent)
         bad = extent
     out = tmp_path / "products"
     done = run("aggregate", good, bad if bad.name.endswith(contract.L1_SUFFIX) else good.with_name(
@@ -159,8 +158,8 @@ def validation_inputs(chain, folder):
     truth = geopandas.read_parquet(chain.world / "truth" / "rts.parquet")
     folder.mkdir(parents=True)
     prediction, reference = folder / "predicted.parquet", folder / "reference.parquet"
-    write_geoparquet(truth.iloc[: len(truth) // 2 + 1], prediction)
-    write_geoparquet(truth, reference)
+    geoparquet.write(truth.iloc[: len(truth) // 2 + 1], prediction)
+    geoparquet.write(truth, reference)
     return prediction, reference
 
 
@@ -170,7 +169,7 @@ def with_extra_row(path, geometry):
     if extra is None:
         raise AssertionError(f"{path} has no feature to copy")
     extra["geometry"] = [geometry]
-    write_geoparquet(geopandas.GeoDataFrame(pandas.concat([frame, extra], ignore_index=True), crs=frame.crs), path)
+    geoparquet.write(geopandas.GeoDataFrame(pandas.concat([frame, extra], ignore_index=True), crs=frame.crs), path)
 
 
 def test_empty_geometries_are_not_counted_by_object_validation(chain, tmp_path):
@@ -213,7 +212,7 @@ def test_geometries_validation_cannot_match_are_an_error_of_their_file(chain, tm
 def test_a_level1_threshold_that_is_no_probability_stops_the_aggregation(tmp_path, threshold):
     """The file's recorded threshold goes into the DARTS records; NaN went through."""
     good, bad = two_scenes(tmp_path / "in")
-    write_geoparquet(geopandas.read_parquet(bad), bad, metadata={contract.PARQUET_THRESHOLD: threshold})
+    geoparquet.write(geopandas.read_parquet(bad), bad, metadata={contract.PARQUET_THRESHOLD: threshold})
     out = tmp_path / "products"
     done = run("aggregate", good, bad, "--schema", "darts", "-o", out)
     check(done, 1, bad, absent=[out])

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas
 
-from rts_core import atomic, cli, contract
+from rts_core import atomic, cli, contract, geoparquet
 from rts_core.errors import InputError, blamed, report_error
 from rts_core.fingerprints import fingerprint, up_to_date
 from rts_core.runner import RunOptions, emit
 from rts_core.sceneid import same_acquisitions
-from rts_core.vector import read_batches, write_geopackage
+from rts_core.vector import write_geopackage
 
 from . import report
 from .geometry import WORK_CRS
@@ -200,8 +200,8 @@ def write_gpkg(out: Path) -> None:
         if "acquired" in parquet.read_schema(out / "level1.parquet").names else None
     latest = pyarrow.compute.max(acquired).as_py() if acquired is not None and len(acquired) else None
     timestamp = latest.strftime("%Y-%m-%dT%H:%M:%SZ") if latest is not None else "2000-01-01T00:00:00Z"
-    write_geopackage({name: read_batches(out / f"{name}.parquet") for name in contract.PRODUCTS}, out / GPKG,
-                     timestamp=timestamp)
+    write_geopackage({name: geoparquet.read_row_groups(out / f"{name}.parquet") for name in contract.PRODUCTS},
+                     out / GPKG, timestamp=timestamp)
 
 
 def summary_of_files(out: Path) -> str:

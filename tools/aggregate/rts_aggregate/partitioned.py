@@ -40,11 +40,10 @@ import numpy as np
 import pandas
 import shapely
 
-from rts_core import contract
+from rts_core import contract, geoparquet
 from rts_core.crs import to_geographic
 from rts_core.errors import InputError
 from rts_core.log import progress, setup_logging
-from rts_core.vector import GeoParquetWriter, geoparquet_frame, geoparquet_table, write_geoparquet
 
 from . import darts, hexagons, spill
 from .geometry import WORK_CRS, repaired
@@ -134,7 +133,7 @@ def scan(task: ScanTask) -> ScanResult:
     level1[ORDER] = (np.int64(task.index) << 32) + np.arange(len(level1), dtype=np.int64)
     product = to_geographic(level1_product(level1, task.options))
     result.level1_template = product.iloc[:0]
-    spill.write_table(geoparquet_table(product), task.folder / f"level1-{task.index:06d}.arrow")
+    spill.write_table(geoparquet.table_of(product), task.folder / f"level1-{task.index:06d}.arrow")
     bounds = shapely.bounds(np.asarray(level1.geometry.values))
     for name, column in zip(BOUNDS, bounds.T, strict=True):
         level1[name] = column
@@ -254,8 +253,8 @@ def aggregate_square(task: SquareTask) -> SquareResult:
     region = aggregate_region(level1, spill.to_frame(extents, WORK_CRS), task.options, box, task.reach_m)
     return SquareResult(
         task.square,
-        level2=spill.write_table(geoparquet_table(region.level2), task.folder / f"level2-{name}.arrow"),
-        tracks=spill.write_table(geoparquet_table(region.tracks), task.folder / f"tracks-{name}.arrow"),
+        level2=spill.write_table(geoparquet.table_of(region.level2), task.folder / f"level2-{name}.arrow"),
+        tracks=spill.write_table(geoparquet.table_of(region.tracks), task.folder / f"tracks-{name}.arrow"),
         open_level1=spill.write_frame(region.open_level1, task.folder / f"open-{name}.arrow"),
         open_features=len(region.open_level1), keys=region.keys, per_cell=region.per_cell)
 
@@ -401,15 +400,15 @@ def aggregate_scanned(scanned: Scanned, extents, out: Path, options: AggregateOp
                    (numbered(table, track_ids[index], contract.TRACK_COLUMNS)
                     for index, table in stream_regions(regions, "tracks")))
     for name, frame in area_products(extents, [r.per_cell for r in regions], options).items():
-        write_geoparquet(to_geographic(frame.reset_index(drop=True)), paths[name])
+        geoparquet.write(to_geographic(frame.reset_index(drop=True)), paths[name])
     spill.read_shared.cache_clear()  # the spill goes with the run
     return paths
 
 
 def write_streamed(path: Path, empty, tables: Iterable) -> None:
-    """A GeoParquet product from tables of :func:`geoparquet_table`, one at a time;
+    """A GeoParquet product from tables of :func:`rts_core.geoparquet.table_of`, one at a time;
     ``empty`` (a frame or table without rows) makes the file when there is none."""
-    writer = GeoParquetWriter(path, empty)
+    writer = geoparquet.Writer(path, empty)
     try:
         for table in tables:
             writer.write_table(table)
@@ -456,7 +455,7 @@ def level2_columns_of(options: AggregateOptions) -> tuple[str, ...] | None:
 def template(table, columns: tuple[str, ...] | None):
     """A product frame without rows, from a region's table without rows: the file
     written when no region has a row."""
-    empty = geoparquet_frame(table).drop(columns=[COMPONENT])
+    empty = geoparquet.frame_of(table).drop(columns=[COMPONENT])
     if columns is None:
         return empty
     empty["track_id"] = np.empty(0, np.int64)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas
 import rasterio
 
-from rts_core import contract, errors, raster, vector
+from rts_core import contract, errors, geoparquet, raster
 from rts_core.crs import equal_area_m2
 from rts_core.errors import InputError
 from rts_core.fingerprints import fingerprint
@@ -238,13 +238,13 @@ def ensemble_scene(plan: Plan, *, options: CleanupOptions, weights: dict[str, fl
     geometries = polygonise(labels, transform)
     statistics = object_statistics(labels, mean, n_pixels)
     acquired = pandas.Timestamp(scene.acquired)
-    vector.write_geoparquet(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"],
+    geoparquet.write(level1_frame(scene, acquired, geometries, statistics, crs, models), outputs["l1"],
                             stamp, metadata={contract.PARQUET_MODEL_VERSION: model_version,
                                              contract.PARQUET_THRESHOLD: f"{options.threshold:g}"})
     extent = geopandas.GeoDataFrame({"scene_id": [scene.scene_id], "acquired": [acquired], "year": [acquired.year]},
                                     geometry=[footprint], crs=crs)
     extent["year"] = extent["year"].astype("int32")
-    vector.write_geoparquet(extent, outputs["extent"], stamp)
+    geoparquet.write(extent, outputs["extent"], stamp)
     if quicklook is not None:
         layers = SceneLayers(scene.scene_id, mean, valid, transform, crs, level1=list(geometries.values()),
                              dropped=dropped, stack=scene_stack(quicklook, scene.scene_id))

@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from scipy import ndimage
 
-from rts_core import atomic, contract, raster, vector
+from rts_core import atomic, contract, geoparquet, raster, vector
 from rts_core.log import scene_items
 from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
@@ -339,12 +339,12 @@ def truth_frames(world: World):
 
 def write_truth(world: World, paths: dict[str, Path], out: Path, fingerprint: str | None = None) -> None:
     truth, extent, feature_frame, condition_frame = truth_frames(world)
-    vector.write_geoparquet(truth, paths["rts"], fingerprint)
+    geoparquet.write(truth, paths["rts"], fingerprint)
     vector.write_geopackage({"rts": truth, "extent": extent}, paths["rts_gpkg"],
                             timestamp="2000-01-01T00:00:00Z")
-    vector.write_geoparquet(extent, paths["extent"], fingerprint)
-    vector.write_geoparquet(feature_frame, paths["features"], fingerprint)
-    vector.write_geoparquet(condition_frame, paths["conditions"], fingerprint)
+    geoparquet.write(extent, paths["extent"], fingerprint)
+    geoparquet.write(feature_frame, paths["features"], fingerprint)
+    geoparquet.write(condition_frame, paths["conditions"], fingerprint)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["scene_id", "region", "year", "acquired", "split", "sr_path"])

@@ -182,7 +182,7 @@ def write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path
 
 
 def _write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Path]:
-    from rts_core.vector import write_geoparquet
+    from rts_core import geoparquet
 
     out.mkdir(parents=True, exist_ok=True)
     atomic.remove_quietly(*(out / name for name in OUTPUT_NAMES))  # no chart or map of an earlier run stays
@@ -208,7 +208,7 @@ def _write_all(out: Path, metrics: dict, inputs: dict, matches=None) -> list[Pat
         if 0 < len(counted) <= MAP_MAX_FEATURES:
             charts.write_map(out / "map.png", counted)
             images.append("map.png")
-        write_geoparquet(matches if matches.crs is not None else matches.set_crs("EPSG:4326"),
+        geoparquet.write(matches if matches.crs is not None else matches.set_crs("EPSG:4326"),
                          out / "matches.parquet")
         written.append(out / "matches.parquet")
     written += [out / image for image in images]
