@@ -36,6 +36,7 @@ from rasterio.windows import bounds as window_bounds
 from rasterio.windows import transform as window_transform
 
 from rts_core import contract, preprocessing, raster
+from rts_core import landcover as landcover_rules
 from rts_core.errors import InputError
 from rts_core.fingerprints import fingerprint
 from rts_core.log import scene_items
@@ -139,8 +140,7 @@ def prep_block(blocks, transform_of_stack, crs, dem: Auxiliary, tcvis: Auxiliary
     if landcover is not None:
         classes = resample(landcover.read(bounds, crs, margin_px=2, indexes=1), 1, shape, transform, crs,
                            Resampling.nearest)[0]
-        # no-data or outside the land cover counts as water, as in DARTS
-        stored[10] = np.isnan(classes) | np.isin(classes, options.water_classes)
+        stored[10] = landcover_rules.water(classes, options.water_classes)  # no class counts as water
     stored[:, ~valid] = NODATA
     return stored, valid
 

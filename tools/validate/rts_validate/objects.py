@@ -21,6 +21,7 @@ import shapely
 
 from rts_core.crs import POLAR_NORTH, equal_area_m2, metric_crs, to_geographic
 from rts_core.errors import InputError
+from rts_core.landcover import LandCover
 from rts_core.vector import repair_geometries
 
 from .matching import (
@@ -237,8 +238,8 @@ def landcover_anatomy(body: dict, work: WorkGeometries, options: ObjectOptions, 
     n_pred = len(work.pred)
     landcover = np.full(n_pred + len(work.ref), None, dtype=object)
     wrong_pred, missed_ref = np.flatnonzero(pred_status == "fp"), np.flatnonzero(ref_status == "fn")
-    classes = majority_classes(np.concatenate([work.pred[wrong_pred], work.ref_drawn[missed_ref]]), work.crs,
-                               options.landcover)
+    classes = LandCover(options.landcover).majority(
+        np.concatenate([work.pred[wrong_pred], work.ref_drawn[missed_ref]]), work.crs)
     names = dict(options.landcover_names)
     named = np.array([names.get(c, f"class {c}") if c is not None else "no data" for c in classes], dtype=object)
     landcover[wrong_pred], landcover[n_pred + missed_ref] = named[:len(wrong_pred)], named[len(wrong_pred):]
@@ -281,43 +282,6 @@ def anatomy(fp_classes, fn_classes, fp_sizes, fn_sizes) -> dict:
 
     return {"false_positives": {"by_landcover": tally(fp_classes), "by_size": tally(fp_sizes, SIZE_CLASSES)},
             "missed_references": {"by_landcover": tally(fn_classes), "by_size": tally(fn_sizes, SIZE_CLASSES)}}
-
-
-def majority_classes(geometries, crs, raster_path) -> list[int | None]:
-    """The land-cover class covering most of each polygon (pixel centres inside it, or
-    the pixels it touches when it is smaller than one); None where the raster has no
-    data under it. Polygons in ``crs``, the raster in its own; one small window each."""
-    import geopandas
-    import rasterio
-    from rasterio import features, windows
-
-    try:
-        dataset = rasterio.open(raster_path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise InputError(f"cannot read the land cover: {exc}", source=raster_path) from None
-    result: list[int | None] = []
-    with dataset:
-        if dataset.crs is None:
-            raise InputError("the land cover has no CRS", source=raster_path)
-        for polygon in geopandas.GeoSeries(list(geometries), crs=crs).to_crs(dataset.crs).values:
-            if polygon is None or polygon.is_empty:
-                result.append(None)
-                continue
-            window = windows.from_bounds(*polygon.bounds, transform=dataset.transform)
-            window = windows.Window(int(np.floor(window.col_off)), int(np.floor(window.row_off)),
-                                    int(np.ceil(window.width)) + 1, int(np.ceil(window.height)) + 1)
-            values = dataset.read(1, window=window, masked=True, boundless=True)
-            transform = dataset.window_transform(window)
-            inside = features.rasterize([polygon], out_shape=values.shape, transform=transform).astype(bool)
-            if not inside.any():
-                inside = features.rasterize([polygon], out_shape=values.shape, transform=transform,
-                                            all_touched=True).astype(bool)
-            keep = inside & ~np.ma.getmaskarray(values)
-            data = np.asarray(values.data)[keep]
-            data = data[np.isfinite(data)] if np.issubdtype(data.dtype, np.floating) else data
-            result.append(int(np.bincount(data.astype(np.int64)).argmax()) if data.size and (data >= 0).all()
-                          else None)
-    return result
 
 
 def _geographic(frame) -> np.ndarray:
