@@ -15,7 +15,7 @@ import pandas
 from rts_core import atomic, cli, contract, geoparquet
 from rts_core.errors import InputError, blamed, report_error
 from rts_core.fingerprints import fingerprint, up_to_date
-from rts_core.runner import RunOptions, emit
+from rts_core.runner import RunOptions, emit, read_each
 from rts_core.sceneid import same_acquisitions
 from rts_core.vector import write_geopackage
 
@@ -80,15 +80,8 @@ def one_input_per_acquisition(level1_paths: list[str]) -> tuple[list[str], list[
 
 def read_given_extents(extents_given: list[Path], debug: bool):
     """The --extents files: (frames, paths read, failures reported)."""
-    frames, read, failures = [], [], 0
-    for path in extents_given:
-        try:
-            frames.append(read_extents(path))
-            read.append(path)
-        except Exception as exc:  # noqa: BLE001 - one line per bad input
-            report_error(path, exc, debug=debug)
-            failures += 1
-    return frames, read, failures
+    read, failed = read_each(extents_given, read_extents, debug=debug)
+    return [frame for _, frame in read], [path for path, _ in read], len(failed)
 
 
 def concat(frames):

@@ -202,3 +202,19 @@ def run_items(items: Iterable[T], plan: Callable[[T], Plan], work: Callable[[Pla
         log.info("%d done, %d already complete, %d failed", len(result.done),
                  len(result.skipped), len(result.failed))
     return result
+
+
+def read_each(items: Iterable[T], read: Callable[[T], Any], *, debug: bool = False,
+              label: str | None = None) -> tuple[list[tuple[T, Any]], list[T]]:
+    """Read every input of a stage that then works on all of them together (rts-train
+    fit, rts-aggregate, rts-ensemble's grouping of rasters by scene): an input that
+    cannot be read gets the one error line (naming the file its error names, else the
+    input) and the others are read. Returns ((input, what was read) pairs, failed inputs)."""
+    read_fine, failed = [], []
+    for item in progress(items, label=label) if label else items:
+        try:
+            read_fine.append((item, read(item)))
+        except Exception as exc:  # noqa: BLE001 - isolate every failure to its input
+            report_error(item, exc, debug=debug)
+            failed.append(item)
+    return read_fine, failed

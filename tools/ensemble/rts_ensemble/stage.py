@@ -19,7 +19,7 @@ from rts_core.crs import equal_area_m2
 from rts_core.errors import InputError
 from rts_core.fingerprints import fingerprint
 from rts_core.raster import SceneInfo
-from rts_core.runner import Plan
+from rts_core.runner import Plan, read_each
 
 from .cleanup import CleanupOptions, clean_objects
 from .polygons import dropped_objects, extent_polygon, object_statistics, polygonise
@@ -35,6 +35,7 @@ class Member:
     model: str
     sha256: str = ""  # the model file's, from rts-infer's tag ("" from an older rts-infer)
     acquisition: tuple = ()  # (acquired, sensor) from its tags: every member of a scene must agree
+    scene_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,29 +66,31 @@ def group_members(paths, wanted: tuple[str, ...] = (), allow_partial: bool = Fal
     raster is an error for it and its scene; a scene missing a model is an error
     unless ``allow_partial``. Returns the complete groups and whether any failed (the
     failures are reported, one line each)."""
-    groups: dict[str, list[Member]] = {}
-    broken: set[str] = set()
-    failed = False
-    for path in paths:
+    broken: set[str] = set()  # scenes with a raster that cannot be read: not written
+
+    def member(path) -> Member:
         scene_id = None
         try:
             with rasterio.open(path) as dataset:
                 tags = dataset.tags()
                 scene_id = tags.get(contract.TAG_SCENE_ID)  # the scene fails with it, whatever fails
                 info = raster.read_scene_info(dataset)
-            digest = tags.get(contract.TAG_MODEL_SHA256, "")
             if not info.model:
                 raise InputError("no RTS_MODEL tag: not a probability raster of rts-infer")
             contract.safe_name(info.model, "model name")
-        except Exception as exc:  # noqa: BLE001 - one line per unreadable input
-            if scene_id is not None:
-                broken.add(scene_id)
-                exc = InputError(f"{errors.one_line(exc)}; scene {scene_id} is not written")
-            errors.report_error(path, exc, debug=debug)
-            failed = True
-            continue
-        groups.setdefault(info.scene_id, []).append(Member(Path(path), info.model, digest,
-                                                           (info.acquired, info.sensor)))
+        except Exception as exc:
+            if scene_id is None:
+                raise
+            broken.add(scene_id)
+            raise InputError(f"{errors.one_line(exc)}; scene {scene_id} is not written") from exc
+        return Member(Path(path), info.model, tags.get(contract.TAG_MODEL_SHA256, ""), (info.acquired, info.sensor),
+                      info.scene_id)
+
+    members, unreadable = read_each(paths, member, debug=debug)
+    failed = bool(unreadable)
+    groups: dict[str, list[Member]] = {}
+    for _, found in members:
+        groups.setdefault(found.scene_id, []).append(found)
     for scene_id in broken:
         groups.pop(scene_id, None)
     for scene_id, members in list(groups.items()):

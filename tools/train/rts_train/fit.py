@@ -17,10 +17,11 @@ from rasterio.windows import Window
 from scipy.special import expit
 
 from rts_core import atomic, contract, fingerprints, preprocessing
-from rts_core.errors import InputError, report_error
+from rts_core.errors import InputError
 from rts_core.log import progress, scene_items
 from rts_core.metrics import confusion, is_rts, pixel_scores
 from rts_core.model_input import model_input
+from rts_core.runner import read_each
 
 from .config import ModelConfig
 from .data import IGNORE, TileSampler, TrainingScene, augment, close_stacks, load_scene, read_labels
@@ -65,13 +66,9 @@ def outputs(out: Path, config: ModelConfig) -> dict[str, Path]:
 def load_scenes(stacks, labels_path, footprints_path, bands, debug=False) -> tuple[list[TrainingScene], list]:
     labels = read_labels(Path(labels_path))
     footprints = read_labels(Path(footprints_path)) if footprints_path else None
-    scenes, failed = [], []
-    for path in progress(stacks, label="reading stacks"):
-        try:
-            scenes.append(load_scene(Path(path), bands, labels, footprints))
-        except Exception as exc:  # noqa: BLE001 - one bad stack does not stop the others
-            report_error(path, exc, debug=debug)
-            failed.append(path)
+    loaded, failed = read_each(stacks, lambda path: load_scene(Path(path), bands, labels, footprints), debug=debug,
+                               label="reading stacks")
+    scenes = [scene for _, scene in loaded]
     matched = [s for s in scenes if s.positives]
     if scenes and not matched:
         ids = ", ".join(sorted({s.scene_id for s in scenes})[:3])
