@@ -43,7 +43,10 @@ def test_the_readme_python_example_runs_the_chain(tmp_path, capsys):
     assert {"level1", "level2", "tracks", "h3"} <= set(products)
     level1 = geopandas.read_parquet(here(products["level1"]))
     assert namespace["scores"]["overall"]["n_pred"] == len(level1)
-    assert re.search(r"\d+ predicted, F1 \d\.\d\d", capsys.readouterr().out)
+    printed = capsys.readouterr().out
+    assert re.search(r"\d+ predicted, F1 \d\.\d\d", printed)
+    pixels = namespace["pixels"]
+    assert pixels["tp"] + pixels["fn"] > 0 and re.search(r"pixel F1 \d\.\d\d", printed)
 
 
 @pytest.mark.parametrize("package, names", [
