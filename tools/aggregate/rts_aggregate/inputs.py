@@ -7,16 +7,14 @@ A file without CRS information, or with one that cannot be interpreted, is an er
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import numpy as np
 import pandas
 import shapely
-from pyproj import Transformer
 
 from rts_core import contract
-from rts_core.crs import equal_area_m2
+from rts_core.crs import equal_area_m2, project
 from rts_core.errors import InputError
 from rts_core.sceneid import FIRST_YEAR, LAST_YEAR, ImplausibleDate, check_acquired
 from rts_core.vector import polygonal_rows, read_vector_parts
@@ -26,12 +24,6 @@ from .geometry import WORK_CRS
 
 LEVEL1_REQUIRED = tuple(c for c in contract.L1_COLUMNS if c != "geometry")
 EXTENT_REQUIRED = ("scene_id", "year")
-
-
-@functools.lru_cache(maxsize=128)
-def _to_work(crs) -> Transformer:
-    """One transformer per source CRS: thousands of files share a few dozen UTM zones."""
-    return Transformer.from_crs(crs, WORK_CRS, always_xy=True)
 
 
 def to_work_crs(path: Path, required: tuple[str, ...]):
@@ -50,8 +42,7 @@ def to_work_crs(path: Path, required: tuple[str, ...]):
             raise InputError("no CRS information: cannot place its geometries")
     else:
         try:
-            transformer = _to_work(crs)
-            geometry = shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(*xy.T)))
+            geometry = project(geometry, crs, WORK_CRS)
         except Exception as exc:  # noqa: BLE001 - pyproj raises several kinds
             raise InputError(f"cannot reproject from its CRS {crs.to_string()!r}: {exc}") from None
         if not np.isfinite(shapely.get_coordinates(geometry)).all():

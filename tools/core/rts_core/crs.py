@@ -102,6 +102,23 @@ def _projector(transformer: Transformer):
     return lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
 
 
+def project(geometries, source, target):
+    """Geometries (one, or an array) from CRS ``source`` to ``target`` through pyproj,
+    vertex by vertex (longitude, latitude order): the one reprojection of bare
+    geometries, where a GeoDataFrame's ``to_crs`` would cost a frame per file. A
+    transformer is made once per pair of CRSs."""
+    return shapely.transform(geometries, _projector(_transformer(_as_crs(source), _as_crs(target))))
+
+
+def _as_crs(crs) -> CRS:
+    return _parsed_crs(crs) if isinstance(crs, str | int) else CRS.from_user_input(crs)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_crs(text: str | int) -> CRS:
+    return CRS.from_user_input(text)
+
+
 def equal_area_m2(geometries, crs) -> np.ndarray:
     """Areas in m² by the one rule of every product (CONTRACT.md section 5): each
     geometry measured in the Lambert azimuthal equal-area EASE-Grid 2.0 of its
@@ -124,8 +141,7 @@ def equal_area_m2(geometries, crs) -> np.ndarray:
         if source == CRS.from_user_input(target):
             areas[rows] = shapely.area(geometries[rows])
             continue
-        projected = shapely.transform(geometries[rows], _projector(_transformer(source, CRS.from_user_input(target))))
-        areas[rows] = shapely.area(projected)
+        areas[rows] = shapely.area(project(geometries[rows], source, target))
     return areas
 
 

@@ -14,13 +14,13 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import Transformer
 from rasterio import features, warp
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from scipy import ndimage
 
 from rts_core import atomic, contract, geoparquet, raster, vector
+from rts_core.crs import project
 from rts_core.log import scene_items
 from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
@@ -118,11 +118,6 @@ def write_item(plan: Plan, *, fields: Fields, out: Path, quicklook: bool, versio
             write_quicklook(paths["quicklook"], paths["sr"], scene_truth_utm(fields.world, scene))
 
 
-def _reproject(geometry, source: str, target: str):
-    transformer = Transformer.from_crs(source, target, always_xy=True)
-    return shapely.transform(geometry, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
-
-
 # -- scenes ----------------------------------------------------------------------------
 def write_scene(fields: Fields, scene: WorldScene, paths: dict[str, Path], tool_version: str,
                 fingerprint: str = "") -> None:
@@ -142,7 +137,7 @@ def write_scene(fields: Fields, scene: WorldScene, paths: dict[str, Path], tool_
                                                      window.height))
             sr.write(dn, window=window)
             udm2.write(flags, window=window)
-    footprint = _reproject(scene.swath, world.grid.crs, "EPSG:4326")
+    footprint = project(scene.swath, world.grid.crs, "EPSG:4326")
     valid = scene.valid_area
     metadata = {
         "id": scene.scene_id, "type": "Feature",
@@ -215,7 +210,7 @@ def write_dem(fields: Fields, path: Path, tool_version: str, fingerprint: str = 
                 dst.write(fields.elevation((window.col_off, window.row_off, window.width, window.height)),
                           1, window=window)
         transform, width, height = _aux_grid(world, DEM_CRS, (DEM_PIXEL, DEM_PIXEL))
-        gaps = [_reproject(g, grid.crs, DEM_CRS) for g in world.dem_gaps]
+        gaps = [project(g, grid.crs, DEM_CRS) for g in world.dem_gaps]
         with rasterio.open(draft) as src, \
                 WarpedVRT(src, crs=DEM_CRS, transform=transform, width=width, height=height,
                           resampling=Resampling.cubic, nodata=DEM_NODATA) as vrt, \
@@ -245,7 +240,7 @@ def write_tcvis(fields: Fields, path: Path, tool_version: str, fingerprint: str 
     factor = 5  # supersampling, for the fraction of each 30 m cell that changed
 
     def fraction(geometries):
-        geometries = [_reproject(g, world.grid.crs, TCVIS_CRS) for g in geometries
+        geometries = [project(g, world.grid.crs, TCVIS_CRS) for g in geometries
                       if g is not None and not g.is_empty]
         if not geometries:
             return np.zeros((height, width), np.float32)
@@ -276,9 +271,9 @@ def write_landcover(fields: Fields, path: Path, tool_version: str, fingerprint: 
     enough to show at 10 m; bare ground (8) for rock, gravel and slumps; rangeland (11)."""
     world = fields.world
     transform, width, height = _aux_grid(world, LANDCOVER_CRS, (LANDCOVER_PIXEL, LANDCOVER_PIXEL))
-    shapes = [(_reproject(g, world.grid.crs, LANDCOVER_CRS), ESRI_BARE)
+    shapes = [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_BARE)
               for g in world.outcrops + world.gravel_bars + [s.polygon for s in world.slumps]]
-    shapes += [(_reproject(g, world.grid.crs, LANDCOVER_CRS), ESRI_WATER) for g in world.water]
+    shapes += [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_WATER) for g in world.water]
     classes = features.rasterize(shapes, out_shape=(height, width), transform=transform,
                                  fill=ESRI_RANGELAND, dtype="uint8")
     raster.write_cog(path, classes, crs=LANDCOVER_CRS, transform=transform, nodata=0,

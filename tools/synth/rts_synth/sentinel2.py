@@ -21,11 +21,11 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import Transformer
 from rasterio import features, warp
 from rasterio.enums import Resampling
 
 from rts_core import atomic, raster
+from rts_core.crs import project
 from rts_core.sceneid import format_acquired, sentinel2_scene_id
 
 from .fields import Fields, scene_window
@@ -171,8 +171,7 @@ def mtd_xml(scene: WorldScene, offset: int) -> str:
 
 def stac_item(world: World, scene: WorldScene, offset: int, size10: int) -> dict:
     """An item as Earth Search publishes them: assets blue ... scl with raster:bands."""
-    to_geo = Transformer.from_crs(world.grid.crs, "EPSG:4326", always_xy=True)
-    footprint = shapely.transform(scene.swath, lambda xy: np.column_stack(to_geo.transform(xy[:, 0], xy[:, 1])))
+    footprint = project(scene.swath, world.grid.crs, "EPSG:4326")
     keys = {"B02": "blue", "B03": "green", "B04": "red", "B08": "nir", "SCL": "scl"}
     assets = {}
     for band, key in keys.items():

@@ -76,7 +76,9 @@ def load_label_shapes(path: Path | str, max_area_m2: float, min_area_m2: float =
     projected to a Lambert azimuthal equal-area frame centred on itself, so that area
     and shape are kept, and restricted to ``min_area_m2``..``max_area_m2``."""
     import geopandas
-    from pyproj import CRS, Transformer
+    from pyproj import CRS
+
+    from rts_core.crs import project
 
     frame = geopandas.read_file(path)
     if frame.crs is None:
@@ -93,9 +95,7 @@ def load_label_shapes(path: Path | str, max_area_m2: float, min_area_m2: float =
         polygon = max(parts, key=lambda g: g.area)
         centre = polygon.centroid
         laea = CRS.from_proj4(f"+proj=laea +lat_0={centre.y} +lon_0={centre.x} +datum=WGS84 +units=m")
-        to_metres = Transformer.from_crs(4326, laea, always_xy=True)
-        local = shapely.transform(
-            polygon, lambda xy, t=to_metres: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+        local = project(polygon, "EPSG:4326", laea)
         if not (min_area_m2 <= local.area <= max_area_m2):
             continue
         label = frame.at[index, id_column] if id_column else index
