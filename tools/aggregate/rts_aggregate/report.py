@@ -105,6 +105,12 @@ def _no_data(path: Path, title: str, why: str) -> Path:
     return _save(path, figure)
 
 
+def _empty(name: str, title: str, path: Path, why: str, caption: str, columns, note: str = "") -> Section:
+    """A section without data: its figure says why, its table has the columns alone."""
+    _no_data(path, title, why)
+    return Section(name, title, caption, pandas.DataFrame(columns), note)
+
+
 def _panels(n: int, panel_size: float = 4.2, extra_width: float = 0.0):
     """A figure with ``n`` map panels, at most three a row."""
     columns = min(n, 3)
@@ -286,16 +292,14 @@ def size_section(level2, path: Path) -> Section:
     title = "Size distribution of Level-2 features"
     columns = {"bin_low_m2": [], "bin_high_m2": [], "n_features": []}
     if level2 is None or not len(level2):
-        _no_data(path, title, "no Level-2 feature")
-        return Section("size_distribution", title, "No Level-2 feature.", pandas.DataFrame(columns))
+        return _empty("size_distribution", title, path, "no Level-2 feature", "No Level-2 feature.", columns)
     area = level2["area_m2"].to_numpy(float)
     positive = area[area > 0]
     note = "" if positive.size == area.size else f"{area.size - positive.size} feature(s) without a positive area " \
                                                  "are not counted."
     if not positive.size:
-        _no_data(path, title, "no positive area")
-        return Section("size_distribution", title, "No Level-2 feature with a positive area.",
-                       pandas.DataFrame(columns), note)
+        return _empty("size_distribution", title, path, "no positive area",
+                      "No Level-2 feature with a positive area.", columns, note)
     per = SIZE_BINS_PER_DECADE
     first = math.floor(per * math.log10(positive.min()))
     last = math.ceil(per * math.log10(positive.max()))
@@ -317,12 +321,10 @@ def detection_section(level2, path: Path) -> Section:
     title = "Detection ratio of Level-2 features"
     columns = {"bin_low": [], "bin_high": [], "n_features": []}
     if level2 is None or not len(level2):
-        _no_data(path, title, "no Level-2 feature")
-        return Section("detection_ratio", title, "No Level-2 feature.", pandas.DataFrame(columns))
+        return _empty("detection_ratio", title, path, "no Level-2 feature", "No Level-2 feature.", columns)
     if "detection_ratio" not in level2:
-        _no_data(path, title, "level2 has no detection_ratio column")
-        return Section("detection_ratio", title, "Level 2 has no detection_ratio column (DARTS schema).",
-                       pandas.DataFrame(columns))
+        return _empty("detection_ratio", title, path, "level2 has no detection_ratio column",
+                      "Level 2 has no detection_ratio column (DARTS schema).", columns)
     ratio = level2["detection_ratio"].to_numpy(float)
     top = max(1.0, float(np.nanmax(ratio, initial=1.0)))
     edges = np.linspace(0.0, top, RATIO_BINS + 1)
