@@ -139,13 +139,10 @@ def figure_size(shape: tuple[int, int], long_side: int = LONG_SIDE_PX, dpi: int 
 
 
 def draw(layers: SceneLayers, long_side: int = LONG_SIDE_PX, dpi: int = 128):
-    """The quicklook as a matplotlib Figure (Agg canvas)."""
-    from matplotlib import patheffects
+    """The quicklook as a matplotlib Figure (Agg canvas): the background, no-data, the
+    Level-1 outlines, the dropped objects with why, a legend and a title."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
 
     shape = layers.probability.shape
     step = decimation(shape, long_side)
@@ -155,68 +152,14 @@ def draw(layers: SceneLayers, long_side: int = LONG_SIDE_PX, dpi: int = 128):
     axes = figure.add_axes((0, 0, 1, 1))
     axes.set_axis_off()
     axes.set_facecolor("black")
-    background = "ensemble probability"
-    image = None
-    if layers.stack is not None:
-        try:
-            rgb, stack_extent, stack_crs = read_false_colour(layers.stack, long_side)
-            if stack_crs is not None and layers.crs is not None and stack_crs != layers.crs:
-                raise ValueError(f"stack CRS {stack_crs} is not the probability's {layers.crs}")
-            axes.imshow(rgb, extent=stack_extent, interpolation="nearest")
-            image, background = rgb, "false colour nir/red/green"
-        except (OSError, ValueError, rasterio.errors.RasterioError) as exc:
-            log.warning("%s: quicklook on the probability, the stack %s cannot be used (%s)", layers.scene_id,
-                        layers.stack, exc)
-            layers.notes.append("stack unusable")
-    if image is None:
-        shown = layers.probability[::step, ::step]
-        mapped = axes.imshow(shown, extent=extent, cmap=PROBABILITY_CMAP, vmin=0, vmax=1, interpolation="nearest")
-        bar = axes.inset_axes((0.02, 0.06, 0.22, 0.02))
-        figure.colorbar(mapped, cax=bar, orientation="horizontal", ticks=[0, 0.5, 1])
-        bar.tick_params(colors="white", labelsize=7)
-        bar.set_title("probability", color="white", fontsize=7, pad=2)
-    invalid = ~layers.valid[::step, ::step]
-    if invalid.any():
-        overlay = np.zeros((*invalid.shape, 4), np.float32)
-        overlay[invalid] = INVALID_COLOUR
-        axes.imshow(overlay, extent=extent, interpolation="nearest")
-        rows, cols = invalid.shape
-        xs = np.linspace(extent[0], extent[1], cols)
-        ys = np.linspace(extent[3], extent[2], rows)
-        hatch = axes.contourf(xs, ys, invalid.astype(np.float32), levels=[0.5, 1.5], colors="none",
-                              hatches=["////"])
-        hatch.set_edgecolor((0.15, 0.15, 0.15, 1.0))
-        hatch.set_linewidth(0)
-    halo = [patheffects.Stroke(linewidth=3.2, foreground="black"), patheffects.Normal()]
-    level1 = rings(layers.level1)
-    if level1:
-        axes.add_collection(LineCollection(level1, colors=LEVEL1_COLOUR, linewidths=1.6, path_effects=halo,
-                                           zorder=4))
+    background = _draw_background(figure, axes, layers, step, extent, long_side)
+    _draw_no_data(axes, ~layers.valid[::step, ::step], extent)
     dropped = [(g, r) for g, r in layers.dropped if g is not None and not g.is_empty]
-    if dropped:
-        axes.add_collection(LineCollection(rings(g for g, _ in dropped), colors=DROPPED_COLOUR, linewidths=1.4,
-                                           path_effects=halo, zorder=5))
-        labelled = sorted(dropped, key=lambda item: item[0].area, reverse=True)[:MAX_LABELS]
-        text_halo = [patheffects.withStroke(linewidth=2.4, foreground="black")]
-        for geometry, reasons in labelled:
-            point = geometry.representative_point()
-            axes.annotate(reason_label(reasons), (point.x, geometry.bounds[3]), xytext=(0, 3),
-                          textcoords="offset points", ha="center", va="bottom", fontsize=7, color=DROPPED_COLOUR,
-                          path_effects=text_halo, zorder=6, annotation_clip=True)
+    _draw_outlines(axes, layers.level1, dropped)
     axes.set_xlim(extent[0], extent[1])
     axes.set_ylim(extent[2], extent[3])
     axes.set_aspect("equal")
-    counts: dict[str, int] = {}
-    for _, reasons in dropped:
-        for reason in reasons:
-            counts[reason] = counts.get(reason, 0) + 1
-    why = ", ".join(f"{n} {r}" for r, n in sorted(counts.items()))
-    handles = [Line2D([], [], color=LEVEL1_COLOUR, lw=2, label=f"Level 1 ({len(layers.level1)})"),
-               Line2D([], [], color=DROPPED_COLOUR, lw=2, label=f"dropped ({len(dropped)}{': ' + why if why else ''})"),
-               Patch(facecolor=INVALID_COLOUR, edgecolor=(0.15, 0.15, 0.15), hatch="////", label="no data")]
-    legend = axes.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.75, facecolor="black",
-                         edgecolor="white", labelcolor="white")
-    legend.set_zorder(7)
+    _draw_legend(axes, len(layers.level1), dropped)
     title = f"{layers.scene_id}  ·  {background}"
     if len(dropped) > MAX_LABELS:
         title += f"  ·  labels on the {MAX_LABELS} largest dropped"
@@ -225,6 +168,85 @@ def draw(layers: SceneLayers, long_side: int = LONG_SIDE_PX, dpi: int = 128):
     axes.text(0.01, 0.99, title, transform=axes.transAxes, ha="left", va="top", fontsize=8, color="white",
               zorder=7, bbox={"facecolor": "black", "alpha": 0.7, "edgecolor": "none", "pad": 3})
     return figure
+
+
+def _draw_background(figure, axes, layers: SceneLayers, step: int, extent, long_side: int) -> str:
+    """The stack in false colour where it can be used, else the probability with its
+    colour bar; returns which."""
+    if layers.stack is not None:
+        try:
+            rgb, stack_extent, stack_crs = read_false_colour(layers.stack, long_side)
+            if stack_crs is not None and layers.crs is not None and stack_crs != layers.crs:
+                raise ValueError(f"stack CRS {stack_crs} is not the probability's {layers.crs}")
+            axes.imshow(rgb, extent=stack_extent, interpolation="nearest")
+            return "false colour nir/red/green"
+        except (OSError, ValueError, rasterio.errors.RasterioError) as exc:
+            log.warning("%s: quicklook on the probability, the stack %s cannot be used (%s)", layers.scene_id,
+                        layers.stack, exc)
+            layers.notes.append("stack unusable")
+    shown = layers.probability[::step, ::step]
+    mapped = axes.imshow(shown, extent=extent, cmap=PROBABILITY_CMAP, vmin=0, vmax=1, interpolation="nearest")
+    bar = axes.inset_axes((0.02, 0.06, 0.22, 0.02))
+    figure.colorbar(mapped, cax=bar, orientation="horizontal", ticks=[0, 0.5, 1])
+    bar.tick_params(colors="white", labelsize=7)
+    bar.set_title("probability", color="white", fontsize=7, pad=2)
+    return "ensemble probability"
+
+
+def _draw_no_data(axes, invalid: np.ndarray, extent) -> None:
+    """No-data shaded and hatched."""
+    if not invalid.any():
+        return
+    overlay = np.zeros((*invalid.shape, 4), np.float32)
+    overlay[invalid] = INVALID_COLOUR
+    axes.imshow(overlay, extent=extent, interpolation="nearest")
+    rows, cols = invalid.shape
+    xs = np.linspace(extent[0], extent[1], cols)
+    ys = np.linspace(extent[3], extent[2], rows)
+    hatch = axes.contourf(xs, ys, invalid.astype(np.float32), levels=[0.5, 1.5], colors="none", hatches=["////"])
+    hatch.set_edgecolor((0.15, 0.15, 0.15, 1.0))
+    hatch.set_linewidth(0)
+
+
+def _draw_outlines(axes, level1, dropped) -> None:
+    """Level-1 outlines, and the dropped objects' outlines labelled with why (the
+    largest :data:`MAX_LABELS` of them)."""
+    from matplotlib import patheffects
+    from matplotlib.collections import LineCollection
+
+    halo = [patheffects.Stroke(linewidth=3.2, foreground="black"), patheffects.Normal()]
+    outlines = rings(level1)
+    if outlines:
+        axes.add_collection(LineCollection(outlines, colors=LEVEL1_COLOUR, linewidths=1.6, path_effects=halo,
+                                           zorder=4))
+    if not dropped:
+        return
+    axes.add_collection(LineCollection(rings(g for g, _ in dropped), colors=DROPPED_COLOUR, linewidths=1.4,
+                                       path_effects=halo, zorder=5))
+    text_halo = [patheffects.withStroke(linewidth=2.4, foreground="black")]
+    for geometry, reasons in sorted(dropped, key=lambda item: item[0].area, reverse=True)[:MAX_LABELS]:
+        point = geometry.representative_point()
+        axes.annotate(reason_label(reasons), (point.x, geometry.bounds[3]), xytext=(0, 3),
+                      textcoords="offset points", ha="center", va="bottom", fontsize=7, color=DROPPED_COLOUR,
+                      path_effects=text_halo, zorder=6, annotation_clip=True)
+
+
+def _draw_legend(axes, n_level1: int, dropped) -> None:
+    """Level 1 and dropped counts (with the reasons) and no-data."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    counts: dict[str, int] = {}
+    for _, reasons in dropped:
+        for reason in reasons:
+            counts[reason] = counts.get(reason, 0) + 1
+    why = ", ".join(f"{n} {r}" for r, n in sorted(counts.items()))
+    handles = [Line2D([], [], color=LEVEL1_COLOUR, lw=2, label=f"Level 1 ({n_level1})"),
+               Line2D([], [], color=DROPPED_COLOUR, lw=2, label=f"dropped ({len(dropped)}{': ' + why if why else ''})"),
+               Patch(facecolor=INVALID_COLOUR, edgecolor=(0.15, 0.15, 0.15), hatch="////", label="no data")]
+    legend = axes.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.75, facecolor="black",
+                         edgecolor="white", labelcolor="white")
+    legend.set_zorder(7)
 
 
 def write_quicklook(path: Path, layers: SceneLayers, long_side: int = LONG_SIDE_PX) -> None:
