@@ -13,9 +13,10 @@ from rts_core.fingerprints import fingerprint
 from rts_core.runner import run_items
 
 from . import files, sentinel2
+from .confounders import KINDS, parse_rates
 from .fields import Fields
 from .shapes import load_label_shapes
-from .world import build_world
+from .world import RegionError, build_world
 
 log = logging.getLogger(__name__)
 TOOL = "rts-synth"
@@ -29,6 +30,23 @@ def parse_years(_ctx, _param, value: str) -> list[int]:
     if not years:
         raise click.BadParameter("no year given")
     return years
+
+
+def parse_confounders(_ctx, _param, value: str) -> dict[str, float]:
+    try:
+        return parse_rates(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def parse_regions(_ctx, _param, value: str) -> tuple[int, ...]:
+    try:
+        regions = tuple(sorted({int(part) for part in str(value).split(",") if part.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated region numbers, got {value!r}") from None
+    if any(r < 1 for r in regions):
+        raise click.BadParameter("regions are numbered from 1")
+    return regions
 
 
 @cli.command(TOOL, TOOL, epilog="""Example:
@@ -56,8 +74,17 @@ well under a minute on 2 cores.""")
               help="sentinel2: each scene as a Sentinel-2 L2A product of the same world on a 10 m grid, SAFE-like "
                    "folders (JPEG 2000) and STAC items (COGs) alternately, with SCL clouds, shadows and snow, "
                    "products before and after baseline 04.00 (25 January 2022).")
+@click.option("--confounders", "confounder_rates", default="none", callback=parse_confounders, metavar="SPEC",
+              help="Landforms that fool slump mappers, with their anatomy class in truth/features.parquet and "
+                   "truth/anatomy.tif: 'hard' (the hard demo mix), 'hard*F' (that mix times F), or KIND=RATE "
+                   "pairs per km\u00b2 of region, KIND one of " + ", ".join(KINDS) + ". Default: none.")
+@click.option("--rts-free-regions", "rts_free", default="", callback=parse_regions, metavar="N,...",
+              help="Regions (1-based) without slumps: confounders only, as DARTS added to fight false positives.")
+@click.option("--test-regions", default=1, type=click.IntRange(1), show_default=True,
+              help="How many of the last regions are held apart for testing (split 'test' in scenes.csv).")
 @cli.run_options(TOOL)
-def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, run):
+def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, confounder_rates, rts_free, test_regions,
+         run):
     """Build a synthetic demo world of PlanetScope-like scenes with known thaw slumps.
 
     Writes DIR/scenes/<id>/ (SR, udm2, metadata JSON), DIR/aux/ (dem.tif in EPSG:3413,
@@ -71,14 +98,19 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, run)
             label_shapes = load_label_shapes(labels, max_area_m2=150_000)
         except Exception as exc:  # noqa: BLE001 - one line, as for any bad input
             raise click.BadParameter(f"{labels}: {exc}", param_hint="--labels") from None
-    world = build_world(seed, n_scenes, size, years, label_shapes)
+    try:
+        world = build_world(seed, n_scenes, size, years, label_shapes, confounder_rates, rts_free, test_regions)
+    except RegionError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rts-free-regions") from None
     if sensor == "sentinel2":
         world = sentinel2.with_sentinel2_ids(world)
         quicklook = False
-    log.info("world: %d x %d px, %d regions, %d slumps, %d scenes", world.grid.width,
-             world.grid.height, len(world.regions), len(world.slumps), len(world.scenes))
+    log.info("world: %d x %d px, %d regions, %d slumps, %d confounders, %d scenes", world.grid.width,
+             world.grid.height, len(world.regions), len(world.slumps), len(world.confounders), len(world.scenes))
     version = cli.version_string(TOOL)
-    stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, sensor, version)
+    extra = (sorted(confounder_rates.items()), rts_free, test_regions) if confounder_rates or rts_free or \
+        test_regions != 1 else ()  # the classic world keeps its fingerprint
+    stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, sensor, *extra, version)
     result = run_items(files.items(world, sensor), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
                        partial(files.write_item, fields=Fields(world), out=out, quicklook=quicklook, version=version),
                        run, label="synth", out_dirs=files.out_dirs(out, world, sensor))

@@ -28,6 +28,8 @@ SHORE_BARE = np.array([0.078, 0.098, 0.108, 0.150])
 LAKE = np.array([0.044, 0.044, 0.030, 0.016])
 POND_SEDIMENT = np.array([0.070, 0.102, 0.096, 0.062])
 RIVER = np.array([0.060, 0.082, 0.072, 0.042])
+TURBID = np.array([0.066, 0.084, 0.088, 0.094])  # sediment-laden water, as brown as a wet slump floor
+BURN_FACTOR = np.array([0.90, 0.85, 1.05, 0.50])  # burned tundra: darker, and NIR most
 SNOW = np.array([0.86, 0.85, 0.82, 0.72])
 CLOUD = np.array([0.56, 0.56, 0.55, 0.58])
 
@@ -149,6 +151,7 @@ class Fields:
             heights = np.concatenate([[0.0], world.outcrop_heights])
             z += heights[ids[core]] * np.clip(depth_in / 12.0, 0, 1) ** 0.7
         z -= self.scar_depth(small, core)
+        z += self.confounder_relief(small, core)
         z += 0.08 * hash_normal(rows, cols, world.seed * 7 + 3)
         return z.astype(np.float32)
 
@@ -167,13 +170,33 @@ class Fields:
         depth = np.concatenate([[0.0], [s.depth_m for s in slumps]])
         return (depth[ids] * (0.5 + 0.5 * np.clip(t, 0, 1)) * edge).astype(np.float32)
 
-    def _along(self, ids: np.ndarray, col: int, row: int) -> np.ndarray:
-        """Position along each pixel's slump axis: 0 at the toe, 1 at the headwall."""
-        slumps = self.world.slumps
+    def confounder_relief(self, small, core) -> np.ndarray:
+        """Elevation change (m) of the confounders: scars with a headwall (deepest
+        upslope), steep-walled pits and raised pads, domes of scree."""
+        shaped = [c for c in self.world.confounders if c.relief_m != 0.0]
+        ids = self.burn("confounders_relief", [c.polygon for c in shaped], list(range(1, len(shaped) + 1)), small,
+                        dtype="int32")
+        height, width = ids[core].shape
+        if not ids.any():
+            return np.zeros((height, width), np.float32)
+        depth_in = ndimage.distance_transform_edt(ids > 0)[core] * PIXEL_M
+        ids = ids[core]
+        relief = np.concatenate([[0.0], [c.relief_m for c in shaped]])[ids]
+        profile = np.array(["none"] + [c.profile for c in shaped])[ids]
+        t = np.clip(self._along(ids, small[0] + 3, small[1] + 3, shaped), 0, 1)
+        shape = np.where(profile == "headwall", (0.5 + 0.5 * t) * np.clip(depth_in / 3.0, 0, 1),
+                         np.where(profile == "dome", np.clip(depth_in / 12.0, 0, 1) ** 0.7,
+                                  np.clip(depth_in / 3.0, 0, 1)))
+        return (relief * shape).astype(np.float32)
+
+    def _along(self, ids: np.ndarray, col: int, row: int, features=None) -> np.ndarray:
+        """Position along each pixel's feature axis (slumps, or ``features`` with an
+        ``upslope`` and ``toe_head``): 0 at the toe, 1 at the headwall."""
+        features = self.world.slumps if features is None else features
         xs, ys = self.world.grid.centres(col, row, ids.shape[1], ids.shape[0])
-        ux = np.concatenate([[0.0], [s.upslope[0] for s in slumps]])
-        uy = np.concatenate([[0.0], [s.upslope[1] for s in slumps]])
-        ranges = np.array([(0.0, 1.0)] + [s.toe_head for s in slumps])
+        ux = np.concatenate([[0.0], [f.upslope[0] for f in features]])
+        uy = np.concatenate([[0.0], [f.upslope[1] for f in features]])
+        ranges = np.array([(0.0, 1.0)] + [f.toe_head for f in features])
         s = xs[None, :] * ux[ids] + ys[:, None] * uy[ids]
         return (s - ranges[ids, 0]) / np.maximum(ranges[ids, 1] - ranges[ids, 0], 1.0)
 
@@ -205,6 +228,7 @@ class Fields:
             if where.any():
                 local = spectrum[:, None] * (1 + grain * hash_normal(rows, cols, code)[where])[None, :]
                 refl[:, where] = local
+        self._paint_confounders(refl, window, rows, cols)
         self._paint_slumps(refl, window, year, rows, cols)
         return refl.astype(np.float32)
 
@@ -217,6 +241,35 @@ class Fields:
         for name, geometries, code in layers:
             classes[self.mask(name, geometries, window)] = code
         return classes
+
+    def _paint_confounders(self, refl: np.ndarray, window, rows, cols) -> None:
+        """Each confounder in the colours that make it one: bare soil, gravel, turbid
+        water, burned or revegetated tundra (see rts_synth.confounders)."""
+        confounders = self.world.confounders
+        if not confounders:
+            return
+        ids = self.burn("confounders", [c.polygon for c in confounders], list(range(1, len(confounders) + 1)),
+                        window, dtype="int32")
+        if not ids.any():
+            return
+        kinds = np.array(["none"] + [c.kind for c in confounders])[ids]
+        grain = 1 + 0.07 * hash_normal(rows, cols, 4099)
+        mottle = np.clip(0.5 + 0.5 * self.slump_texture(rows, cols), 0, 1)
+
+        def paint(kind_names, colour):
+            where = np.isin(kinds, kind_names)
+            if where.any():
+                refl[:, where] = colour(where) * grain[where][None, :]
+
+        paint(["fire_scar"], lambda w: refl[:, w] * BURN_FACTOR[:, None])
+        paint(["old_scar"], lambda w: 0.55 * refl[:, w] + 0.45 * (
+            TUNDRA_SPARSE[:, None] * (1 - 0.4 * mottle[w]) + SLUMP_DRY[:, None] * 0.4 * mottle[w]))
+        paint(["scarp", "scree"], lambda w: ROCK[:, None] * mottle[w] + SLUMP_DRY[:, None] * (1 - mottle[w]))
+        paint(["pit"], lambda w: SLUMP_WET[:, None] * (1 - 0.5 * mottle[w]) + SLUMP_DRY[:, None] * 0.5 * mottle[w])
+        paint(["pad", "road"], lambda w: GRAVEL[:, None] * np.ones(int(w.sum()))[None, :])
+        paint(["cut_bank"], lambda w: SHORE_BARE[:, None] * (1 - mottle[w]) + SLUMP_DRY[:, None] * mottle[w])
+        paint(["ald"], lambda w: 0.5 * refl[:, w] + 0.5 * SLUMP_DRY[:, None])
+        paint(["turbid_pond"], lambda w: TURBID[:, None] * np.ones(int(w.sum()))[None, :])
 
     def _paint_slumps(self, refl: np.ndarray, window, year: int, rows, cols) -> None:
         """Bare, wet scar soil: drier and brighter near the headwall, wet debris at the

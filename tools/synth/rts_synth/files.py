@@ -26,13 +26,15 @@ from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
 
 from . import sentinel2
+from .confounders import ANATOMY_CODE
 from .fields import Fields, scene_window
 from .world import PIXEL_M, World, WorldScene
 
 DEM_CRS, DEM_PIXEL, DEM_NODATA = "EPSG:3413", 2.0, -9999.0
 TCVIS_CRS, TCVIS_PIXEL = "EPSG:4326", (0.0008, 0.00027)  # about 31 x 30 m here
 LANDCOVER_CRS, LANDCOVER_PIXEL = "EPSG:32607", 10.0  # the neighbouring UTM zone
-ESRI_WATER, ESRI_BARE, ESRI_RANGELAND = 1, 8, 11
+ESRI_WATER, ESRI_BUILT, ESRI_BARE, ESRI_RANGELAND = 1, 7, 8, 11
+BARE_KINDS = ("scarp", "scree", "pit", "cut_bank")
 UDM2_BANDS = ("clear", "snow", "shadow", "light_haze", "heavy_haze", "cloud", "confidence",
               "unusable")
 AUX_MARGIN_M = 600.0
@@ -62,7 +64,8 @@ def truth_paths(out: Path) -> dict[str, Path]:
     folder = out / "truth"
     return {"rts": folder / "rts.parquet", "rts_gpkg": folder / "rts.gpkg",
             "extent": folder / "extent.parquet", "features": folder / "features.parquet",
-            "conditions": folder / "conditions.parquet", "scenes": out / "scenes.csv"}
+            "conditions": folder / "conditions.parquet", "anatomy": folder / "anatomy.tif",
+            "anatomy_classes": folder / "anatomy_classes.txt", "scenes": out / "scenes.csv"}
 
 
 # -- the run: one item for the auxiliary rasters, one for the truth, one per scene ------
@@ -250,14 +253,20 @@ def write_tcvis(fields: Fields, path: Path, tool_version: str, fingerprint: str 
 
     slumps = fraction([s.disturbed_2000_2019() for s in world.slumps])
     erosion = fraction(world.shore_erosion)
+    confounded = np.zeros((3, height, width), np.float32)  # each confounder's own trend, by cover
+    for kind in sorted({c.kind for c in world.confounders}):
+        changed = [c for c in world.confounders if c.kind == kind and any(c.trend)]
+        if changed:
+            confounded += np.asarray(changed[0].trend, np.float32)[:, None, None] * \
+                fraction([c.polygon for c in changed])[None]
     rng = np.random.default_rng([world.seed, 20])
     noise = ndimage.gaussian_filter(rng.standard_normal((3, height, width)), (0, 1.0, 1.0)) * 6.0
     regional = ndimage.gaussian_filter(rng.standard_normal((height, width)), 8)
     greening = 6.0 + 4.0 * regional / max(float(regional.std()), 1e-9)  # Arctic greening
     bands = np.stack([
-        128 + 2 + 40 * slumps + 22 * erosion + noise[0],
-        128 + greening - 55 * slumps - 30 * erosion + noise[1],
-        128 + 48 * slumps + 35 * erosion + noise[2],
+        128 + 2 + 40 * slumps + 22 * erosion + noise[0] + confounded[0],
+        128 + greening - 55 * slumps - 30 * erosion + noise[1] + confounded[1],
+        128 + 48 * slumps + 35 * erosion + noise[2] + confounded[2],
     ])
     data = np.clip(np.round(bands), 0, 255).astype(np.uint8)
     raster.write_cog(path, data, crs=TCVIS_CRS, transform=transform,
@@ -271,18 +280,49 @@ def write_landcover(fields: Fields, path: Path, tool_version: str, fingerprint: 
     enough to show at 10 m; bare ground (8) for rock, gravel and slumps; rangeland (11)."""
     world = fields.world
     transform, width, height = _aux_grid(world, LANDCOVER_CRS, (LANDCOVER_PIXEL, LANDCOVER_PIXEL))
-    shapes = [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_BARE)
-              for g in world.outcrops + world.gravel_bars + [s.polygon for s in world.slumps]]
-    shapes += [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_WATER) for g in world.water]
+    bare = world.outcrops + world.gravel_bars + [c.polygon for c in world.confounders if c.kind in BARE_KINDS]
+    shapes = [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_BARE) for g in bare + [s.polygon for s in world.slumps]]
+    shapes += [(project(c.polygon, world.grid.crs, LANDCOVER_CRS), ESRI_BUILT)
+               for c in world.confounders if c.kind in ("pad", "road")]
+    water = world.water + [c.polygon for c in world.confounders if c.kind == "turbid_pond"]
+    shapes += [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_WATER) for g in water]
     classes = features.rasterize(shapes, out_shape=(height, width), transform=transform,
                                  fill=ESRI_RANGELAND, dtype="uint8")
     raster.write_cog(path, classes, crs=LANDCOVER_CRS, transform=transform, nodata=0,
                      band_descriptions=("landcover",), overview_resampling="nearest",
                      tags={"RTS_SYNTH": tool_version, contract.TAG_FINGERPRINT: fingerprint,
-                           "CLASSES": "ESRI 10 m: 1 water, 8 bare, 11 rangeland"})
+                           "CLASSES": "ESRI 10 m: 1 water, 7 built area, 8 bare, 11 rangeland"})
 
 
 # -- truth -----------------------------------------------------------------------------
+FEATURE_CLASS = {"lake": "lake", "pond": "lake", "river": "river", "gravel_bar": "bare ground",
+                 "rock_outcrop": "bare ground", "shore_erosion": "bare ground"}
+
+
+def write_anatomy(world: World, path: Path, legend_path: Path, fingerprint: str) -> None:
+    """What lies under each pixel of the world grid, as the anatomy classes of
+    rts_synth.confounders (1 vegetation ... 9 slump, at its final extent): the land
+    cover that rts-validate objects --landcover names each false positive's class
+    with. ``legend_path`` holds the --landcover-classes value."""
+    layers = [(world.outcrops + world.gravel_bars + world.shore_strips, "bare ground"),
+              ([c.polygon for c in world.confounders if c.kind == "fire_scar"], "vegetation")]
+    layers += [([c.polygon], c.anatomy_class) for c in world.confounders if c.kind != "fire_scar"]
+    layers += [(world.lakes + world.ponds, "lake"), ([world.river] if world.river is not None else [], "river"),
+               ([s.polygon for s in world.slumps], "slump")]
+    shapes = [(g, ANATOMY_CODE[name]) for geometries, name in layers for g in geometries
+              if g is not None and not g.is_empty]
+    grid = world.grid
+    codes = features.rasterize(shapes, out_shape=(grid.height, grid.width), transform=grid.transform,
+                               fill=ANATOMY_CODE["vegetation"], dtype="uint8") if shapes else \
+        np.full((grid.height, grid.width), ANATOMY_CODE["vegetation"], np.uint8)
+    legend = ",".join(f"{code}={name}" for name, code in ANATOMY_CODE.items())
+    raster.write_cog(path, codes[None], crs=grid.crs, transform=grid.transform, nodata=0,
+                     band_descriptions=("anatomy",), overview_resampling="nearest",
+                     tags={contract.TAG_FINGERPRINT: fingerprint, "CLASSES": legend})
+    atomic.write_text(legend_path, legend + "\n")
+
+
+
 def truth_frames(world: World):
     """The true slump footprints visible in each scene, each scene's valid extent, the
     world's features and each scene's injected conditions, as GeoDataFrames."""
@@ -319,13 +359,18 @@ def truth_frames(world: World):
         features_rows.append({"kind": "slump", "feature_id": slump.site_id, "region": slump.region + 1,
                               "source": slump.source, "source_area_m2": slump.source_area_m2,
                               "depth_m": slump.depth_m, "retreat_m_per_yr": slump.retreat_m_per_yr,
-                              "start_year": slump.start_year, "geometry": slump.polygon})
+                              "start_year": slump.start_year, "anatomy_class": "slump", "geometry": slump.polygon})
+    for confounder in world.confounders:
+        features_rows.append({"kind": confounder.kind, "feature_id": confounder.feature_id,
+                              "region": confounder.region + 1, "depth_m": -confounder.relief_m,
+                              "anatomy_class": confounder.anatomy_class, "trend_2000_2019": confounder.trend_active,
+                              "geometry": confounder.polygon})
     for kind, geometries in (("lake", world.lakes), ("river", [world.river]), ("pond", world.ponds),
                              ("gravel_bar", world.gravel_bars), ("rock_outcrop", world.outcrops),
                              ("shore_erosion", world.shore_strips), ("dem_gap", world.dem_gaps),
                              ("region", world.regions)):
-        features_rows += [{"kind": kind, "feature_id": f"{kind}{j + 1}", "geometry": g}
-                          for j, g in enumerate(geometries) if g is not None and not g.is_empty]
+        features_rows += [{"kind": kind, "feature_id": f"{kind}{j + 1}", "anatomy_class": FEATURE_CLASS.get(kind),
+                           "geometry": g} for j, g in enumerate(geometries) if g is not None and not g.is_empty]
     feature_frame = geopandas.GeoDataFrame(features_rows, geometry="geometry", crs=crs)
     condition_frame = geopandas.GeoDataFrame(conditions, columns=["scene_id", "kind", "geometry"],
                                              geometry="geometry", crs=crs)
@@ -340,6 +385,7 @@ def write_truth(world: World, paths: dict[str, Path], out: Path, fingerprint: st
     geoparquet.write(extent, paths["extent"], fingerprint)
     geoparquet.write(feature_frame, paths["features"], fingerprint)
     geoparquet.write(condition_frame, paths["conditions"], fingerprint)
+    write_anatomy(world, paths["anatomy"], paths["anatomy_classes"], fingerprint or "")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["scene_id", "region", "year", "acquired", "split", "sr_path"])

@@ -21,6 +21,7 @@ from affine import Affine
 from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box
 
+from .confounders import Confounder, place_confounders
 from .shapes import Shape, lobate_polygon, procedural_shape
 
 # Site on the Tuktoyaktuk Peninsula (NWT, Canada), a slump-rich region of DARTS.
@@ -58,6 +59,10 @@ class Grid:
         xs = self.x0 + (col_off + np.arange(width) + 0.5) * self.pixel
         ys = self.y0 - (row_off + np.arange(height) + 0.5) * self.pixel
         return xs, ys
+
+
+class RegionError(ValueError):
+    """A region number the world does not have."""
 
 
 @dataclass
@@ -146,7 +151,7 @@ class World:
     grid: Grid
     years: list[int]
     regions: list[Polygon]
-    test_region: int | None
+    test_regions: frozenset[int]  # 0-based indices of the regions held apart for testing
     lakes: list[Polygon] = field(default_factory=list)
     river: Polygon | None = None
     ponds: list[Polygon] = field(default_factory=list)
@@ -156,6 +161,8 @@ class World:
     shore_strips: list[Polygon] = field(default_factory=list)  # eroding, bare shore
     shore_erosion: list[Polygon] = field(default_factory=list)  # its TCVIS footprint
     slumps: list[Slump] = field(default_factory=list)
+    confounders: list[Confounder] = field(default_factory=list)
+    rts_free: frozenset[int] = frozenset()  # 0-based indices of regions without slumps
     dem_gaps: list[Polygon] = field(default_factory=list)
     scenes: list[WorldScene] = field(default_factory=list)
     sensor: str = "planetscope"  # or "sentinel2": the scenes are written as Sentinel-2 products
@@ -223,8 +230,13 @@ def site_origin(width_m: float, height_m: float) -> tuple[float, float]:
 
 
 def build_world(seed: int, n_scenes: int, size: int, years: list[int],
-                label_shapes: list[Shape] | None = None) -> World:
-    """The whole world for a seed: deterministic, geometry only (fast)."""
+                label_shapes: list[Shape] | None = None, confounder_rates: dict[str, float] | None = None,
+                rts_free: tuple[int, ...] = (), test_regions: int = 1) -> World:
+    """The whole world for a seed: deterministic, geometry only (fast).
+
+    ``confounder_rates``: per km² of region by kind (rts_synth.confounders); none by
+    default. ``rts_free``: 1-based numbers of regions without slumps (their confounders
+    stay). ``test_regions``: how many of the last regions are held apart for testing."""
     years = sorted(years)
     per_region = 2 * len(years)  # two scenes a year per region
     n_regions = max(1, math.ceil(n_scenes / per_region))
@@ -240,7 +252,11 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
     region_offsets = [(margin_px + (i % columns) * (region_px + gap_px),
                        margin_px + (i // columns) * (region_px + gap_px)) for i in range(n_regions)]
     regions = [grid.box(c, r, region_px, region_px) for c, r in region_offsets]
-    world = World(seed, grid, years, regions, n_regions - 1 if n_regions > 1 else None)
+    held_apart = frozenset(range(max(n_regions - test_regions, 1), n_regions)) if n_regions > 1 else frozenset()
+    unknown = [r for r in rts_free if not 1 <= r <= n_regions]
+    if unknown:
+        raise RegionError(f"no region {unknown[0]}: the world has {n_regions} regions")
+    world = World(seed, grid, years, regions, held_apart, rts_free=frozenset(r - 1 for r in rts_free))
 
     rng = np.random.default_rng([seed, 0])
     world.river = _river(rng, grid)
@@ -248,6 +264,12 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
     for index, region in enumerate(regions):
         region_rng = np.random.default_rng([seed, 1, index])
         _fill_region(world, index, region, region_rng, label_shapes)
+        if confounder_rates:
+            busy = Occupancy(world.water + [s.polygon for s in world.slumps] + world.outcrops + world.gravel_bars
+                             + [c.polygon for c in world.confounders if c.kind != "fire_scar"])
+            world.confounders += place_confounders(
+                np.random.default_rng([seed, 3, index]), index, region, confounder_rates, world.river, busy,
+                Occupancy(s.polygon for s in world.slumps), len(world.confounders))
     scene_rng = np.random.default_rng([seed, 2])
     used_ids: set[str] = set()
     for i in range(n_scenes):
@@ -325,7 +347,7 @@ def _fill_region(world: World, index: int, region: Polygon, rng: np.random.Gener
     taken = Occupancy(s.polygon for s in world.slumps)
     max_area = min(120_000.0, (side * 0.08) ** 2)
     candidates = [s for s in (label_shapes or []) if s.area_m2 <= max_area]
-    n_slumps = max(3, round(3.2 * area_km2))
+    n_slumps = 0 if index in world.rts_free else max(3, round(3.2 * area_km2))
     shores = region_lakes or []
     river_here = world.river.intersection(region) if world.river is not None else Polygon()
     placed = 0
@@ -457,4 +479,4 @@ def _scene(world: World, rng: np.random.Generator, region: int, offset: tuple[in
         haze_direction=(math.cos(heading), math.sin(heading)),
         gain=tuple(float(g) for g in rng.normal(1.0, 0.03, 4)),
         salt=int(rng.integers(1, 2**31)),
-        split="test" if region == world.test_region else "train")
+        split="test" if region in world.test_regions else "train")

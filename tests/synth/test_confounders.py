@@ -1,0 +1,125 @@
+"""rts-synth's confounders (#31): landforms that share a slump's cues but its telling
+ones, RTS-free regions, regions held apart, and the anatomy class of every feature."""
+
+import geopandas
+import numpy as np
+import pytest
+import rasterio
+from rasterio import features
+
+from rts_synth.confounders import ANATOMY_CODE, HARD, KINDS, parse_rates
+from rts_synth.fields import Fields
+from rts_synth.world import RegionError, build_world
+from tests.conftest import run_script
+
+YEARS = [2021, 2022, 2023]
+
+
+@pytest.fixture(scope="module")
+def hard_world():
+    return build_world(7, 24, 768, YEARS, None, parse_rates("hard"), rts_free=(2, 4), test_regions=2)
+
+
+def test_rates_parse_and_bad_ones_say_why():
+    assert parse_rates("none") == {} and parse_rates("hard") == HARD
+    assert parse_rates("hard*0.5")["scarp"] == pytest.approx(HARD["scarp"] / 2)
+    assert parse_rates("scarp=2, ald=0.5") == {"scarp": 2.0, "ald": 0.5}
+    for bad, why in (("dune=1", "unknown confounder 'dune'"), ("scarp=-1", "finite and >= 0"),
+                     ("scarp=nan", "finite and >= 0"), ("hard*-2", "finite and >= 0")):
+        with pytest.raises(ValueError, match=why):
+            parse_rates(bad)
+
+
+def test_the_classic_world_has_none_and_rts_free_regions_have_no_slump(hard_world):
+    classic = build_world(7, 24, 384, YEARS)
+    assert classic.confounders == [] and classic.test_regions == {3}
+    world = hard_world
+    assert {c.kind for c in world.confounders} == set(KINDS)
+    assert world.test_regions == {2, 3} and world.rts_free == {1, 3}
+    regions_with_slumps = {s.region for s in world.slumps}
+    assert regions_with_slumps == {0, 2}  # one RTS-free region in training, one held apart
+    assert {c.region for c in world.confounders} == {0, 1, 2, 3}  # confounders everywhere
+    splits = {(scene.region, scene.split) for scene in world.scenes}
+    assert splits == {(0, "train"), (1, "train"), (2, "test"), (3, "test")}
+    # no confounder overlaps a slump: the truth stays exact
+    slumps = geopandas.GeoSeries([s.polygon for s in world.slumps])
+    for confounder in world.confounders:
+        assert not slumps.intersects(confounder.polygon.buffer(-1)).any(), confounder.feature_id
+    with pytest.raises(RegionError, match="no region 5"):
+        build_world(7, 24, 384, YEARS, rts_free=(5,))
+
+
+def test_each_confounder_shows_the_cues_it_shares_with_slumps(hard_world):
+    """Bare kinds are as bare as slumps (NDVI), scars and pits are depressions, turbid
+    ponds are as brown as a wet slump floor in the visible bands, fire scars lower NDVI."""
+    world = hard_world
+    fields = Fields(world)
+    grid = world.grid
+
+    def window_of(polygon, pad=20):
+        minx, miny, maxx, maxy = polygon.bounds
+        col = int((minx - grid.x0) / grid.pixel) - pad
+        row = int((grid.y0 - maxy) / grid.pixel) - pad
+        return (col, row, int((maxx - minx) / grid.pixel) + 2 * pad, int((maxy - miny) / grid.pixel) + 2 * pad)
+
+    def inside(polygon, window):
+        col, row, width, height = window
+        return features.rasterize([polygon], out_shape=(height, width),
+                                  transform=grid.window_transform(col, row)).astype(bool)
+
+    def ndvi(refl):
+        return (refl[3] - refl[2]) / (refl[3] + refl[2])
+
+    slump = max(world.slumps, key=lambda s: s.polygon.area)
+    window = window_of(slump.polygon)
+    slump_ndvi = float(np.median(ndvi(fields.ground(window, YEARS[-1]))[inside(slump.polygon, window)]))
+    seen = set()
+    for confounder in sorted(world.confounders, key=lambda c: -c.polygon.area):
+        if confounder.kind in seen or confounder.polygon.area < 400:
+            continue
+        seen.add(confounder.kind)
+        window = window_of(confounder.polygon)
+        mask = inside(confounder.polygon, window)
+        if mask.sum() < 20:
+            continue
+        refl = fields.ground(window, YEARS[-1])
+        elevation = fields.elevation(window)
+        ring = inside(confounder.polygon.buffer(15), window) & ~inside(confounder.polygon.buffer(3), window)
+        inner_ndvi, ring_ndvi = float(np.median(ndvi(refl)[mask])), float(np.median(ndvi(refl)[ring]))
+        if confounder.kind in ("scarp", "scree", "pit", "cut_bank"):
+            assert abs(inner_ndvi - slump_ndvi) < 0.15, (confounder.kind, inner_ndvi, slump_ndvi)
+        if confounder.kind in ("scarp", "pit", "old_scar"):  # a depression, like a slump's scar
+            assert np.median(elevation[mask]) < np.median(elevation[ring]) - 0.5, confounder.kind
+        if confounder.kind == "pad":
+            assert np.median(elevation[mask]) > np.median(elevation[ring]), confounder.kind
+        if confounder.kind == "fire_scar":
+            assert inner_ndvi < ring_ndvi - 0.1
+        if confounder.kind == "turbid_pond":
+            assert refl[3][mask].mean() < 0.1 and abs(refl[2][mask].mean() - 0.083) < 0.02
+    assert {"scarp", "pit", "fire_scar", "turbid_pond", "old_scar"} <= seen
+
+
+def test_the_truth_names_each_confounders_class(tmp_path):
+    out = tmp_path / "world"
+    done = run_script("rts-synth", "-q", "-o", out, "--scenes", "8", "--size", "256", "--years", "2022,2023",
+                      "--confounders", "scarp=4,pit=2,turbid_pond=4,fire_scar=0.5,ald=2,old_scar=2",
+                      "--rts-free-regions", "2", "--seed", "2")
+    assert done.returncode == 0, done.stderr
+    truth = geopandas.read_parquet(out / "truth" / "features.parquet")
+    found = truth[truth["kind"].isin(KINDS)]
+    assert len(found) and (found["anatomy_class"] == found["kind"].map(lambda k: KINDS[k][0])).all()
+    assert set(truth.loc[truth["kind"] == "slump", "region"]) == {1}
+    legend = (out / "truth" / "anatomy_classes.txt").read_text().strip()
+    assert legend.startswith("1=vegetation,2=bare ground") and "9=slump" in legend
+    with rasterio.open(out / "truth" / "anatomy.tif") as dataset:
+        codes = dataset.read(1)
+        transform = dataset.transform
+        assert dataset.tags()["CLASSES"] == legend
+    for _, row in found[found["kind"] != "fire_scar"].iterrows():
+        burned = features.rasterize([row.geometry.buffer(-4)], out_shape=codes.shape, transform=transform).astype(bool)
+        if burned.any():
+            assert np.bincount(codes[burned]).argmax() == ANATOMY_CODE[row["anatomy_class"]], row["feature_id"]
+    bad = run_script("rts-synth", "-q", "-o", tmp_path / "bad", "--scenes", "4", "--confounders", "dune=1")
+    assert bad.returncode == 2 and "unknown confounder 'dune'" in bad.stderr
+    bad = run_script("rts-synth", "-q", "-o", tmp_path / "bad", "--scenes", "4", "--rts-free-regions", "9")
+    assert bad.returncode == 2 and "no region 9" in bad.stderr

@@ -1,0 +1,211 @@
+"""Confounders: the landforms that fool slump mappers in the field (DARTS preprint,
+Table 5: bare ground 64 % of its false positives, lakes 8 %, rivers 7 %, periglacial
+landforms 4 %, vegetation 2 %). Each shares most cues with a slump and differs in few:
+
+| kind | anatomy class | looks like a slump in | differs in |
+| --- | --- | --- | --- |
+| scarp | bare ground | bare soil, a scar with a headwall-like break | no trend, no water at the toe |
+| scree | bare ground | bare, on a slope | a bump, not a scar |
+| pit | infrastructure | bare wet floor, a steep-walled depression, trend | rectangular, beside a road |
+| pad | infrastructure | bare gravel | raised, rectangular |
+| road | infrastructure | bare gravel | a line |
+| cut_bank | river | bare, a steep bank at the water, trend | a strip along the river |
+| turbid_pond | lake | the brown of a wet slump floor, some with a steep bank | water (low NIR) |
+| ald | ALD | bare, on a slope, trend | long and thin, shallow |
+| fire_scar | vegetation | low NDVI, greening-down trend | no relief, large |
+| old_scar | old scar | the scar and its headwall | revegetated, greening-up trend |
+
+Active-layer detachments are not slumps here: they are not in ``truth/rts.parquet``,
+and a detection of one is a false positive of class ALD. DARTS maps "RTS/ALD
+footprints" together; the anatomy shows how many of the false positives are ALDs, so a
+user can count them either way.
+
+Frequencies are per km² of region, scaled by ``--confounders`` (see :data:`HARD`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from shapely import affinity
+from shapely.geometry import LineString, Polygon, box
+
+from .shapes import lobate_polygon
+
+# Anatomy classes of the truth (truth/anatomy.tif codes, as rts-validate --landcover-classes).
+ANATOMY_CLASSES = ("vegetation", "bare ground", "lake", "river", "sea", "infrastructure", "ALD", "old scar",
+                   "slump")
+ANATOMY_CODE = {name: code for code, name in enumerate(ANATOMY_CLASSES, start=1)}
+
+# kind: (anatomy class, relief profile, relief in metres (negative: a depression),
+#        TCVIS trend (brightness, greenness, wetness) at full cover)
+KINDS = {
+    "scarp": ("bare ground", "headwall", (-1.5, -3.5), (0.0, 0.0, 0.0)),
+    "scree": ("bare ground", "dome", (0.5, 1.5), (0.0, 0.0, 0.0)),
+    "pit": ("infrastructure", "walls", (-2.0, -4.0), (30.0, -45.0, 35.0)),
+    "pad": ("infrastructure", "walls", (0.6, 1.2), (25.0, -35.0, -5.0)),
+    "road": ("infrastructure", "walls", (0.4, 0.8), (20.0, -30.0, -5.0)),
+    "cut_bank": ("river", "headwall", (-2.0, -4.0), (22.0, -30.0, 35.0)),
+    "turbid_pond": ("lake", "walls", (-0.5, -2.0), (0.0, 0.0, 0.0)),
+    "ald": ("ALD", "headwall", (-0.3, -0.8), (15.0, -25.0, 20.0)),
+    "fire_scar": ("vegetation", "none", (0.0, 0.0), (-25.0, -50.0, 10.0)),
+    "old_scar": ("old scar", "headwall", (-2.0, -5.0), (-5.0, 25.0, -10.0)),
+}
+
+# Per km² of region at rate 1: the hard demo world's mix (--confounders hard).
+HARD = {"scarp": 1.6, "scree": 1.0, "pit": 0.35, "pad": 0.35, "road": 0.25, "cut_bank": 1.0,
+        "turbid_pond": 1.6, "ald": 0.8, "fire_scar": 0.12, "old_scar": 0.8}
+
+
+@dataclass
+class Confounder:
+    kind: str
+    feature_id: str
+    region: int
+    polygon: Polygon
+    relief_m: float  # negative: a depression
+    upslope: tuple[float, float]  # unit vector: where a headwall faces
+    trend_active: bool  # changed during the Landsat trend period (2000-2019)
+
+    @property
+    def anatomy_class(self) -> str:
+        return KINDS[self.kind][0]
+
+    @property
+    def profile(self) -> str:
+        return KINDS[self.kind][1]
+
+    @property
+    def trend(self) -> tuple[float, float, float]:
+        return KINDS[self.kind][3] if self.trend_active else (0.0, 0.0, 0.0)
+
+    @property
+    def toe_head(self) -> tuple[float, float]:
+        coords = np.asarray(self.polygon.exterior.coords)
+        s = coords @ np.asarray(self.upslope)
+        return float(s.min()), float(s.max())
+
+
+def parse_rates(text: str) -> dict[str, float]:
+    """``hard``, ``none``, or KIND=RATE pairs (per km² of region, or a factor of the
+    hard mix with ``hard*F``); raises ValueError naming what is wrong."""
+    text = text.strip()
+    if text in ("", "none"):
+        return {}
+    if text == "hard" or text.startswith("hard*"):
+        factor = float(text[5:]) if text.startswith("hard*") else 1.0
+        if not (math.isfinite(factor) and factor >= 0):
+            raise ValueError(f"a factor of the hard mix must be finite and >= 0, got {factor}")
+        return {kind: rate * factor for kind, rate in HARD.items()}
+    rates = {}
+    for part in text.split(","):
+        kind, _, value = part.partition("=")
+        kind = kind.strip()
+        if kind not in KINDS:
+            raise ValueError(f"unknown confounder {kind!r} (known: {', '.join(KINDS)})")
+        rate = float(value)
+        if not (math.isfinite(rate) and rate >= 0):
+            raise ValueError(f"{kind}: a rate must be finite and >= 0, got {value!r}")
+        rates[kind] = rate
+    return rates
+
+
+def place_confounders(rng: np.random.Generator, region_index: int, region: Polygon, rates: dict[str, float],
+                      river: Polygon | None, busy, slumps, start_number: int) -> list[Confounder]:
+    """The confounders of one region, in a fixed order of kinds so that a seed gives one
+    world. ``busy`` (an Occupancy of water, slumps, outcrops and placed confounders) keeps
+    them apart; a fire scar, large, only keeps away from the slumps (``slumps``) and
+    takes the tundra under it, ponds and all."""
+    side = region.bounds[2] - region.bounds[0]
+    area_km2 = (side / 1000) ** 2
+    placed: list[Confounder] = []
+    roads: list[Polygon] = []
+    for kind in KINDS:
+        rate = rates.get(kind, 0.0)
+        if rate <= 0:
+            continue
+        for _ in range(int(rng.poisson(rate * area_km2))):
+            for _attempt in range(30):
+                polygon, upslope = _outline(kind, rng, region, river, roads)
+                if polygon is None or polygon.is_empty or not region.buffer(-20).contains(polygon):
+                    continue
+                if kind == "fire_scar":
+                    clash = slumps.within(polygon, 25.0)
+                elif kind == "cut_bank":  # on the river's edge: clear of everything else, not of the river
+                    clash = slumps.within(polygon, 25.0) or busy.overlap_area(polygon) > 0.01 * polygon.area
+                else:
+                    clash = busy.within(polygon, 5.0 if kind == "road" else 25.0)
+                if clash:
+                    continue
+                low, high = sorted(KINDS[kind][2])
+                relief = float(rng.uniform(low, high)) if (low, high) != (0.0, 0.0) else 0.0
+                confounder = Confounder(kind, f"{kind}{start_number + len(placed) + 1}", region_index, polygon,
+                                        relief, upslope, bool(rng.random() < 0.7))
+                placed.append(confounder)
+                if kind != "fire_scar":
+                    busy.add(polygon)
+                if kind == "road":
+                    roads.append(polygon)
+                break
+    return placed
+
+
+def _outline(kind: str, rng: np.random.Generator, region: Polygon, river: Polygon | None, roads):
+    """An outline of ``kind`` somewhere in the region, and its upslope direction."""
+    minx, miny, maxx, maxy = region.bounds
+    x, y = rng.uniform(minx + 60, maxx - 60), rng.uniform(miny + 60, maxy - 60)
+    angle = rng.uniform(0, 360)
+    upslope = (math.cos(math.radians(angle + 90)), math.sin(math.radians(angle + 90)))
+    if kind in ("scarp", "old_scar"):  # slump-sized, arcuate at the headwall
+        radius = float(np.clip(rng.lognormal(np.log(35), 0.5), 12, 110))
+        blob = lobate_polygon(rng, radius, rng.uniform(1.0, 1.6), 0.25)
+        return affinity.translate(affinity.rotate(blob, angle, origin=(0, 0)), x, y), upslope
+    if kind == "scree":  # a fan below a break, long down the slope
+        blob = lobate_polygon(rng, float(rng.uniform(15, 45)), rng.uniform(1.6, 2.6), 0.3)
+        return affinity.translate(affinity.rotate(blob, angle, origin=(0, 0)), x, y), upslope
+    if kind == "ald":  # long, thin, shallow
+        blob = lobate_polygon(rng, float(rng.uniform(6, 14)), rng.uniform(3.0, 6.0), 0.2)
+        return affinity.translate(affinity.rotate(blob, angle, origin=(0, 0)), x, y), upslope
+    if kind in ("pit", "pad"):  # rectangular, near a road where there is one
+        if roads and rng.random() < 0.7:
+            along = roads[int(rng.integers(len(roads)))].exterior
+            point = along.interpolate(rng.uniform(0, along.length))
+            x, y = point.x + rng.uniform(-60, 60), point.y + rng.uniform(-60, 60)
+        width, height = rng.uniform(25, 90), rng.uniform(20, 70)
+        rectangle = box(-width / 2, -height / 2, width / 2, height / 2)
+        return affinity.translate(affinity.rotate(rectangle, angle, origin=(0, 0)), x, y), upslope
+    if kind == "road":  # a gravel road of 6-10 m across the region, with a bend
+        length = rng.uniform(400, 1200)
+        bend = rng.uniform(-0.4, 0.4)
+        points = [(0, 0), (length / 2, length * bend / 4), (length, 0)]
+        line = affinity.translate(affinity.rotate(LineString(points), angle, origin=(0, 0)), x - length / 2, y)
+        return line.buffer(rng.uniform(3, 5), cap_style="flat").intersection(region.buffer(-25)), upslope
+    if kind == "cut_bank":  # a bare bank on the river's edge, headwall away from the water
+        if river is None or river.is_empty or not river.intersects(region):
+            return None, upslope
+        edge = river.exterior.intersection(region.buffer(-60))
+        if edge.is_empty:
+            return None, upslope
+        distance = rng.uniform(0, edge.length)
+        point = edge.interpolate(distance)
+        ahead = edge.interpolate(min(distance + 5, edge.length))
+        tx, ty = ahead.x - point.x, ahead.y - point.y
+        norm = math.hypot(tx, ty) or 1.0
+        nx, ny = -ty / norm, tx / norm
+        if river.contains(shapely.Point(point.x + 4 * nx, point.y + 4 * ny)):
+            nx, ny = -nx, -ny
+        length, width = rng.uniform(50, 180), rng.uniform(8, 20)
+        strip = affinity.rotate(box(-length / 2, 0, length / 2, width), math.degrees(math.atan2(ty, tx)),
+                                origin=(0, 0))
+        strip = affinity.translate(strip, point.x, point.y).difference(river)
+        parts = [g for g in getattr(strip, "geoms", [strip]) if g.geom_type == "Polygon"]
+        return (max(parts, key=lambda g: g.area) if parts else None), (nx, ny)
+    if kind == "turbid_pond":
+        return affinity.translate(lobate_polygon(rng, float(rng.uniform(8, 30)), 1.0, 0.25), x, y), upslope
+    if kind == "fire_scar":  # large and irregular
+        blob = lobate_polygon(rng, float(rng.uniform(120, 300)), rng.uniform(0.7, 1.4), 0.35)
+        return affinity.translate(blob, x, y), upslope
+    raise ValueError(kind)
