@@ -8,7 +8,7 @@ import rasterio
 from rasterio import features
 
 from rts_synth.confounders import ANATOMY_CODE, HARD, KINDS, parse_rates
-from rts_synth.fields import Fields
+from rts_synth.fields import Fields, shading
 from rts_synth.world import RegionError, build_world
 from tests.conftest import run_script
 
@@ -123,3 +123,46 @@ def test_the_truth_names_each_confounders_class(tmp_path):
     assert bad.returncode == 2 and "unknown confounder 'dune'" in bad.stderr
     bad = run_script("rts-synth", "-q", "-o", tmp_path / "bad", "--scenes", "4", "--rts-free-regions", "9")
     assert bad.returncode == 2 and "no region 9" in bad.stderr
+
+
+def test_input_errors_change_the_inputs_not_the_world():
+    clean = build_world(5, 12, 512, YEARS)
+    world = build_world(5, 12, 512, YEARS, input_errors=True)
+    # the same slumps and scenes: the errors come from their own random stream
+    assert [s.polygon.wkb for s in world.slumps] == [s.polygon.wkb for s in clean.slumps]
+    assert [s.scene_id for s in world.scenes] == [s.scene_id for s in clean.scenes]
+    assert clean.dem_shift_m == (0.0, 0.0) and clean.dem_year is None
+    assert 2.0 <= np.hypot(*world.dem_shift_m) <= 6.0 and world.dem_year == YEARS[0] - 1
+    for scene, plain in zip(world.scenes, clean.scenes, strict=True):
+        assert scene.sun is not None and plain.sun is None and plain.offset == (0.0, 0.0, 0.0, 0.0)
+        assert scene.haze_amplitude >= plain.haze_amplitude
+        if scene.satellite.startswith("10"):  # Dove Classic reads NIR high and red low against SuperDove
+            assert scene.gain[3] / plain.gain[3] > 1.0 > scene.gain[2] / plain.gain[2] - 0.05
+    # the DEM is older than the scenes: a slump that started later has no scar in it, and
+    # a growing one a smaller scar than its final extent
+    fields, clean_fields = Fields(world), Fields(clean)
+    grid = world.grid
+    for slump in world.slumps:
+        minx, miny, maxx, maxy = slump.polygon.bounds
+        col, row = int((minx - grid.x0) / grid.pixel) - 8, int((grid.y0 - maxy) / grid.pixel) - 8
+        window = (col, row, int((maxx - minx) / grid.pixel) + 16, int((maxy - miny) / grid.pixel) + 16)
+        small = (window[0] - 3, window[1] - 3, window[2] + 6, window[3] + 6)
+        core = (slice(3, 3 + window[3]), slice(3, 3 + window[2]))
+        old, final = fields.scar_depth(small, core), clean_fields.scar_depth(small, core)
+        if slump.start_year > YEARS[0] - 1:
+            assert not old.any() and final.any()
+        elif slump.retreat_m_per_yr > 3:
+            assert (old > 0).sum() < (final > 0).sum()
+
+
+def test_terrain_shading_brightens_slopes_facing_the_sun():
+    world = build_world(5, 12, 512, YEARS, input_errors=True)
+    fields = Fields(world)
+    window = (300, 300, 200, 200)
+    elevation = fields.elevation(window)
+    shade_south = shading(fields, window, (180.0, 30.0))
+    shade_north = shading(fields, window, (0.0, 30.0))
+    assert 0.9 < float(shade_south.mean()) < 1.1 and shade_south.std() > 0.02
+    dz_dy = -np.gradient(elevation, axis=0)  # elevation gained northwards
+    facing_south = dz_dy > np.percentile(np.abs(dz_dy), 60)  # ground falling to the south
+    assert shade_south[facing_south].mean() > shade_north[facing_south].mean()

@@ -46,7 +46,7 @@ def test_same_seed_identical_files_other_seed_other_world(world, tmp_path):
     synth(again, "--quicklook")
     first, second = files(world), files(again)
     assert first.keys() == second.keys()
-    assert len(first) == 4 * 4 + 3 + 7 + 1  # scenes x (sr, udm2, json, png), aux, truth (with the anatomy), csv
+    assert len(first) == 4 * 4 + 3 + 8 + 1  # scenes x (sr, udm2, json, png), aux, truth (with the anatomy), csv
     for name in first:
         assert first[name] == second[name], name
     other = tmp_path / "other"

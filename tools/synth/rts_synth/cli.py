@@ -82,9 +82,13 @@ well under a minute on 2 cores.""")
               help="Regions (1-based) without slumps: confounders only, as DARTS added to fight false positives.")
 @click.option("--test-regions", default=1, type=click.IntRange(1), show_default=True,
               help="How many of the last regions are held apart for testing (split 'test' in scenes.csv).")
+@click.option("--input-errors", is_flag=True,
+              help="The errors of real inputs (PlanetScope): gain by satellite generation and date, a reflectance "
+                   "offset, haze that udm2 leaves clear, terrain shading under each scene's sun, and a DEM "
+                   "misregistered by 2-6 m and made the year before the first scene (truth/input_errors.json).")
 @cli.run_options(TOOL)
 def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, confounder_rates, rts_free, test_regions,
-         run):
+         input_errors, run):
     """Build a synthetic demo world of PlanetScope-like scenes with known thaw slumps.
 
     Writes DIR/scenes/<id>/ (SR, udm2, metadata JSON), DIR/aux/ (dem.tif in EPSG:3413,
@@ -99,7 +103,8 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, conf
         except Exception as exc:  # noqa: BLE001 - one line, as for any bad input
             raise click.BadParameter(f"{labels}: {exc}", param_hint="--labels") from None
     try:
-        world = build_world(seed, n_scenes, size, years, label_shapes, confounder_rates, rts_free, test_regions)
+        world = build_world(seed, n_scenes, size, years, label_shapes, confounder_rates, rts_free, test_regions,
+                            input_errors)
     except RegionError as exc:
         raise click.BadParameter(str(exc), param_hint="--rts-free-regions") from None
     if sensor == "sentinel2":
@@ -108,8 +113,8 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, conf
     log.info("world: %d x %d px, %d regions, %d slumps, %d confounders, %d scenes", world.grid.width,
              world.grid.height, len(world.regions), len(world.slumps), len(world.confounders), len(world.scenes))
     version = cli.version_string(TOOL)
-    extra = (sorted(confounder_rates.items()), rts_free, test_regions) if confounder_rates or rts_free or \
-        test_regions != 1 else ()  # the classic world keeps its fingerprint
+    extra = (sorted(confounder_rates.items()), rts_free, test_regions, input_errors) if confounder_rates or \
+        rts_free or test_regions != 1 or input_errors else ()  # the classic world keeps its fingerprint
     stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, sensor, *extra, version)
     result = run_items(files.items(world, sensor), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
                        partial(files.write_item, fields=Fields(world), out=out, quicklook=quicklook, version=version),

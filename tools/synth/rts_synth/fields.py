@@ -13,6 +13,7 @@ import numpy as np
 from rasterio import features
 from scipy import ndimage
 from shapely import STRtree
+from shapely.geometry import Polygon
 
 from .world import PIXEL_M, Grid, World, WorldScene
 
@@ -159,12 +160,15 @@ class Fields:
         """Depth (m, >= 0) of the slump scars at their final extent."""
         world = self.world
         slumps = world.slumps
-        ids = self.burn("slumps_final", [s.polygon for s in slumps], list(range(1, len(slumps) + 1)),
-                        small, dtype="int32")[core]
+        name, outlines = "slumps_final", [s.polygon for s in slumps]
+        if world.dem_year is not None:  # an older DEM: the scars as they were that year
+            name = "slumps_dem"
+            outlines = [f if f is not None else Polygon() for f in (s.footprint(world.dem_year) for s in slumps)]
+        ids = self.burn(name, outlines, list(range(1, len(slumps) + 1)), small, dtype="int32")[core]
         height, width = ids.shape
         if not ids.any():
             return np.zeros((height, width), np.float32)
-        inside = self.burn("slumps_final", [s.polygon for s in slumps], [1] * len(slumps), small) > 0
+        inside = self.burn(name, outlines, [1] * len(slumps), small) > 0
         edge = np.clip(ndimage.distance_transform_edt(inside)[core] / 1.0, 0, 1)
         t = self._along(ids, small[0] + 3, small[1] + 3)
         depth = np.concatenate([[0.0], [s.depth_m for s in slumps]])
@@ -228,7 +232,7 @@ class Fields:
             if where.any():
                 local = spectrum[:, None] * (1 + grain * hash_normal(rows, cols, code)[where])[None, :]
                 refl[:, where] = local
-        self._paint_confounders(refl, window, rows, cols)
+        self._paint_confounders(refl, window, rows, cols, classes == TUNDRA)
         self._paint_slumps(refl, window, year, rows, cols)
         return refl.astype(np.float32)
 
@@ -242,9 +246,10 @@ class Fields:
             classes[self.mask(name, geometries, window)] = code
         return classes
 
-    def _paint_confounders(self, refl: np.ndarray, window, rows, cols) -> None:
+    def _paint_confounders(self, refl: np.ndarray, window, rows, cols, tundra: np.ndarray) -> None:
         """Each confounder in the colours that make it one: bare soil, gravel, turbid
-        water, burned or revegetated tundra (see rts_synth.confounders)."""
+        water, burned or revegetated tundra (see rts_synth.confounders). A fire burns
+        the tundra only (``tundra``), not the water or bare ground it spreads over."""
         confounders = self.world.confounders
         if not confounders:
             return
@@ -253,6 +258,7 @@ class Fields:
         if not ids.any():
             return
         kinds = np.array(["none"] + [c.kind for c in confounders])[ids]
+        kinds[(kinds == "fire_scar") & ~tundra] = "none"
         grain = 1 + 0.07 * hash_normal(rows, cols, 4099)
         mottle = np.clip(0.5 + 0.5 * self.slump_texture(rows, cols), 0, 1)
 
@@ -297,6 +303,25 @@ class Fields:
         refl[:, inside] = bare * (1 - cover) + refl[:, inside] * cover
 
 
+def shading(fields: Fields, world_window, sun: tuple[float, float]) -> np.ndarray:
+    """Terrain shading under a sun (azimuth, elevation in degrees): the cosine of the
+    incidence angle on each pixel's slope over that on flat ground (Lambert), so a slope
+    facing the sun is brighter and one facing away darker, differently in each scene."""
+    col, row, width, height = world_window
+    margin = 12
+    elevation = fields.elevation((col - margin, row - margin, width + 2 * margin, height + 2 * margin))
+    # smoothed: the relief is interpolated bilinearly, whose slopes jump at lattice lines
+    dz_dy, dz_dx = np.gradient(ndimage.gaussian_filter(elevation, 4.0), PIXEL_M)
+    inner = (slice(margin, margin + height), slice(margin, margin + width))
+    dz_dx, dz_dy = dz_dx[inner], -dz_dy[inner]  # rows run south: y grows upward
+    azimuth, altitude = np.radians(sun[0]), np.radians(sun[1])
+    sun_vector = np.array([np.sin(azimuth) * np.cos(altitude), np.cos(azimuth) * np.cos(altitude), np.sin(altitude)])
+    normal = np.stack([-dz_dx, -dz_dy, np.ones_like(dz_dx)])
+    normal /= np.linalg.norm(normal, axis=0)
+    incidence = np.tensordot(sun_vector, normal, axes=1)
+    return np.clip(incidence / np.sin(altitude), 0.2, 2.0).astype(np.float32)
+
+
 def scene_window(fields: Fields, scene: WorldScene, window) -> tuple[np.ndarray, np.ndarray]:
     """Digital numbers (4 bands, uint16, SR x 10000, 0 outside the swath) and udm2
     (8 bands, uint8) of a window of a scene; ``window`` is (col, row, width, height)
@@ -337,7 +362,10 @@ def scene_window(fields: Fields, scene: WorldScene, window) -> tuple[np.ndarray,
         alpha = soft(geometries, name, 3.0) * opacity
         if alpha.any():
             refl = refl * (1 - alpha[None]) + CLOUD[:, None, None] * cloud_texture[None] * alpha[None]
+    if scene.sun is not None:
+        refl *= shading(fields, world_window, scene.sun)[None]
     refl *= np.asarray(scene.gain, np.float32)[:, None, None]
+    refl += np.asarray(scene.offset, np.float32)[:, None, None]
     refl += 0.003 * np.stack([hash_normal(rows, cols, scene.salt + 10 * b) for b in range(4)])
     in_swath = scene_mask([scene.swath], "swath")
     dn = np.clip(np.round(refl * 10000), 1, 65535).astype(np.uint16)

@@ -28,7 +28,7 @@ from rts_core.sceneid import format_acquired
 from . import sentinel2
 from .confounders import ANATOMY_CODE
 from .fields import Fields, scene_window
-from .world import PIXEL_M, World, WorldScene
+from .world import PIXEL_M, World, WorldScene, generation
 
 DEM_CRS, DEM_PIXEL, DEM_NODATA = "EPSG:3413", 2.0, -9999.0
 TCVIS_CRS, TCVIS_PIXEL = "EPSG:4326", (0.0008, 0.00027)  # about 31 x 30 m here
@@ -65,7 +65,8 @@ def truth_paths(out: Path) -> dict[str, Path]:
     return {"rts": folder / "rts.parquet", "rts_gpkg": folder / "rts.gpkg",
             "extent": folder / "extent.parquet", "features": folder / "features.parquet",
             "conditions": folder / "conditions.parquet", "anatomy": folder / "anatomy.tif",
-            "anatomy_classes": folder / "anatomy_classes.txt", "scenes": out / "scenes.csv"}
+            "anatomy_classes": folder / "anatomy_classes.txt", "input_errors": folder / "input_errors.json",
+            "scenes": out / "scenes.csv"}
 
 
 # -- the run: one item for the auxiliary rasters, one for the truth, one per scene ------
@@ -205,9 +206,10 @@ def write_dem(fields: Fields, path: Path, tool_version: str, fingerprint: str = 
     path.parent.mkdir(parents=True, exist_ok=True)
     draft = atomic.temporary_path(path.with_name("elevation_utm.tif"))
     try:
+        misregistered = Affine.translation(*world.dem_shift_m) * grid.transform  # (0, 0) but with --input-errors
         with rasterio.open(draft, "w", driver="GTiff", width=grid.width, height=grid.height, count=1,
-                           dtype="float32", crs=grid.crs, transform=grid.transform, tiled=True,
-                           blockxsize=512, blockysize=512, nodata=DEM_NODATA) as dst:
+                           dtype="float32", crs=grid.crs, transform=misregistered, tiled=True, blockxsize=512,
+                           blockysize=512, nodata=DEM_NODATA) as dst:
             strips = list(raster.row_windows(grid.height, grid.width, strip_rows(grid.width, 1_000_000)))
             for window in scene_items(strips, "elevation", unit="strip"):
                 dst.write(fields.elevation((window.col_off, window.row_off, window.width, window.height)),
@@ -299,6 +301,16 @@ FEATURE_CLASS = {"lake": "lake", "pond": "lake", "river": "river", "gravel_bar":
                  "rock_outcrop": "bare ground", "shore_erosion": "bare ground"}
 
 
+def input_errors(world: World) -> dict:
+    """The errors of the inputs (rts-synth --input-errors), as injected: none in the classic world."""
+    return {"dem_shift_m": list(world.dem_shift_m), "dem_year": world.dem_year,
+            "tcvis_period": "2000-2019",
+            "scenes": {scene.scene_id: {"generation": generation(scene.satellite), "gain": list(scene.gain),
+                                        "offset": list(scene.offset), "haze_amplitude": scene.haze_amplitude,
+                                        "sun_azimuth_elevation": list(scene.sun) if scene.sun else None}
+                       for scene in world.scenes}}
+
+
 def write_anatomy(world: World, path: Path, legend_path: Path, fingerprint: str) -> None:
     """What lies under each pixel of the world grid, as the anatomy classes of
     rts_synth.confounders (1 vegetation ... 9 slump, at its final extent): the land
@@ -386,6 +398,7 @@ def write_truth(world: World, paths: dict[str, Path], out: Path, fingerprint: st
     geoparquet.write(feature_frame, paths["features"], fingerprint)
     geoparquet.write(condition_frame, paths["conditions"], fingerprint)
     write_anatomy(world, paths["anatomy"], paths["anatomy_classes"], fingerprint or "")
+    atomic.write_text(paths["input_errors"], json.dumps(input_errors(world), indent=1) + "\n")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(["scene_id", "region", "year", "acquired", "split", "sr_path"])

@@ -127,6 +127,8 @@ class WorldScene:
     gain: tuple[float, float, float, float]
     salt: int
     split: str
+    offset: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # reflectance added per band
+    sun: tuple[float, float] | None = None  # (azimuth, elevation) in degrees: terrain shading, when set
 
     @property
     def haze_fringe(self) -> Polygon:
@@ -163,6 +165,8 @@ class World:
     slumps: list[Slump] = field(default_factory=list)
     confounders: list[Confounder] = field(default_factory=list)
     rts_free: frozenset[int] = frozenset()  # 0-based indices of regions without slumps
+    dem_shift_m: tuple[float, float] = (0.0, 0.0)  # the DEM's misregistration (x, y)
+    dem_year: int | None = None  # the DEM's date: slumps at their extent of that year (None: the last)
     dem_gaps: list[Polygon] = field(default_factory=list)
     scenes: list[WorldScene] = field(default_factory=list)
     sensor: str = "planetscope"  # or "sentinel2": the scenes are written as Sentinel-2 products
@@ -231,12 +235,13 @@ def site_origin(width_m: float, height_m: float) -> tuple[float, float]:
 
 def build_world(seed: int, n_scenes: int, size: int, years: list[int],
                 label_shapes: list[Shape] | None = None, confounder_rates: dict[str, float] | None = None,
-                rts_free: tuple[int, ...] = (), test_regions: int = 1) -> World:
+                rts_free: tuple[int, ...] = (), test_regions: int = 1, input_errors: bool = False) -> World:
     """The whole world for a seed: deterministic, geometry only (fast).
 
     ``confounder_rates``: per km² of region by kind (rts_synth.confounders); none by
     default. ``rts_free``: 1-based numbers of regions without slumps (their confounders
-    stay). ``test_regions``: how many of the last regions are held apart for testing."""
+    stay). ``test_regions``: how many of the last regions are held apart for testing.
+    ``input_errors``: the errors of real inputs (:func:`add_input_errors`)."""
     years = sorted(years)
     per_region = 2 * len(years)  # two scenes a year per region
     n_regions = max(1, math.ceil(n_scenes / per_region))
@@ -277,7 +282,39 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
         year = years[(i // n_regions) % len(years)]
         world.scenes.append(_scene(world, scene_rng, region, region_offsets[region], region_px,
                                    size, year, used_ids))
+    if input_errors:
+        add_input_errors(world, np.random.default_rng([seed, 4]))
     return world
+
+
+# Relative gain (blue, green, red, nir) of PlanetScope generations against the truth:
+# Dove Classic (PS2) and Dove-R (PS2.SD) read differently from SuperDove (PSB.SD),
+# most in the red and NIR that NDVI is made of.
+GENERATION_GAIN = {"PS2": (1.04, 1.02, 0.95, 1.08), "PS2.SD": (1.02, 1.01, 0.98, 1.04),
+                   "PSB.SD": (1.0, 1.0, 1.0, 1.0)}
+
+
+def generation(satellite: str) -> str:
+    """The PlanetScope generation of a satellite id (24xx SuperDove, 22xx Dove-R, else Dove Classic)."""
+    return "PSB.SD" if satellite.startswith("24") else "PS2.SD" if satellite.startswith("22") else "PS2"
+
+
+def add_input_errors(world: World, rng: np.random.Generator) -> None:
+    """The errors of real inputs, drawn from their own stream (the world is otherwise
+    the same): each scene's gain by satellite generation and date, a reflectance
+    offset, haze that udm2 leaves clear, and a sun that shades the terrain; a DEM
+    misregistered by a few metres and made the year before the first scene, so slumps
+    grew after it. TCVIS already shows the earlier period 2000-2019."""
+    angle = rng.uniform(0, 2 * np.pi)
+    distance = rng.uniform(2.0, 6.0)
+    world.dem_shift_m = (float(distance * np.cos(angle)), float(distance * np.sin(angle)))
+    world.dem_year = world.years[0] - 1
+    for scene in world.scenes:
+        base = np.asarray(GENERATION_GAIN[generation(scene.satellite)])
+        scene.gain = tuple(float(g) for g in np.asarray(scene.gain) * base * rng.normal(1.0, 0.03, 4))
+        scene.offset = tuple(float(o) for o in rng.normal(0.002, 0.003, 4))
+        scene.haze_amplitude = float(scene.haze_amplitude + rng.uniform(0.0, 0.03))
+        scene.sun = (float(rng.uniform(140, 220)), float(rng.uniform(25, 45)))
 
 
 def _river(rng: np.random.Generator, grid: Grid) -> Polygon:
