@@ -68,7 +68,7 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery thresholds demo-cv demo-s2 demo-s2-models test-slurm \
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery thresholds demo-cv demo-s2 demo-s2-models demo-hard demo-hard-models demo-hard-report test-slurm \
   docker-demo images test-images \
   pipeline docker-pipeline
 
@@ -167,6 +167,51 @@ demo-chain: demo-stacks
 	  print('Held-apart test scenes, object level ({}): precision {:.2f}, recall {:.2f}, F1 {:.2f} ' \
 	        '({} predictions, {} true slumps)'.format(m['mode'], o['precision'], o['recall'], o['f1'], \
 	        o['n_pred'], o['n_ref']))" $(DEMO_DIR)/validation/metrics.json
+
+# The hard demo world (#31, in progress): confounders, RTS-free regions (3 in training, 6
+# held apart), the errors of real inputs; 36 scenes in 6 regions, regions 5 and 6 held apart.
+HARD_DEMO_DIR ?= demo-hard
+HARD_MODELS ?= models/demo-hard
+HARD_SYNTH_ARGS := --scenes 36 --confounders hard --rts-free-regions 3,6 --test-regions 2 --input-errors
+HARD_RTS_FREE_TRAIN := 3
+HARD_MAKE = $(MAKE) --no-print-directory DEMO_DIR=$(HARD_DEMO_DIR) DEMO_MODELS=$(HARD_MODELS) \
+  SYNTH_ARGS="$(HARD_SYNTH_ARGS)"
+
+demo-hard:
+	@$(HARD_MAKE) demo-chain
+	@$(HARD_MAKE) demo-hard-report
+
+# The hard world's figures: the DARTS recipe per region with its false-positive anatomy, and
+# two ablations (one model instead of the ensemble; that model trained without the RTS-free
+# region), each scored on the held-apart regions (workflow/hard_report.py prints the table).
+HARD_VALIDATE = $(call tool,validate) objects - $(WORLD)/truth/rts.parquet --group-by region \
+  --coverage $(DEMO_DIR)/hard/test_extent.parquet --landcover $(WORLD)/truth/anatomy.tif \
+  --landcover-classes "$$(cat $(WORLD)/truth/anatomy_classes.txt)"
+HARD_ENSEMBLE = $(call tool,ensemble) - --water $(WORLD)/aux/landcover.tif
+demo-hard-report:
+	@echo "== the hard world's figures -> $(DEMO_DIR)/hard" >&2
+	$(GALLERY_PYTHON) workflow/hard_report.py coverage $(DEMO_DIR) > /dev/null
+	sed 's#.*/\(.*\)\.stack\.tif#$(DEMO_DIR)/level1/\1.l1.parquet#' $(DEMO_DIR)/test_stacks.txt \
+	  | $(HARD_VALIDATE) -o $(DEMO_DIR)/hard/ensemble > /dev/null
+	grep -F -f <(sed 's#.*/\(.*\)\.stack\.tif#/\1.tcvis.prob.tif#' $(DEMO_DIR)/test_stacks.txt) $(DEMO_DIR)/probs.txt \
+	  | $(HARD_ENSEMBLE) -o $(DEMO_DIR)/hard/level1-single | $(HARD_VALIDATE) -o $(DEMO_DIR)/hard/single > /dev/null
+	$(call tool,infer) - --model $(DEMO_MODELS)/tcvis-without-rts-free.onnx -o $(DEMO_DIR)/hard/probs-ablation \
+	  < $(DEMO_DIR)/test_stacks.txt | $(HARD_ENSEMBLE) -o $(DEMO_DIR)/hard/level1-ablation \
+	  | $(HARD_VALIDATE) -o $(DEMO_DIR)/hard/without_rts_free > /dev/null
+	@$(GALLERY_PYTHON) workflow/hard_report.py summary $(DEMO_DIR)
+
+# Retrains the hard world's models: the ensemble's two, and for the ablation a tcvis model
+# trained without the RTS-free training region (about an hour on 2 cores).
+demo-hard-models:
+	@$(HARD_MAKE) demo-models
+	awk -F, 'NR > 1 && $$5 == "train" && $$2 != $(HARD_RTS_FREE_TRAIN) {print "$(HARD_DEMO_DIR)/stacks/" $$1 ".stack.tif"}' \
+	  $(HARD_DEMO_DIR)/world/scenes.csv > $(HARD_DEMO_DIR)/train_stacks_without_rts_free.txt
+	$(call tool,train) fit - --labels $(HARD_DEMO_DIR)/world/truth/rts.parquet \
+	  --footprints $(HARD_DEMO_DIR)/world/truth/extent.parquet --bands tcvis --name tcvis-without-rts-free \
+	  $(DEMO_FIT) --overwrite -o $(HARD_DEMO_DIR)/models/ablation < $(HARD_DEMO_DIR)/train_stacks_without_rts_free.txt
+	for ext in onnx metrics.csv training.png; do \
+	  src=$(HARD_DEMO_DIR)/models/ablation/$$( [ $$ext = onnx ] && echo tcvis-without-rts-free.onnx || echo $$ext ); \
+	  cp $$src $(HARD_MODELS)/tcvis-without-rts-free.$$ext; done
 
 # Threshold optimisation on the held-apart test scenes: pixels (rts-validate threshold over
 # the ensemble's mean probabilities) and objects (the thresholds target below).
