@@ -317,5 +317,5 @@ bench: install
 	  echo "== $$script" >&2; $(BIN)/python "$$script"; done
 
 clean:
-	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) $(CV_DIR) $(S2_DEMO_DIR) $(SLURM_OUT) .pytest_cache .ruff_cache
+	rm -rf build $(DEMO_DIR) $(DOCKER_DEMO_DIR) $(CV_DIR) $(S2_DEMO_DIR) $(HARD_DEMO_DIR) $(SLURM_OUT) .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
