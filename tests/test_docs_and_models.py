@@ -35,6 +35,15 @@ def test_the_demo_models_were_trained_on_stacks_as_rts_prep_makes_them_now(name)
     assert meta["bands"] == list(contract.BAND_SETS[name])
 
 
+@pytest.mark.parametrize("name, bands", [("tcvis", "tcvis"), ("notcvis", "notcvis"),
+                                         ("tcvis-without-rts-free", "tcvis")])
+def test_the_hard_demo_models_were_trained_on_stacks_as_rts_prep_makes_them_now(name, bands):
+    model = onnx.load(str(ROOT / "models" / "demo-hard" / f"{name}.onnx"), load_external_data=False)
+    meta = json.loads({p.key: p.value for p in model.metadata_props}[contract.MODEL_METADATA_KEY])
+    assert meta["preprocessing"] == preprocessing_record(PrepOptions(), "udm2_darts_v1", pixel_m=3.0)
+    assert meta["bands"] == list(contract.BAND_SETS[bands]) and meta["name"] == name
+
+
 @pytest.mark.parametrize("name", ["tcvis", "notcvis"])
 def test_the_sentinel2_demo_models_were_trained_on_sentinel2_stacks(name):
     model = onnx.load(str(ROOT / "models" / "demo-s2" / f"{name}.onnx"), load_external_data=False)
