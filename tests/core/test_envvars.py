@@ -12,7 +12,8 @@ VALUES = {"device": "cpu", "bands": "notcvis", "arch": "Unet", "encoder": "resne
           "val_scenes": "20220101_000000_00_0000", "name": "mine", "water_classes": "1,2", "weights": "tcvis=2",
           "group_by": "year", "years": "2021,2022", "models": "tcvis,notcvis", "preprocessing": "tpi_radius_m=50",
           "size_bounds_m2": "500,5000", "thresholds": "0.3,0.6", "landcover_classes": "1=lake", "scl_invalid": "0,1",
-          "bounds": "0,0,10,10", "workers": "97", "confounders": "scarp=2", "rts_free_regions": "1"}  # workers: default all cores, so a count no machine here has
+          "bounds": "0,0,10,10", "confounders": "scarp=2", "rts_free_regions": "1",
+          "workers": "97"}  # workers: default all cores, so a count no machine here has
 
 
 def commands():
