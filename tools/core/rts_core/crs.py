@@ -68,8 +68,7 @@ def _longitude_intervals(frame) -> list[tuple[float, float]]:
         bounds = shapely.bounds(shapely.get_parts(np.asarray(frame.geometry.values)))
         bounds = bounds[np.isfinite(bounds).all(axis=1)]
         return [(w, e) for w, e in bounds[:, [0, 2]]]
-    transformer = Transformer.from_crs(frame.crs, GEOGRAPHIC_CRS, always_xy=True)
-    west, _, east, _ = transformer.transform_bounds(*frame.total_bounds, densify_pts=21)
+    west, _, east, _ = _transformer(frame.crs, _GEOGRAPHIC).transform_bounds(*frame.total_bounds, densify_pts=21)
     return [(west, east)]
 
 
@@ -80,8 +79,8 @@ def metric_crs(*frames) -> str:
         return POLAR_NORTH
     latitudes = []
     for frame in frames:
-        transformer = Transformer.from_crs(frame.crs, GEOGRAPHIC_CRS, always_xy=True)
-        _, south, _, north = transformer.transform_bounds(*frame.total_bounds, densify_pts=21)
+        _, south, _, north = _transformer(frame.crs, _GEOGRAPHIC).transform_bounds(*frame.total_bounds,
+                                                                                  densify_pts=21)
         latitudes += [south, north]
     south, north = min(latitudes), max(latitudes)
     west, width = longitude_arc([i for f in frames for i in _longitude_intervals(f)])

@@ -86,9 +86,10 @@ def frame_of(table, geo: dict | None = None):
     """A GeoParquet table (of :func:`table_of` or read from a file) as a GeoDataFrame."""
     import geopandas
 
+    geo = geo or _geo_of(table)
     parts = parts_of(table, geo)
     frame = geopandas.GeoDataFrame(parts.attributes, geometry=parts.geometry, crs=parts.crs)
-    name = (geo or _geo_of(table))["primary_column"]
+    name = geo["primary_column"]
     return frame.rename_geometry(name) if name != "geometry" else frame
 
 
@@ -122,14 +123,22 @@ def _text(raw: Mapping[bytes, bytes] | None) -> dict[str, str]:
 
 
 def _geo_of(table) -> dict:
+    """The "geo" metadata of a table (or of a file's schema, as an empty table)."""
     geo = json.loads((table.schema.metadata or {}).get(b"geo", b"null") or "null")
     if not geo:
         raise InputError("a Parquet file without GeoParquet metadata")
     return geo
 
 
-def is_wkb(table) -> bool:
-    geo = _geo_of(table)
+def _opened(path: Path | str):
+    """A Parquet file with its footer read once, and its "geo" metadata."""
+    import pyarrow.parquet as parquet
+
+    source = parquet.ParquetFile(path)
+    return source, _geo_of(source.schema_arrow.empty_table())
+
+
+def _is_wkb(geo: dict) -> bool:
     return geo["columns"][geo["primary_column"]].get("encoding", "").upper() == "WKB"
 
 
@@ -230,10 +239,11 @@ class Writer:
 def read(path: Path | str):
     """A GeoParquet file as a GeoDataFrame; other encodings than WKB through geopandas."""
     import geopandas
-    import pyarrow.parquet as parquet
 
-    table = parquet.ParquetFile(path).read(use_threads=False)  # small files: threads cost more than they give
-    return frame_of(table) if is_wkb(table) else geopandas.read_parquet(path)
+    source, geo = _opened(path)
+    if not _is_wkb(geo):
+        return geopandas.read_parquet(path)
+    return frame_of(source.read(use_threads=False), geo)  # small files: threads cost more than they give
 
 
 def read_parts(path: Path | str) -> Parts:
@@ -241,23 +251,19 @@ def read_parts(path: Path | str) -> Parts:
     import geopandas
     import numpy as np
     import pandas
-    import pyarrow.parquet as parquet
 
-    table = parquet.ParquetFile(path).read(use_threads=False)
-    if is_wkb(table):
-        return parts_of(table)
+    source, geo = _opened(path)
+    if _is_wkb(geo):
+        return parts_of(source.read(use_threads=False), geo)
     frame = geopandas.read_parquet(path)
     return Parts(pandas.DataFrame(frame.drop(columns=frame.geometry.name)), np.asarray(frame.geometry.values),
-                 frame.crs, _text(table.schema.metadata))
+                 frame.crs, _text(source.schema_arrow.metadata))
 
 
 def read_row_groups(path: Path | str) -> Iterator:
     """A GeoParquet file as GeoDataFrames of one row group each (at least one frame,
     possibly empty), for files too large to read at once."""
-    import pyarrow.parquet as parquet
-
-    source = parquet.ParquetFile(path)
-    geo = _geo_of(source.schema_arrow.empty_table())
+    source, geo = _opened(path)
     for index in range(source.num_row_groups):
         yield frame_of(source.read_row_group(index), geo)
     if source.num_row_groups == 0:

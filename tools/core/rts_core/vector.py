@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import atomic, geoparquet
 from .errors import InputError
+from .geoparquet import GEOMETRY_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,6 @@ def read_vector(path: Path):
         raise InputError(f"not a readable vector file ({' '.join(str(exc).split())[:200]})") from None
 
 
-GEOMETRY_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon",
-                  "GeometryCollection")  # by shapely.get_type_id
 POLYGONAL_TYPE_IDS = (3, 6)
 
 

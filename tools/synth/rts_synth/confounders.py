@@ -33,7 +33,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import LineString, Polygon, box
 
-from .shapes import lobate_polygon
+from .shapes import axis_extent, lobate_polygon
 
 # Anatomy classes of the truth (truth/anatomy.tif codes, as rts-validate --landcover-classes).
 ANATOMY_CLASSES = ("vegetation", "bare ground", "lake", "river", "sea", "infrastructure", "ALD", "old scar",
@@ -84,9 +84,7 @@ class Confounder:
 
     @property
     def toe_head(self) -> tuple[float, float]:
-        coords = np.asarray(self.polygon.exterior.coords)
-        s = coords @ np.asarray(self.upslope)
-        return float(s.min()), float(s.max())
+        return axis_extent(self.polygon, self.upslope)
 
 
 def parse_rates(text: str) -> dict[str, float]:

@@ -23,6 +23,13 @@ class Shape:
     source: str  # "procedural" or the label's id
 
 
+def axis_extent(polygon: Polygon, axis: tuple[float, float]) -> tuple[float, float]:
+    """(min, max) of an outline's vertices along a unit vector (metres): the toe and
+    headwall of a slump or scar along its upslope axis."""
+    along = np.asarray(polygon.exterior.coords) @ np.asarray(axis)
+    return float(along.min()), float(along.max())
+
+
 def lobate_polygon(rng: np.random.Generator, radius: float, elongation: float = 1.0,
                    roughness: float = 0.18, vertices: int = 72) -> Polygon:
     """A smooth irregular blob: a circle whose radius varies by a few low harmonics."""

@@ -22,7 +22,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box
 
 from .confounders import Confounder, place_confounders
-from .shapes import Shape, lobate_polygon, procedural_shape
+from .shapes import Shape, axis_extent, lobate_polygon, procedural_shape
 
 # Site on the Tuktoyaktuk Peninsula (NWT, Canada), a slump-rich region of DARTS.
 SITE_LON, SITE_LAT = -133.4, 69.45
@@ -102,9 +102,7 @@ class Slump:
     @property
     def toe_head(self) -> tuple[float, float]:
         """Extent of the final outline along the upslope axis (metres)."""
-        coords = np.asarray(self.polygon.exterior.coords)
-        s = coords @ np.asarray(self.upslope)
-        return float(s.min()), float(s.max())
+        return axis_extent(self.polygon, self.upslope)
 
 
 @dataclass
