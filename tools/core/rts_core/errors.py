@@ -54,8 +54,7 @@ def blamed(source: object, exc: BaseException) -> InputError:
 
 def one_line(exc: BaseException) -> str:
     """An exception as a single line (its message, else its type)."""
-    text = " ".join(str(exc).split()) if str(exc).strip() else type(exc).__name__
-    return text
+    return " ".join(str(exc).split()) if str(exc).strip() else type(exc).__name__
 
 
 def report_error(source: object, exc: BaseException, *, debug: bool = False) -> None:

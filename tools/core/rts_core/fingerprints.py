@@ -19,8 +19,6 @@ TAG_FINGERPRINT = contract.TAG_FINGERPRINT  # rasters: GDAL dataset tag
 PARQUET_FINGERPRINT = b"rts:fingerprint"  # GeoParquet: schema metadata key
 
 
-
-
 class DamagedOutput(Exception):
     """An output file that cannot be read whole."""
 

@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 
 from rts_core import atomic
+from rts_core.metrics import PIXEL_KEYS
 
 from . import charts
 from .crossval import SCORES
 from .matching import INSTANCE_KEYS, OBJECT_KEYS
-from .pixels import PIXEL_KEYS
 
 MAP_MAX_FEATURES = 5000  # above this a map of every polygon is unreadable and slow
 
