@@ -86,7 +86,7 @@ def test_each_confounder_shows_the_cues_it_shares_with_slumps(hard_world):
         elevation = fields.elevation(window)
         ring = inside(confounder.polygon.buffer(15), window) & ~inside(confounder.polygon.buffer(3), window)
         inner_ndvi, ring_ndvi = float(np.median(ndvi(refl)[mask])), float(np.median(ndvi(refl)[ring]))
-        if confounder.kind in ("scarp", "scree", "pit", "cut_bank"):
+        if confounder.kind in ("scarp", "scree", "pit", "cut_bank", "bluff"):
             assert abs(inner_ndvi - slump_ndvi) < 0.15, (confounder.kind, inner_ndvi, slump_ndvi)
         if confounder.kind in ("scarp", "pit", "old_scar"):  # a depression, like a slump's scar
             assert np.median(elevation[mask]) < np.median(elevation[ring]) - 0.5, confounder.kind
@@ -166,3 +166,54 @@ def test_terrain_shading_brightens_slopes_facing_the_sun():
     dz_dy = -np.gradient(elevation, axis=0)  # elevation gained northwards
     facing_south = dz_dy > np.percentile(np.abs(dz_dy), 60)  # ground falling to the south
     assert shade_south[facing_south].mean() > shade_north[facing_south].mean()
+
+
+def test_the_sea_has_bluffs_on_its_coast_and_the_classic_world_has_no_sea(hard_world):
+    """The hard mix brings a sea on the west with eroding bluffs (anatomy class sea):
+    low NIR water below the land, bare banks at its edge with a trend."""
+    assert build_world(7, 24, 384, YEARS).sea is None
+    world = hard_world
+    assert world.sea is not None and world.sea in world.water
+    bluffs = [c for c in world.confounders if c.kind == "bluff"]
+    assert bluffs and all(c.anatomy_class == "sea" for c in bluffs)
+    assert all(c.polygon.distance(world.sea) < 1.0 and c.polygon.intersection(world.sea).area < 1.0
+               for c in bluffs)
+    assert {c.region for c in bluffs} <= {0, 2}  # the western regions
+    assert not any(s.polygon.intersection(world.sea).area > 0.03 * s.polygon.area for s in world.slumps)
+    fields = Fields(world)
+    grid = world.grid
+    bluff = max(bluffs, key=lambda c: c.polygon.area)
+    minx, miny, maxx, maxy = bluff.polygon.buffer(60).bounds
+    window = (int((minx - grid.x0) / grid.pixel), int((grid.y0 - maxy) / grid.pixel),
+              int((maxx - minx) / grid.pixel), int((maxy - miny) / grid.pixel))
+    transform = grid.window_transform(window[0], window[1])
+    sea = features.rasterize([world.sea], out_shape=(window[3], window[2]), transform=transform).astype(bool)
+    bank = features.rasterize([bluff.polygon.buffer(-2)], out_shape=sea.shape, transform=transform).astype(bool)
+    refl, elevation = fields.ground(window, YEARS[-1]), fields.elevation(window)
+    assert sea.any() and bank.any() and (~sea & ~bank).any()
+    assert refl[3][sea].mean() < 0.05 < refl[3][bank].mean()
+    assert np.median(elevation[sea]) < np.median(elevation[~sea & ~bank]) - 2
+
+
+def test_revegetated_slumps_are_fainter_and_keep_their_outline():
+    bare = build_world(3, 12, 512, YEARS, None, parse_rates("hard"))
+    grown = build_world(3, 12, 512, YEARS, None, parse_rates("hard"), revegetated=0.5)
+    assert [s.polygon.wkb for s in grown.slumps] == [s.polygon.wkb for s in bare.slumps]
+    regrowth = np.array([s.regrowth for s in grown.slumps])
+    assert 0.25 < (regrowth > 0).mean() < 0.75 and ((regrowth == 0) | ((regrowth >= 0.3) & (regrowth <= 0.65))).all()
+    assert all(s.regrowth == 0 for s in bare.slumps)
+    slump_index = max((i for i, s in enumerate(grown.slumps) if s.regrowth > 0),
+                      key=lambda i: grown.slumps[i].polygon.area)
+    polygon = grown.slumps[slump_index].polygon
+    grid = grown.grid
+    minx, miny, maxx, maxy = polygon.bounds
+    window = (int((minx - grid.x0) / grid.pixel), int((grid.y0 - maxy) / grid.pixel),
+              int((maxx - minx) / grid.pixel) + 1, int((maxy - miny) / grid.pixel) + 1)
+    inside = features.rasterize([polygon.buffer(-3)], out_shape=(window[3], window[2]),
+                                transform=grid.window_transform(window[0], window[1])).astype(bool)
+
+    def ndvi(world):
+        refl = Fields(world).ground(window, YEARS[-1])
+        return float(np.median(((refl[3] - refl[2]) / (refl[3] + refl[2]))[inside]))
+
+    assert ndvi(grown) > ndvi(bare) + 0.1

@@ -86,9 +86,12 @@ well under a minute on 2 cores.""")
               help="The errors of real inputs (PlanetScope): gain by satellite generation and date, a reflectance "
                    "offset, haze that udm2 leaves clear, terrain shading under each scene's sun, and a DEM "
                    "misregistered by 2-6 m and made the year before the first scene (truth/input_errors.json).")
+@click.option("--revegetated-slumps", "revegetated", default=0.0, type=click.FloatRange(0, 1), show_default=True,
+              metavar="SHARE", help="The share of slumps whose floor is partly grown over (30-65 % vegetation), "
+                                    "fainter than a fresh scar (column 'regrowth' in truth/features.parquet).")
 @cli.run_options(TOOL)
 def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, confounder_rates, rts_free, test_regions,
-         input_errors, run):
+         input_errors, revegetated, run):
     """Build a synthetic demo world of PlanetScope-like scenes with known thaw slumps.
 
     Writes DIR/scenes/<id>/ (SR, udm2, metadata JSON), DIR/aux/ (dem.tif in EPSG:3413,
@@ -104,7 +107,7 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, conf
             raise click.BadParameter(f"{labels}: {exc}", param_hint="--labels") from None
     try:
         world = build_world(seed, n_scenes, size, years, label_shapes, confounder_rates, rts_free, test_regions,
-                            input_errors)
+                            input_errors, revegetated)
     except RegionError as exc:
         raise click.BadParameter(str(exc), param_hint="--rts-free-regions") from None
     if sensor == "sentinel2":
@@ -113,8 +116,9 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, conf
     log.info("world: %d x %d px, %d regions, %d slumps, %d confounders, %d scenes", world.grid.width,
              world.grid.height, len(world.regions), len(world.slumps), len(world.confounders), len(world.scenes))
     version = cli.version_string(TOOL)
-    extra = (sorted(confounder_rates.items()), rts_free, test_regions, input_errors) if confounder_rates or \
-        rts_free or test_regions != 1 or input_errors else ()  # the classic world keeps its fingerprint
+    extra = (sorted(confounder_rates.items()), rts_free, test_regions, input_errors, revegetated) \
+        if confounder_rates or rts_free or test_regions != 1 or input_errors or revegetated else ()
+    # (the classic world keeps its fingerprint)
     stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, sensor, *extra, version)
     result = run_items(files.items(world, sensor), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
                        partial(files.write_item, fields=Fields(world), out=out, quicklook=quicklook, version=version),

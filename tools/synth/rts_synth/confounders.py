@@ -1,15 +1,16 @@
 """Confounders: the landforms that fool slump mappers in the field (DARTS preprint,
 Table 5: bare ground 64 % of its false positives, lakes 8 %, rivers 7 %, periglacial
-landforms 4 %, vegetation 2 %). Each shares most cues with a slump and differs in few:
+landforms 4 %, sea 3 %, vegetation 2 %). Each shares most cues with a slump and differs in few:
 
 | kind | anatomy class | looks like a slump in | differs in |
 | --- | --- | --- | --- |
-| scarp | bare ground | bare soil, a scar with a headwall-like break | no trend, no water at the toe |
+| scarp | bare ground | a bare scar, a headwall-like break, 40 % on lake shores | rock in the soil, half the trend |
 | scree | bare ground | bare, on a slope | a bump, not a scar |
 | pit | infrastructure | bare wet floor, a steep-walled depression, trend | rectangular, beside a road |
 | pad | infrastructure | bare gravel | raised, rectangular |
 | road | infrastructure | bare gravel | a line |
 | cut_bank | river | bare, a steep bank at the water, trend | a strip along the river |
+| bluff | sea | bare, a steep bank at the water, trend | a strip along the coast |
 | turbid_pond | lake | the brown of a wet slump floor, some with a steep bank | water (low NIR) |
 | ald | ALD | bare, on a slope, trend | long and thin, shallow |
 | fire_scar | vegetation | low NDVI, greening-down trend | no relief, large |
@@ -43,12 +44,13 @@ ANATOMY_CODE = {name: code for code, name in enumerate(ANATOMY_CLASSES, start=1)
 # kind: (anatomy class, relief profile, relief in metres (negative: a depression),
 #        TCVIS trend (brightness, greenness, wetness) at full cover)
 KINDS = {
-    "scarp": ("bare ground", "headwall", (-1.5, -3.5), (0.0, 0.0, 0.0)),
+    "scarp": ("bare ground", "headwall", (-1.5, -3.5), (18.0, -25.0, 15.0)),
     "scree": ("bare ground", "dome", (0.5, 1.5), (0.0, 0.0, 0.0)),
     "pit": ("infrastructure", "walls", (-2.0, -4.0), (30.0, -45.0, 35.0)),
     "pad": ("infrastructure", "walls", (0.6, 1.2), (25.0, -35.0, -5.0)),
     "road": ("infrastructure", "walls", (0.4, 0.8), (20.0, -30.0, -5.0)),
     "cut_bank": ("river", "headwall", (-2.0, -4.0), (22.0, -30.0, 35.0)),
+    "bluff": ("sea", "headwall", (-3.0, -6.0), (25.0, -35.0, 30.0)),
     "turbid_pond": ("lake", "walls", (-0.5, -2.0), (0.0, 0.0, 0.0)),
     "ald": ("ALD", "headwall", (-0.3, -0.8), (15.0, -25.0, 20.0)),
     "fire_scar": ("vegetation", "none", (0.0, 0.0), (-25.0, -50.0, 10.0)),
@@ -56,7 +58,7 @@ KINDS = {
 }
 
 # Per km² of region at rate 1: the hard demo world's mix (--confounders hard).
-HARD = {"scarp": 1.6, "scree": 1.0, "pit": 0.35, "pad": 0.35, "road": 0.25, "cut_bank": 1.0,
+HARD = {"scarp": 3.0, "scree": 1.6, "pit": 0.3, "pad": 0.3, "road": 0.2, "cut_bank": 1.0, "bluff": 0.8,
         "turbid_pond": 1.6, "ald": 0.8, "fire_scar": 0.12, "old_scar": 0.8}
 
 
@@ -112,11 +114,12 @@ def parse_rates(text: str) -> dict[str, float]:
 
 
 def place_confounders(rng: np.random.Generator, region_index: int, region: Polygon, rates: dict[str, float],
-                      river: Polygon | None, busy, slumps, start_number: int) -> list[Confounder]:
+                      banks: dict[str, Polygon | None], busy, slumps, start_number: int) -> list[Confounder]:
     """The confounders of one region, in a fixed order of kinds so that a seed gives one
     world. ``busy`` (an Occupancy of water, slumps, outcrops and placed confounders) keeps
     them apart; a fire scar, large, only keeps away from the slumps (``slumps``) and
-    takes the tundra under it, ponds and all."""
+    takes the tundra under it, ponds and all. ``banks``: the water a bank kind lines
+    (``cut_bank``: the river, ``bluff``: the sea; None where there is none)."""
     side = region.bounds[2] - region.bounds[0]
     area_km2 = (side / 1000) ** 2
     placed: list[Confounder] = []
@@ -127,12 +130,12 @@ def place_confounders(rng: np.random.Generator, region_index: int, region: Polyg
             continue
         for _ in range(int(rng.poisson(rate * area_km2))):
             for _attempt in range(30):
-                polygon, upslope = _outline(kind, rng, region, river, roads)
+                polygon, upslope = _outline(kind, rng, region, banks.get(kind), roads)
                 if polygon is None or polygon.is_empty or not region.buffer(-20).contains(polygon):
                     continue
                 if kind == "fire_scar":
                     clash = slumps.within(polygon, 25.0)
-                elif kind == "cut_bank":  # on the river's edge: clear of everything else, not of the river
+                elif kind in banks:  # may touch the water: clear of everything else, not of the water
                     clash = slumps.within(polygon, 25.0) or busy.overlap_area(polygon) > 0.01 * polygon.area
                 else:
                     clash = busy.within(polygon, 5.0 if kind == "road" else 25.0)
@@ -151,8 +154,30 @@ def place_confounders(rng: np.random.Generator, region_index: int, region: Polyg
     return placed
 
 
-def _outline(kind: str, rng: np.random.Generator, region: Polygon, river: Polygon | None, roads):
-    """An outline of ``kind`` somewhere in the region, and its upslope direction."""
+def _on_shore(rng: np.random.Generator, blob: Polygon, water, region: Polygon, radius: float):
+    """``blob`` (centred on 0, 0) turned and moved onto the shore of ``water``, its toe
+    at the water's edge; None where the shore misses the region."""
+    edge = water.boundary.intersection(region.buffer(-60))
+    if edge.is_empty or edge.length == 0:
+        return None, (0.0, 1.0)
+    distance = rng.uniform(0, edge.length)
+    point, ahead = edge.interpolate(distance), edge.interpolate(min(distance + 5, edge.length))
+    tx, ty = ahead.x - point.x, ahead.y - point.y
+    norm = math.hypot(tx, ty) or 1.0
+    nx, ny = -ty / norm, tx / norm
+    if water.contains(shapely.Point(point.x + 4 * nx, point.y + 4 * ny)):
+        nx, ny = -nx, -ny
+    angle = math.degrees(math.atan2(ny, nx)) - 90
+    placed = affinity.translate(affinity.rotate(blob, angle, origin=(0, 0)),
+                                point.x + nx * 0.8 * radius, point.y + ny * 0.8 * radius)
+    parts = [g for g in getattr(placed.difference(water), "geoms", [placed.difference(water)])
+             if g.geom_type == "Polygon" and not g.is_empty]
+    return (max(parts, key=lambda g: g.area) if parts else None), (nx, ny)
+
+
+def _outline(kind: str, rng: np.random.Generator, region: Polygon, water: Polygon | None, roads):
+    """An outline of ``kind`` somewhere in the region, and its upslope direction
+    (``water``: the river or sea a bank lines)."""
     minx, miny, maxx, maxy = region.bounds
     x, y = rng.uniform(minx + 60, maxx - 60), rng.uniform(miny + 60, maxy - 60)
     angle = rng.uniform(0, 360)
@@ -160,6 +185,9 @@ def _outline(kind: str, rng: np.random.Generator, region: Polygon, river: Polygo
     if kind in ("scarp", "old_scar"):  # slump-sized, arcuate at the headwall
         radius = float(np.clip(rng.lognormal(np.log(35), 0.5), 12, 110))
         blob = lobate_polygon(rng, radius, rng.uniform(1.0, 1.6), 0.25)
+        if kind == "scarp" and water is not None and not water.is_empty and rng.random() < 0.4:
+            # on a lake shore, where the slumps are, its headwall away from the water
+            return _on_shore(rng, blob, water, region, radius)
         return affinity.translate(affinity.rotate(blob, angle, origin=(0, 0)), x, y), upslope
     if kind == "scree":  # a fan below a break, long down the slope
         blob = lobate_polygon(rng, float(rng.uniform(15, 45)), rng.uniform(1.6, 2.6), 0.3)
@@ -181,10 +209,10 @@ def _outline(kind: str, rng: np.random.Generator, region: Polygon, river: Polygo
         points = [(0, 0), (length / 2, length * bend / 4), (length, 0)]
         line = affinity.translate(affinity.rotate(LineString(points), angle, origin=(0, 0)), x - length / 2, y)
         return line.buffer(rng.uniform(3, 5), cap_style="flat").intersection(region.buffer(-25)), upslope
-    if kind == "cut_bank":  # a bare bank on the river's edge, headwall away from the water
-        if river is None or river.is_empty or not river.intersects(region):
+    if kind in ("cut_bank", "bluff"):  # a bare bank on the water's edge, headwall away from the water
+        if water is None or water.is_empty or not water.intersects(region):
             return None, upslope
-        edge = river.exterior.intersection(region.buffer(-60))
+        edge = water.exterior.intersection(region.buffer(-60))
         if edge.is_empty:
             return None, upslope
         distance = rng.uniform(0, edge.length)
@@ -193,12 +221,12 @@ def _outline(kind: str, rng: np.random.Generator, region: Polygon, river: Polygo
         tx, ty = ahead.x - point.x, ahead.y - point.y
         norm = math.hypot(tx, ty) or 1.0
         nx, ny = -ty / norm, tx / norm
-        if river.contains(shapely.Point(point.x + 4 * nx, point.y + 4 * ny)):
+        if water.contains(shapely.Point(point.x + 4 * nx, point.y + 4 * ny)):
             nx, ny = -nx, -ny
         length, width = rng.uniform(50, 180), rng.uniform(8, 20)
         strip = affinity.rotate(box(-length / 2, 0, length / 2, width), math.degrees(math.atan2(ty, tx)),
                                 origin=(0, 0))
-        strip = affinity.translate(strip, point.x, point.y).difference(river)
+        strip = affinity.translate(strip, point.x, point.y).difference(water)
         parts = [g for g in getattr(strip, "geoms", [strip]) if g.geom_type == "Polygon"]
         return (max(parts, key=lambda g: g.area) if parts else None), (nx, ny)
     if kind == "turbid_pond":

@@ -29,13 +29,14 @@ SHORE_BARE = np.array([0.078, 0.098, 0.108, 0.150])
 LAKE = np.array([0.044, 0.044, 0.030, 0.016])
 POND_SEDIMENT = np.array([0.070, 0.102, 0.096, 0.062])
 RIVER = np.array([0.060, 0.082, 0.072, 0.042])
+SEA = np.array([0.052, 0.066, 0.050, 0.022])  # coastal water, a little sediment
 TURBID = np.array([0.066, 0.084, 0.088, 0.094])  # sediment-laden water, as brown as a wet slump floor
 BURN_FACTOR = np.array([0.90, 0.85, 1.05, 0.50])  # burned tundra: darker, and NIR most
 SNOW = np.array([0.86, 0.85, 0.82, 0.72])
 CLOUD = np.array([0.56, 0.56, 0.55, 0.58])
 
 # Surface classes rasterised per window (higher code wins where shapes overlap).
-TUNDRA, SHORE, ROCK_CLASS, GRAVEL_CLASS, POND, LAKE_CLASS, RIVER_CLASS = range(7)
+TUNDRA, SHORE, ROCK_CLASS, GRAVEL_CLASS, POND, LAKE_CLASS, RIVER_CLASS, SEA_CLASS = range(8)
 
 
 def hash_uniform(rows: np.ndarray, cols: np.ndarray, salt: int) -> np.ndarray:
@@ -142,6 +143,10 @@ class Fields:
         river = self.mask("river", [world.river], big)
         d_river = ndimage.distance_transform_edt(~river)[inner] * PIXEL_M if river.any() else far
         z += 6.0 * (1 - np.exp(-d_river / 80.0)) - 2.0 * river[inner]
+        if world.sea is not None:  # land rises from the coast; the sea lies below
+            sea = self.mask("sea", [world.sea], big)
+            d_sea = ndimage.distance_transform_edt(~sea)[inner] * PIXEL_M if sea.any() else far
+            z += 8.0 * (1 - np.exp(-d_sea / 50.0)) - 3.0 * sea[inner]
 
         small = (col - 3, row - 3, width + 6, height + 6)
         core = (slice(3, 3 + height), slice(3, 3 + width))
@@ -227,7 +232,7 @@ class Fields:
         classes = self._classes(window)
         for code, spectrum, grain in ((SHORE, SHORE_BARE, 0.08), (ROCK_CLASS, ROCK, 0.10),
                                       (GRAVEL_CLASS, GRAVEL, 0.08), (POND, POND_SEDIMENT, 0.03),
-                                      (LAKE_CLASS, LAKE, 0.02), (RIVER_CLASS, RIVER, 0.03)):
+                                      (LAKE_CLASS, LAKE, 0.02), (RIVER_CLASS, RIVER, 0.03), (SEA_CLASS, SEA, 0.03)):
             where = classes == code
             if where.any():
                 local = spectrum[:, None] * (1 + grain * hash_normal(rows, cols, code)[where])[None, :]
@@ -241,6 +246,8 @@ class Fields:
         layers = [("shore", world.shore_strips, SHORE), ("outcrops", world.outcrops, ROCK_CLASS),
                   ("gravel", world.gravel_bars, GRAVEL_CLASS), ("ponds", world.ponds, POND),
                   ("lakes", world.lakes, LAKE_CLASS), ("river", [world.river], RIVER_CLASS)]
+        if world.sea is not None:
+            layers.append(("sea", [world.sea], SEA_CLASS))
         classes = np.zeros((window[3], window[2]), np.uint8)
         for name, geometries, code in layers:
             classes[self.mask(name, geometries, window)] = code
@@ -270,16 +277,20 @@ class Fields:
         paint(["fire_scar"], lambda w: refl[:, w] * BURN_FACTOR[:, None])
         paint(["old_scar"], lambda w: 0.55 * refl[:, w] + 0.45 * (
             TUNDRA_SPARSE[:, None] * (1 - 0.4 * mottle[w]) + SLUMP_DRY[:, None] * 0.4 * mottle[w]))
-        paint(["scarp", "scree"], lambda w: ROCK[:, None] * mottle[w] + SLUMP_DRY[:, None] * (1 - mottle[w]))
+        # a scarp is soil with a little rock in it, drier or wetter in patches, as a slump floor
+        paint(["scarp"], lambda w: ROCK[:, None] * 0.3 * mottle[w] + (1 - 0.3 * mottle[w]) * (
+            SLUMP_WET[:, None] * (1 - mottle[w]) + SLUMP_DRY[:, None] * mottle[w]))
+        paint(["scree"], lambda w: ROCK[:, None] * mottle[w] + SLUMP_DRY[:, None] * (1 - mottle[w]))
         paint(["pit"], lambda w: SLUMP_WET[:, None] * (1 - 0.5 * mottle[w]) + SLUMP_DRY[:, None] * 0.5 * mottle[w])
         paint(["pad", "road"], lambda w: GRAVEL[:, None] * np.ones(int(w.sum()))[None, :])
-        paint(["cut_bank"], lambda w: SHORE_BARE[:, None] * (1 - mottle[w]) + SLUMP_DRY[:, None] * mottle[w])
+        paint(["cut_bank", "bluff"], lambda w: SHORE_BARE[:, None] * (1 - mottle[w]) + SLUMP_DRY[:, None] * mottle[w])
         paint(["ald"], lambda w: 0.5 * refl[:, w] + 0.5 * SLUMP_DRY[:, None])
         paint(["turbid_pond"], lambda w: TURBID[:, None] * np.ones(int(w.sum()))[None, :])
 
     def _paint_slumps(self, refl: np.ndarray, window, year: int, rows, cols) -> None:
         """Bare, wet scar soil: drier and brighter near the headwall, wet debris at the
-        toe, partly vegetated margins, a few remnant vegetation patches."""
+        toe, partly vegetated margins, a few remnant vegetation patches, and on the
+        slumps that are growing over (``Slump.regrowth``) that share of vegetation."""
         slumps = self.world.slumps
         col, row, width, height = window
         footprints = self.world.footprints(year)
@@ -299,7 +310,8 @@ class Fields:
         bare = bare * (1 + 0.06 * hash_normal(rows, cols, 977)[inside])[None, :]
         margin = np.clip(ndimage.distance_transform_edt(burned > 0)[core][inside] / 1.5, 0, 1)
         remnant = 0.3 * (self.patches(rows, cols)[inside] > 1.8)
-        cover = np.clip((1 - margin) * 0.3 + remnant, 0, 1)
+        regrowth = np.concatenate([[0.0], [s.regrowth for s in slumps]])[ids[inside]]
+        cover = np.clip((1 - margin) * 0.3 + remnant + regrowth, 0, 1)
         refl[:, inside] = bare * (1 - cover) + refl[:, inside] * cover
 
 

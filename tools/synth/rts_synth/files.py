@@ -34,7 +34,7 @@ DEM_CRS, DEM_PIXEL, DEM_NODATA = "EPSG:3413", 2.0, -9999.0
 TCVIS_CRS, TCVIS_PIXEL = "EPSG:4326", (0.0008, 0.00027)  # about 31 x 30 m here
 LANDCOVER_CRS, LANDCOVER_PIXEL = "EPSG:32607", 10.0  # the neighbouring UTM zone
 ESRI_WATER, ESRI_BUILT, ESRI_BARE, ESRI_RANGELAND = 1, 7, 8, 11
-BARE_KINDS = ("scarp", "scree", "pit", "cut_bank")
+BARE_KINDS = ("scarp", "scree", "pit", "cut_bank", "bluff")
 UDM2_BANDS = ("clear", "snow", "shadow", "light_haze", "heavy_haze", "cloud", "confidence",
               "unusable")
 AUX_MARGIN_M = 600.0
@@ -297,7 +297,7 @@ def write_landcover(fields: Fields, path: Path, tool_version: str, fingerprint: 
 
 
 # -- truth -----------------------------------------------------------------------------
-FEATURE_CLASS = {"lake": "lake", "pond": "lake", "river": "river", "gravel_bar": "bare ground",
+FEATURE_CLASS = {"lake": "lake", "pond": "lake", "river": "river", "sea": "sea", "gravel_bar": "bare ground",
                  "rock_outcrop": "bare ground", "shore_erosion": "bare ground"}
 
 
@@ -320,6 +320,7 @@ def write_anatomy(world: World, path: Path, legend_path: Path, fingerprint: str)
               ([c.polygon for c in world.confounders if c.kind == "fire_scar"], "vegetation")]
     layers += [([c.polygon], c.anatomy_class) for c in world.confounders if c.kind != "fire_scar"]
     layers += [(world.lakes + world.ponds, "lake"), ([world.river] if world.river is not None else [], "river"),
+               ([world.sea] if world.sea is not None else [], "sea"),
                ([s.polygon for s in world.slumps], "slump")]
     shapes = [(g, ANATOMY_CODE[name]) for geometries, name in layers for g in geometries
               if g is not None and not g.is_empty]
@@ -371,13 +372,15 @@ def truth_frames(world: World):
         features_rows.append({"kind": "slump", "feature_id": slump.site_id, "region": slump.region + 1,
                               "source": slump.source, "source_area_m2": slump.source_area_m2,
                               "depth_m": slump.depth_m, "retreat_m_per_yr": slump.retreat_m_per_yr,
-                              "start_year": slump.start_year, "anatomy_class": "slump", "geometry": slump.polygon})
+                              "start_year": slump.start_year, "regrowth": slump.regrowth, "anatomy_class": "slump",
+                              "geometry": slump.polygon})
     for confounder in world.confounders:
         features_rows.append({"kind": confounder.kind, "feature_id": confounder.feature_id,
                               "region": confounder.region + 1, "depth_m": -confounder.relief_m,
                               "anatomy_class": confounder.anatomy_class, "trend_2000_2019": confounder.trend_active,
                               "geometry": confounder.polygon})
-    for kind, geometries in (("lake", world.lakes), ("river", [world.river]), ("pond", world.ponds),
+    for kind, geometries in (("lake", world.lakes), ("river", [world.river]), ("sea", [world.sea]),
+                             ("pond", world.ponds),
                              ("gravel_bar", world.gravel_bars), ("rock_outcrop", world.outcrops),
                              ("shore_erosion", world.shore_strips), ("dem_gap", world.dem_gaps),
                              ("region", world.regions)):

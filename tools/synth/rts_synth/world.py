@@ -77,6 +77,7 @@ class Slump:
     source: str
     source_area_m2: float
     last_year: int
+    regrowth: float = 0.0  # share of the floor revegetated (0: bare; --revegetated-slumps)
 
     def footprint(self, year: int) -> Polygon | None:
         """The active area in ``year``: the final outline cut back downslope by the
@@ -154,6 +155,7 @@ class World:
     test_regions: frozenset[int]  # 0-based indices of the regions held apart for testing
     lakes: list[Polygon] = field(default_factory=list)
     river: Polygon | None = None
+    sea: Polygon | None = None  # a coast on the west, with the bluffs of the hard world
     ponds: list[Polygon] = field(default_factory=list)
     gravel_bars: list[Polygon] = field(default_factory=list)
     outcrops: list[Polygon] = field(default_factory=list)
@@ -184,7 +186,8 @@ class World:
 
     @property
     def water(self) -> list[Polygon]:
-        return self.lakes + self.ponds + ([self.river] if self.river is not None else [])
+        return (self.lakes + self.ponds + ([self.river] if self.river is not None else [])
+                + ([self.sea] if self.sea is not None else []))
 
 
 class Occupancy:
@@ -233,13 +236,16 @@ def site_origin(width_m: float, height_m: float) -> tuple[float, float]:
 
 def build_world(seed: int, n_scenes: int, size: int, years: list[int],
                 label_shapes: list[Shape] | None = None, confounder_rates: dict[str, float] | None = None,
-                rts_free: tuple[int, ...] = (), test_regions: int = 1, input_errors: bool = False) -> World:
+                rts_free: tuple[int, ...] = (), test_regions: int = 1, input_errors: bool = False,
+                revegetated: float = 0.0) -> World:
     """The whole world for a seed: deterministic, geometry only (fast).
 
     ``confounder_rates``: per km² of region by kind (rts_synth.confounders); none by
     default. ``rts_free``: 1-based numbers of regions without slumps (their confounders
     stay). ``test_regions``: how many of the last regions are held apart for testing.
-    ``input_errors``: the errors of real inputs (:func:`add_input_errors`)."""
+    ``input_errors``: the errors of real inputs (:func:`add_input_errors`).
+    ``revegetated``: the share of slumps whose floor is partly grown over (30-65 %),
+    drawn from its own stream. A sea comes with coastal bluffs (confounder ``bluff``)."""
     years = sorted(years)
     per_region = 2 * len(years)  # two scenes a year per region
     n_regions = max(1, math.ceil(n_scenes / per_region))
@@ -264,6 +270,8 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
     rng = np.random.default_rng([seed, 0])
     world.river = _river(rng, grid)
     world.gravel_bars = _gravel_bars(rng, world.river)
+    if (confounder_rates or {}).get("bluff", 0.0) > 0:
+        world.sea = _sea(np.random.default_rng([seed, 5]), grid, region_px)
     for index, region in enumerate(regions):
         region_rng = np.random.default_rng([seed, 1, index])
         _fill_region(world, index, region, region_rng, label_shapes)
@@ -271,7 +279,9 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
             busy = Occupancy(world.water + [s.polygon for s in world.slumps] + world.outcrops + world.gravel_bars
                              + [c.polygon for c in world.confounders if c.kind != "fire_scar"])
             world.confounders += place_confounders(
-                np.random.default_rng([seed, 3, index]), index, region, confounder_rates, world.river, busy,
+                np.random.default_rng([seed, 3, index]), index, region, confounder_rates,
+                {"cut_bank": world.river, "bluff": world.sea,
+                 "scarp": shapely.union_all([lake for lake in world.lakes if lake.intersects(region)])}, busy,
                 Occupancy(s.polygon for s in world.slumps), len(world.confounders))
     scene_rng = np.random.default_rng([seed, 2])
     used_ids: set[str] = set()
@@ -282,6 +292,11 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
                                    size, year, used_ids))
     if input_errors:
         add_input_errors(world, np.random.default_rng([seed, 4]))
+    if revegetated > 0:
+        regrowth_rng = np.random.default_rng([seed, 6])
+        for slump in world.slumps:
+            if regrowth_rng.random() < revegetated:
+                slump.regrowth = float(regrowth_rng.uniform(0.3, 0.65))
     return world
 
 
@@ -327,6 +342,20 @@ def _river(rng: np.random.Generator, grid: Grid) -> Polygon:
     return LineString(np.column_stack([xs, ys])).buffer(rng.uniform(10, 15), quad_segs=4)
 
 
+def _sea(rng: np.random.Generator, grid: Grid, region_px: int) -> Polygon:
+    """The sea along the west of the world, its wavy coast 12-20 % into the western
+    regions (north to south, beyond the grid)."""
+    top, bottom = grid.y0 + 300, grid.y0 - grid.height * PIXEL_M - 300
+    ys = np.linspace(top, bottom, 300)
+    inland = (150 + region_px * rng.uniform(0.12, 0.2)) * PIXEL_M
+    wavelength = rng.uniform(600, 1100)
+    phase = rng.uniform(0, 2 * np.pi)
+    xs = grid.x0 + inland + 60 * np.sin(2 * np.pi * ys / wavelength + phase) \
+        + 25 * np.sin(2 * np.pi * ys / (wavelength * 0.3) + 3 * phase)
+    west = grid.x0 - 300
+    return Polygon([(west, top), *zip(xs, ys, strict=True), (west, bottom)])
+
+
 def _gravel_bars(rng: np.random.Generator, river: Polygon) -> list[Polygon]:
     """Bare gravel bars on the river's banks: bare, flat, no change in TCVIS."""
     centre = river.exterior
@@ -356,7 +385,8 @@ def _fill_region(world: World, index: int, region: Polygon, rng: np.random.Gener
         radius = float(np.clip(rng.lognormal(np.log(110), 0.5), 40, side * 0.12))
         x, y = _random_point(rng, region, radius)
         lake = affinity.translate(lobate_polygon(rng, radius, rng.uniform(0.7, 1.4), 0.2), x, y)
-        if world.river is None or not lake.buffer(40).intersects(world.river):
+        if (world.river is None or not lake.buffer(40).intersects(world.river)) and \
+                (world.sea is None or not lake.buffer(60).intersects(world.sea)):
             lakes.append(lake)
     merged = shapely.union_all(lakes)
     world.lakes.extend(g for g in getattr(merged, "geoms", [merged]) if not g.is_empty)
