@@ -87,7 +87,7 @@ well under a minute on 2 cores.""")
                    "offset, haze that udm2 leaves clear, terrain shading under each scene's sun, and a DEM "
                    "misregistered by 2-6 m and made the year before the first scene (truth/input_errors.json).")
 @click.option("--revegetated-slumps", "revegetated", default=0.0, type=click.FloatRange(0, 1), show_default=True,
-              metavar="SHARE", help="The share of slumps whose floor is partly grown over (30-65 % vegetation), "
+              metavar="SHARE", help="The share of slumps whose floor is partly grown over (20-45 % vegetation), "
                                     "fainter than a fresh scar (column 'regrowth' in truth/features.parquet).")
 @cli.run_options(TOOL)
 def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, confounder_rates, rts_free, test_regions,

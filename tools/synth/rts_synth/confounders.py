@@ -4,7 +4,7 @@ landforms 4 %, sea 3 %, vegetation 2 %). Each shares most cues with a slump and 
 
 | kind | anatomy class | looks like a slump in | differs in |
 | --- | --- | --- | --- |
-| scarp | bare ground | a bare scar, a headwall-like break, 40 % on lake shores | rock in the soil, half the trend |
+| scarp | bare ground | a bare scar, a headwall-like break, 40 % on lake shores | rock in the soil, 0.8 of the trend |
 | scree | bare ground | bare, on a slope | a bump, not a scar |
 | pit | infrastructure | bare wet floor, a steep-walled depression, trend | rectangular, beside a road |
 | pad | infrastructure | bare gravel | raised, rectangular |
@@ -44,7 +44,7 @@ ANATOMY_CODE = {name: code for code, name in enumerate(ANATOMY_CLASSES, start=1)
 # kind: (anatomy class, relief profile, relief in metres (negative: a depression),
 #        TCVIS trend (brightness, greenness, wetness) at full cover)
 KINDS = {
-    "scarp": ("bare ground", "headwall", (-1.5, -3.5), (18.0, -25.0, 15.0)),
+    "scarp": ("bare ground", "headwall", (-1.5, -3.5), (32.0, -44.0, 38.0)),
     "scree": ("bare ground", "dome", (0.5, 1.5), (0.0, 0.0, 0.0)),
     "pit": ("infrastructure", "walls", (-2.0, -4.0), (30.0, -45.0, 35.0)),
     "pad": ("infrastructure", "walls", (0.6, 1.2), (25.0, -35.0, -5.0)),

@@ -244,7 +244,7 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
     default. ``rts_free``: 1-based numbers of regions without slumps (their confounders
     stay). ``test_regions``: how many of the last regions are held apart for testing.
     ``input_errors``: the errors of real inputs (:func:`add_input_errors`).
-    ``revegetated``: the share of slumps whose floor is partly grown over (30-65 %),
+    ``revegetated``: the share of slumps whose floor is partly grown over (20-45 %),
     drawn from its own stream. A sea comes with coastal bluffs (confounder ``bluff``)."""
     years = sorted(years)
     per_region = 2 * len(years)  # two scenes a year per region
@@ -296,7 +296,7 @@ def build_world(seed: int, n_scenes: int, size: int, years: list[int],
         regrowth_rng = np.random.default_rng([seed, 6])
         for slump in world.slumps:
             if regrowth_rng.random() < revegetated:
-                slump.regrowth = float(regrowth_rng.uniform(0.3, 0.65))
+                slump.regrowth = float(regrowth_rng.uniform(0.2, 0.45))
     return world
 
 
