@@ -1,6 +1,6 @@
-"""How far each confounder of the hard world overlaps slumps, band by band (#31).
+"""How far each confounder of the demo world overlaps slumps, band by band (#31).
 
-    python bench/overlap.py demo-hard        # after make demo-hard (or demo-hard-models)
+    python bench/overlap.py demo        # after make demo (or make demo-stacks)
 
 For every stack of the world, each valid pixel gets the anatomy class under it
 (world/truth/anatomy.tif; slumps at their extent in the scene's year, from
@@ -78,4 +78,4 @@ def main(demo: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "demo-hard"))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "demo"))

@@ -10,6 +10,7 @@ Reads only what the run left under the demo folder:
 - ``level1/<scene_id>.quicklook.png`` (``rts-ensemble --quicklook``) and the truth
   quicklook of ``rts-synth --quicklook`` (``world/scenes/.../<scene_id>_quicklook.png``);
 - ``validation/`` (``rts-validate objects``: metrics.json, report.md and its charts),
+  ``report/`` (``make demo-report``: per region, false positives by class, ablations),
   ``thresholds/compare`` and ``thresholds/pixels`` (the threshold sweeps), ``products/``
   (``rts-aggregate``: the products, and report.md with its figures when it writes one);
 - with ``--models``, the models' training curves (``<name>.training.png``).
@@ -249,12 +250,17 @@ def build(demo: Path, out: Path | None = None, models: Path | None = None) -> Pa
              f"(<code>{esc(demo.name)}/</code>): rts-synth, rts-prep, rts-infer, rts-ensemble, rts-aggregate, "
              "rts-validate.</p></header><main>")
     page.add('<nav><p><a href="#held-apart">Held-apart scenes</a> · <a href="#validation">Validation</a> · '
-             '<a href="#thresholds">Thresholds</a> · <a href="#products">Products</a></p></nav>')
+             '<a href="#figures">Per region and ablations</a> · <a href="#thresholds">Thresholds</a> · '
+             '<a href="#products">Products</a></p></nav>')
     count = scenes_section(page, demo)
     page.add('<div id="validation"></div>')
     report_section(page, "Validation of the held-apart scenes", demo / "validation",
                    "<code>rts-validate objects</code>: Level 1 of the held-apart scenes against the true slumps, "
                    "within each scene's valid extent.", demo, metrics=True)
+    page.add('<div id="figures"></div>')
+    report_section(page, "Per region, false positives by class, ablations", demo / "report",
+                   "What the DARTS recipe gets right and wrong on the held-apart regions, its false positives "
+                   "beside DARTS' Table 5, and two ablations (<code>make demo-report</code>).", demo)
     page.add('<div id="thresholds"></div>')
     report_section(page, "Threshold sweep: objects", demo / "thresholds" / "compare",
                    "The clean-up at each threshold, objects matched by IoU (<code>rts-validate compare</code>).",

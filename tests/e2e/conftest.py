@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
-SMALL_WORLD = "--scenes 8 --size 320 --years 2022,2023"
+SMALL_WORLD = "--scenes 8 --size 320 --years 2022,2023 --confounders hard --input-errors"
 THRESHOLDS = ("0.4", "0.5")  # the object sweep of the demo (seven thresholds in `make demo`)
 
 
@@ -29,7 +29,7 @@ def make(*args, cwd=ROOT, check=True, **kwargs):
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """`make demo` on an 8-scene world (two regions; the second held apart), made once
+    """`make demo` on a small hard world of 8 scenes (two regions; the second held apart), made once
     per test run: under pytest-xdist (``make test``) the first worker to need it makes
     it, in the run's common temporary folder, while the others wait for it."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
@@ -48,4 +48,5 @@ def make_demo(folder: Path) -> Path:
     done = make("demo", f"DEMO_DIR={folder}", f"SYNTH_ARGS={SMALL_WORLD}", f"THRESHOLDS={' '.join(THRESHOLDS)}")
     assert "Held-apart test scenes, object level" in done.stdout
     assert "Best threshold on the held-apart test scenes" in done.stdout
+    assert "## Object scores on the held-apart regions" in done.stdout and "## Ablations" in done.stdout
     return folder

@@ -217,3 +217,17 @@ def test_revegetated_slumps_are_fainter_and_keep_their_outline():
         return float(np.median(((refl[3] - refl[2]) / (refl[3] + refl[2]))[inside]))
 
     assert ndvi(grown) > ndvi(bare) + 0.1
+
+
+def test_a_share_of_scarps_are_look_alikes_with_a_slumps_whole_trend(hard_world):
+    """Some bare ground cannot be told from a slump at 3 m: those scarps have no rock in
+    their soil and a slump's whole TCVIS trend; the rest keep 0.8 of it."""
+    from rts_synth.confounders import LOOKALIKE_SHARE, SLUMP_TREND
+
+    scarps = [c for c in hard_world.confounders if c.kind == "scarp"]
+    alike = [c for c in scarps if c.lookalike]
+    assert not any(c.lookalike for c in hard_world.confounders if c.kind != "scarp")
+    assert abs(len(alike) / len(scarps) - LOOKALIKE_SHARE) < 0.15
+    assert all(c.trend == SLUMP_TREND for c in alike if c.trend_active)
+    assert all(c.trend == KINDS["scarp"][3] and c.trend[1] == 0.8 * SLUMP_TREND[1]
+               for c in scarps if c.trend_active and not c.lookalike)

@@ -4,7 +4,7 @@ landforms 4 %, sea 3 %, vegetation 2 %). Each shares most cues with a slump and 
 
 | kind | anatomy class | looks like a slump in | differs in |
 | --- | --- | --- | --- |
-| scarp | bare ground | a bare scar, a headwall-like break, 40 % on lake shores | rock in the soil, 0.8 of the trend |
+| scarp | bare ground | a bare scar, a headwall-like break, 40 % on lake shores | rock, 0.8 of the trend (40 %: none) |
 | scree | bare ground | bare, on a slope | a bump, not a scar |
 | pit | infrastructure | bare wet floor, a steep-walled depression, trend | rectangular, beside a road |
 | pad | infrastructure | bare gravel | raised, rectangular |
@@ -57,8 +57,15 @@ KINDS = {
     "old_scar": ("old scar", "headwall", (-2.0, -5.0), (-5.0, 25.0, -10.0)),
 }
 
+# A slump's TCVIS trend (brightness, greenness, wetness) at full cover (rts_synth.files).
+SLUMP_TREND = (40.0, -55.0, 48.0)
+# The share of scarps that keep no telling cue at 3 m: a slump's soil without rock and
+# a slump's whole trend. In the field some bare ground cannot be told from a slump in
+# the imagery alone; these make that part of the error irreducible, as it is there.
+LOOKALIKE_SHARE = 0.4
+
 # Per km² of region at rate 1: the hard demo world's mix (--confounders hard).
-HARD = {"scarp": 3.0, "scree": 1.6, "pit": 0.3, "pad": 0.3, "road": 0.2, "cut_bank": 1.0, "bluff": 0.8,
+HARD = {"scarp": 4.5, "scree": 1.6, "pit": 0.3, "pad": 0.3, "road": 0.2, "cut_bank": 1.0, "bluff": 0.8,
         "turbid_pond": 1.6, "ald": 0.8, "fire_scar": 0.12, "old_scar": 0.8}
 
 
@@ -71,6 +78,7 @@ class Confounder:
     relief_m: float  # negative: a depression
     upslope: tuple[float, float]  # unit vector: where a headwall faces
     trend_active: bool  # changed during the Landsat trend period (2000-2019)
+    lookalike: bool = False  # a scarp with no telling cue left at 3 m (LOOKALIKE_SHARE)
 
     @property
     def anatomy_class(self) -> str:
@@ -82,7 +90,9 @@ class Confounder:
 
     @property
     def trend(self) -> tuple[float, float, float]:
-        return KINDS[self.kind][3] if self.trend_active else (0.0, 0.0, 0.0)
+        if not self.trend_active:
+            return (0.0, 0.0, 0.0)
+        return SLUMP_TREND if self.lookalike else KINDS[self.kind][3]
 
     @property
     def toe_head(self) -> tuple[float, float]:
@@ -144,7 +154,8 @@ def place_confounders(rng: np.random.Generator, region_index: int, region: Polyg
                 low, high = sorted(KINDS[kind][2])
                 relief = float(rng.uniform(low, high)) if (low, high) != (0.0, 0.0) else 0.0
                 confounder = Confounder(kind, f"{kind}{start_number + len(placed) + 1}", region_index, polygon,
-                                        relief, upslope, bool(rng.random() < 0.7))
+                                        relief, upslope, bool(rng.random() < 0.7),
+                                        kind == "scarp" and bool(rng.random() < LOOKALIKE_SHARE))
                 placed.append(confounder)
                 if kind != "fire_scar":
                     busy.add(polygon)

@@ -277,8 +277,10 @@ class Fields:
         paint(["fire_scar"], lambda w: refl[:, w] * BURN_FACTOR[:, None])
         paint(["old_scar"], lambda w: 0.55 * refl[:, w] + 0.45 * (
             TUNDRA_SPARSE[:, None] * (1 - 0.4 * mottle[w]) + SLUMP_DRY[:, None] * 0.4 * mottle[w]))
-        # a scarp is soil with a little rock in it, drier or wetter in patches, as a slump floor
-        paint(["scarp"], lambda w: ROCK[:, None] * 0.3 * mottle[w] + (1 - 0.3 * mottle[w]) * (
+        # a scarp is soil with a little rock in it (none in a look-alike), drier or wetter in
+        # patches, as a slump floor
+        rock = 0.3 * mottle * ~np.array([False] + [c.lookalike for c in confounders])[ids]
+        paint(["scarp"], lambda w: ROCK[:, None] * rock[w] + (1 - rock[w]) * (
             SLUMP_WET[:, None] * (1 - mottle[w]) + SLUMP_DRY[:, None] * mottle[w]))
         paint(["scree"], lambda w: ROCK[:, None] * mottle[w] + SLUMP_DRY[:, None] * (1 - mottle[w]))
         paint(["pit"], lambda w: SLUMP_WET[:, None] * (1 - 0.5 * mottle[w]) + SLUMP_DRY[:, None] * 0.5 * mottle[w])

@@ -26,7 +26,7 @@ from rts_core.runner import Plan
 from rts_core.sceneid import format_acquired
 
 from . import sentinel2
-from .confounders import ANATOMY_CODE
+from .confounders import ANATOMY_CODE, SLUMP_TREND
 from .fields import Fields, scene_window
 from .world import PIXEL_M, World, WorldScene, generation
 
@@ -256,19 +256,17 @@ def write_tcvis(fields: Fields, path: Path, tool_version: str, fingerprint: str 
     slumps = fraction([s.disturbed_2000_2019() for s in world.slumps])
     erosion = fraction(world.shore_erosion)
     confounded = np.zeros((3, height, width), np.float32)  # each confounder's own trend, by cover
-    for kind in sorted({c.kind for c in world.confounders}):
-        changed = [c for c in world.confounders if c.kind == kind and any(c.trend)]
-        if changed:
-            confounded += np.asarray(changed[0].trend, np.float32)[:, None, None] * \
-                fraction([c.polygon for c in changed])[None]
+    for trend in sorted({c.trend for c in world.confounders if any(c.trend)}):
+        changed = [c.polygon for c in world.confounders if c.trend == trend]
+        confounded += np.asarray(trend, np.float32)[:, None, None] * fraction(changed)[None]
     rng = np.random.default_rng([world.seed, 20])
     noise = ndimage.gaussian_filter(rng.standard_normal((3, height, width)), (0, 1.0, 1.0)) * 6.0
     regional = ndimage.gaussian_filter(rng.standard_normal((height, width)), 8)
     greening = 6.0 + 4.0 * regional / max(float(regional.std()), 1e-9)  # Arctic greening
     bands = np.stack([
-        128 + 2 + 40 * slumps + 22 * erosion + noise[0] + confounded[0],
-        128 + greening - 55 * slumps - 30 * erosion + noise[1] + confounded[1],
-        128 + 48 * slumps + 35 * erosion + noise[2] + confounded[2],
+        128 + 2 + SLUMP_TREND[0] * slumps + 22 * erosion + noise[0] + confounded[0],
+        128 + greening + SLUMP_TREND[1] * slumps - 30 * erosion + noise[1] + confounded[1],
+        128 + SLUMP_TREND[2] * slumps + 35 * erosion + noise[2] + confounded[2],
     ])
     data = np.clip(np.round(bands), 0, 255).astype(np.uint8)
     raster.write_cog(path, data, crs=TCVIS_CRS, transform=transform,
@@ -378,6 +376,7 @@ def truth_frames(world: World):
         features_rows.append({"kind": confounder.kind, "feature_id": confounder.feature_id,
                               "region": confounder.region + 1, "depth_m": -confounder.relief_m,
                               "anatomy_class": confounder.anatomy_class, "trend_2000_2019": confounder.trend_active,
+                              "lookalike": confounder.lookalike,
                               "geometry": confounder.polygon})
     for kind, geometries in (("lake", world.lakes), ("river", [world.river]), ("sea", [world.sea]),
                              ("pond", world.ponds),
