@@ -34,7 +34,7 @@ import shapely
 from shapely import affinity
 from shapely.geometry import LineString, Polygon, box
 
-from .shapes import axis_extent, lobate_polygon
+from .shapes import axis_extent, largest_polygon, lobate_polygon
 
 # Anatomy classes of the truth (truth/anatomy.tif codes, as rts-validate --landcover-classes).
 ANATOMY_CLASSES = ("vegetation", "bare ground", "lake", "river", "sea", "infrastructure", "ALD", "old scar",
@@ -165,12 +165,9 @@ def place_confounders(rng: np.random.Generator, region_index: int, region: Polyg
     return placed
 
 
-def _on_shore(rng: np.random.Generator, blob: Polygon, water, region: Polygon, radius: float):
-    """``blob`` (centred on 0, 0) turned and moved onto the shore of ``water``, its toe
-    at the water's edge; None where the shore misses the region."""
-    edge = water.boundary.intersection(region.buffer(-60))
-    if edge.is_empty or edge.length == 0:
-        return None, (0.0, 1.0)
+def _shore_frame(rng: np.random.Generator, water, edge):
+    """A random point on ``edge`` (part of the water's outline), the unit tangent there
+    and the unit normal pointing away from the water (upslope)."""
     distance = rng.uniform(0, edge.length)
     point, ahead = edge.interpolate(distance), edge.interpolate(min(distance + 5, edge.length))
     tx, ty = ahead.x - point.x, ahead.y - point.y
@@ -178,12 +175,20 @@ def _on_shore(rng: np.random.Generator, blob: Polygon, water, region: Polygon, r
     nx, ny = -ty / norm, tx / norm
     if water.contains(shapely.Point(point.x + 4 * nx, point.y + 4 * ny)):
         nx, ny = -nx, -ny
+    return point, (tx, ty), (nx, ny)
+
+
+def _on_shore(rng: np.random.Generator, blob: Polygon, water, region: Polygon, radius: float):
+    """``blob`` (centred on 0, 0) turned and moved onto the shore of ``water``, its toe
+    at the water's edge; None or empty where the shore misses the region."""
+    edge = water.boundary.intersection(region.buffer(-60))
+    if edge.is_empty or edge.length == 0:
+        return None, (0.0, 1.0)
+    point, _tangent, (nx, ny) = _shore_frame(rng, water, edge)
     angle = math.degrees(math.atan2(ny, nx)) - 90
     placed = affinity.translate(affinity.rotate(blob, angle, origin=(0, 0)),
                                 point.x + nx * 0.8 * radius, point.y + ny * 0.8 * radius)
-    parts = [g for g in getattr(placed.difference(water), "geoms", [placed.difference(water)])
-             if g.geom_type == "Polygon" and not g.is_empty]
-    return (max(parts, key=lambda g: g.area) if parts else None), (nx, ny)
+    return largest_polygon(placed.difference(water)), (nx, ny)
 
 
 def _outline(kind: str, rng: np.random.Generator, region: Polygon, water: Polygon | None, roads):
@@ -226,20 +231,11 @@ def _outline(kind: str, rng: np.random.Generator, region: Polygon, water: Polygo
         edge = water.exterior.intersection(region.buffer(-60))
         if edge.is_empty:
             return None, upslope
-        distance = rng.uniform(0, edge.length)
-        point = edge.interpolate(distance)
-        ahead = edge.interpolate(min(distance + 5, edge.length))
-        tx, ty = ahead.x - point.x, ahead.y - point.y
-        norm = math.hypot(tx, ty) or 1.0
-        nx, ny = -ty / norm, tx / norm
-        if water.contains(shapely.Point(point.x + 4 * nx, point.y + 4 * ny)):
-            nx, ny = -nx, -ny
+        point, (tx, ty), upslope = _shore_frame(rng, water, edge)
         length, width = rng.uniform(50, 180), rng.uniform(8, 20)
         strip = affinity.rotate(box(-length / 2, 0, length / 2, width), math.degrees(math.atan2(ty, tx)),
                                 origin=(0, 0))
-        strip = affinity.translate(strip, point.x, point.y).difference(water)
-        parts = [g for g in getattr(strip, "geoms", [strip]) if g.geom_type == "Polygon"]
-        return (max(parts, key=lambda g: g.area) if parts else None), (nx, ny)
+        return largest_polygon(affinity.translate(strip, point.x, point.y).difference(water)), upslope
     if kind == "turbid_pond":
         return affinity.translate(lobate_polygon(rng, float(rng.uniform(8, 30)), 1.0, 0.25), x, y), upslope
     if kind == "fire_scar":  # large and irregular

@@ -110,3 +110,9 @@ def load_label_shapes(path: Path | str, max_area_m2: float, min_area_m2: float =
     if not shapes:
         raise ValueError(f"{path}: no polygon between {min_area_m2:.0f} and {max_area_m2:.0f} m²")
     return shapes
+
+
+def largest_polygon(geometry) -> Polygon:
+    """The largest polygon part of ``geometry`` (an empty polygon if it has none)."""
+    parts = [g for g in getattr(geometry, "geoms", [geometry]) if g.geom_type == "Polygon" and not g.is_empty]
+    return max(parts, key=lambda g: g.area) if parts else Polygon()

@@ -22,7 +22,7 @@ from shapely import affinity
 from shapely.geometry import LineString, Point, Polygon, box
 
 from .confounders import Confounder, place_confounders
-from .shapes import Shape, axis_extent, lobate_polygon, procedural_shape
+from .shapes import Shape, axis_extent, largest_polygon, lobate_polygon, procedural_shape
 
 # Site on the Tuktoyaktuk Peninsula (NWT, Canada), a slump-rich region of DARTS.
 SITE_LON, SITE_LAT = -133.4, 69.45
@@ -91,7 +91,7 @@ class Slump:
         part = self.polygon.intersection(moved)
         if part.is_empty or part.area < 150:
             return None
-        return _largest(part)
+        return largest_polygon(part)
 
     def disturbed_2000_2019(self) -> Polygon | None:
         """What the Landsat trend period (2000-2019) saw: only slumps active before 2020,
@@ -220,10 +220,6 @@ class Occupancy:
     def overlap_area(self, geometry) -> float:
         return sum(geometry.intersection(other).area for other in self.near(geometry))
 
-
-def _largest(geometry) -> Polygon:
-    parts = [g for g in getattr(geometry, "geoms", [geometry]) if g.geom_type == "Polygon"]
-    return max(parts, key=lambda g: g.area) if parts else Polygon()
 
 
 def site_origin(width_m: float, height_m: float) -> tuple[float, float]:
@@ -367,7 +363,7 @@ def _gravel_bars(rng: np.random.Generator, river: Polygon) -> list[Polygon]:
         bar = affinity.rotate(affinity.scale(Point(0, 0).buffer(1, quad_segs=8),
                                              rng.uniform(35, 80), rng.uniform(10, 20)), angle)
         bars.append(affinity.translate(bar, point.x, point.y).difference(river))
-    return [_largest(b) for b in bars if not b.is_empty]
+    return [largest_polygon(b) for b in bars if not b.is_empty]
 
 
 def _random_point(rng: np.random.Generator, area: Polygon, inset: float) -> tuple[float, float]:
@@ -405,8 +401,8 @@ def _fill_region(world: World, index: int, region: Polygon, rng: np.random.Gener
         arc = lake.exterior.intersection(wedge)
         if arc.is_empty:
             continue
-        world.shore_strips.append(_largest(arc.buffer(5).difference(lake)))
-        world.shore_erosion.append(_largest(arc.buffer(35).difference(lake)))
+        world.shore_strips.append(largest_polygon(arc.buffer(5).difference(lake)))
+        world.shore_erosion.append(largest_polygon(arc.buffer(35).difference(lake)))
 
     water = Occupancy(world.water)
     taken = Occupancy(s.polygon for s in world.slumps)
