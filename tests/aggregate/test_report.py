@@ -71,7 +71,7 @@ def read(products, name):
 
 
 def csv(products, name):
-    return pandas.read_csv(products / "report" / f"{name}.csv")
+    return pandas.read_csv(products / "report" / f"{name}.csv", float_precision="round_trip")
 
 
 def test_report_links_every_figure_and_each_png_decodes(products, report):

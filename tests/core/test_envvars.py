@@ -6,7 +6,7 @@ import importlib
 import click
 import pytest
 
-TOOLS = ["synth", "prep", "train", "infer", "ensemble", "aggregate", "validate"]
+TOOLS = ["synth", "prep", "train", "infer", "ensemble", "aggregate", "validate", "volume"]
 # values the options' own checks accept (an option not listed gets one from its type)
 VALUES = {"device": "cpu", "bands": "notcvis", "arch": "Unet", "encoder": "resnet18", "decoder_channels": "8,4,2",
           "val_scenes": "20220101_000000_00_0000", "name": "mine", "water_classes": "1,2", "weights": "tcvis=2",

@@ -5,7 +5,7 @@ import pytest
 from tests.conftest import run_script
 
 TOOLS = ["rts-synth", "rts-prep", "rts-train", "rts-infer", "rts-ensemble", "rts-aggregate",
-         "rts-validate"]
+         "rts-validate", "rts-volume"]
 
 
 @pytest.mark.parametrize("tool", TOOLS)
