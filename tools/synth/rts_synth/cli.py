@@ -12,7 +12,7 @@ from rts_core import cli
 from rts_core.fingerprints import fingerprint
 from rts_core.runner import run_items
 
-from . import files, sentinel2
+from . import dems, files, sentinel2
 from .confounders import KINDS, parse_rates
 from .fields import Fields
 from .shapes import load_label_shapes
@@ -89,15 +89,20 @@ well under a minute on 2 cores.""")
 @click.option("--revegetated-slumps", "revegetated", default=0.0, type=click.FloatRange(0, 1), show_default=True,
               metavar="SHARE", help="The share of slumps whose floor is partly grown over (20-45 % vegetation), "
                                     "fainter than a fresh scar (column 'regrowth' in truth/features.parquet).")
+@click.option("--dems", "n_dems", default=0, type=click.IntRange(0, 20), show_default=True, metavar="N",
+              help="Also write N dated ArcticDEM-style DEM strips (DIR/dems/SETSM_..._dem.tif, EPSG:3413, 2 m) "
+                   "over the world's years, slumps deepening and growing between them, each misregistered, "
+                   "offset, tilted, noisy and with voids; their errors in truth/dem_strips.csv and each "
+                   "slump's true volume change per pair in truth/volume.parquet (for rts-volume).")
 @cli.run_options(TOOL)
 def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, confounder_rates, rts_free, test_regions,
-         input_errors, revegetated, run):
+         input_errors, revegetated, n_dems, run):
     """Build a synthetic demo world of PlanetScope-like scenes with known thaw slumps.
 
     Writes DIR/scenes/<id>/ (SR, udm2, metadata JSON), DIR/aux/ (dem.tif in EPSG:3413,
     tcvis.tif in EPSG:4326, landcover.tif in EPSG:32607), DIR/truth/ (rts.parquet,
     rts.gpkg, extent.parquet, features.parquet, conditions.parquet) and DIR/scenes.csv,
-    and prints each scene's SR path.
+    with --dems also DIR/dems/ and their truth, and prints each scene's SR path.
     """
     label_shapes = None
     if labels is not None:
@@ -120,7 +125,10 @@ def main(out: Path, n_scenes, size, years, seed, labels, quicklook, sensor, conf
         if confounder_rates or rts_free or test_regions != 1 or input_errors or revegetated else ()
     # (the classic world keeps its fingerprint)
     stamp = fingerprint([labels] if labels else [], seed, n_scenes, size, years, quicklook, sensor, *extra, version)
-    result = run_items(files.items(world, sensor), partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp),
+    strips = dems.plan_strips(world, n_dems) if n_dems else []
+    result = run_items(files.items(world, sensor, strips),
+                       partial(files.plan_item, out=out, quicklook=quicklook, stamp=stamp,
+                               dem_stamp=fingerprint([], stamp, "dems", n_dems)),
                        partial(files.write_item, fields=Fields(world), out=out, quicklook=quicklook, version=version),
-                       run, label="synth", out_dirs=files.out_dirs(out, world, sensor))
+                       run, label="synth", out_dirs=files.out_dirs(out, world, sensor, strips))
     cli.exit_with(result)

@@ -123,10 +123,11 @@ class Fields:
         return self.burn(name, geometries, [1] * len(geometries), window).astype(bool)
 
     # -- elevation -----------------------------------------------------------------
-    def elevation(self, window: tuple[int, int, int, int]) -> np.ndarray:
+    def elevation(self, window: tuple[int, int, int, int], year: int | None = None) -> np.ndarray:
         """Terrain in metres: rolling relief, basins rising away from lakes and the
         river, rock outcrop domes, and each slump's scar depression at its final extent
-        (a steep headwall upslope, shallowing to the toe)."""
+        (a steep headwall upslope, shallowing to the toe); with ``year``, the scars as
+        they were in that year, deepening year by year (dated DEMs, --dems)."""
         world = self.world
         margin = 60  # px: lake/valley slopes reach 180 m
         col, row, width, height = window
@@ -156,17 +157,23 @@ class Fields:
             depth_in = ndimage.distance_transform_edt(ids > 0)[core] * PIXEL_M
             heights = np.concatenate([[0.0], world.outcrop_heights])
             z += heights[ids[core]] * np.clip(depth_in / 12.0, 0, 1) ** 0.7
-        z -= self.scar_depth(small, core)
+        z -= self.scar_depth(small, core, year)
         z += self.confounder_relief(small, core)
         z += 0.08 * hash_normal(rows, cols, world.seed * 7 + 3)
         return z.astype(np.float32)
 
-    def scar_depth(self, small, core) -> np.ndarray:
-        """Depth (m, >= 0) of the slump scars at their final extent."""
+    def scar_depth(self, small, core, year: int | None = None) -> np.ndarray:
+        """Depth (m, >= 0) of the slump scars at their final extent, or in ``year``
+        (dated DEMs: outlines and depths of that year)."""
         world = self.world
         slumps = world.slumps
         name, outlines = "slumps_final", [s.polygon for s in slumps]
-        if world.dem_year is not None:  # an older DEM: the scars as they were that year
+        depths = [s.depth_m for s in slumps]
+        if year is not None:
+            name = f"slumps_{year}"
+            outlines = [f if f is not None else Polygon() for f in world.footprints(year)]
+            depths = [s.depth_in(year) for s in slumps]
+        elif world.dem_year is not None:  # an older DEM: the scars as they were that year
             name = "slumps_dem"
             outlines = [f if f is not None else Polygon() for f in (s.footprint(world.dem_year) for s in slumps)]
         ids = self.burn(name, outlines, list(range(1, len(slumps) + 1)), small, dtype="int32")[core]
@@ -176,7 +183,7 @@ class Fields:
         inside = self.burn(name, outlines, [1] * len(slumps), small) > 0
         edge = np.clip(ndimage.distance_transform_edt(inside)[core] / 1.0, 0, 1)
         t = self._along(ids, small[0] + 3, small[1] + 3)
-        depth = np.concatenate([[0.0], [s.depth_m for s in slumps]])
+        depth = np.concatenate([[0.0], depths])
         return (depth[ids] * (0.5 + 0.5 * np.clip(t, 0, 1)) * edge).astype(np.float32)
 
     def confounder_relief(self, small, core) -> np.ndarray:

@@ -70,13 +70,17 @@ def truth_paths(out: Path) -> dict[str, Path]:
 
 
 # -- the run: one item for the auxiliary rasters, one for the truth, one per scene ------
-def items(world: World, sensor: str = "planetscope") -> list[tuple]:
+def items(world: World, sensor: str = "planetscope", strips: list | None = None) -> list[tuple]:
+    """The run's items; ``strips`` (rts_synth.dems) add one item per DEM strip and one for their truth."""
+    dated = [("dem", strip) for strip in strips or []] + ([("dem_truth", list(strips))] if strips else [])
     if sensor == "sentinel2":
-        return [("aux", None), ("truth", None)] + [("s2", (i, scene)) for i, scene in enumerate(world.scenes)]
-    return [("aux", None), ("truth", None)] + [("scene", scene) for scene in world.scenes]
+        return [("aux", None), ("truth", None)] + [("s2", (i, scene)) for i, scene in enumerate(world.scenes)] + dated
+    return [("aux", None), ("truth", None)] + [("scene", scene) for scene in world.scenes] + dated
 
 
-def out_dirs(out: Path, world: World, sensor: str = "planetscope") -> list[Path]:
+def out_dirs(out: Path, world: World, sensor: str = "planetscope", strips: list | None = None) -> list[Path]:
+    if strips:
+        return out_dirs(out, world, sensor) + [out / "dems"]
     if sensor == "sentinel2":
         return [out, out / "aux", out / "truth", out / "scenes"] + sorted({
             p.parent for i, scene in enumerate(world.scenes)
@@ -84,14 +88,23 @@ def out_dirs(out: Path, world: World, sensor: str = "planetscope") -> list[Path]
     return [out, out / "aux", out / "truth"] + [out / "scenes" / s.scene_id for s in world.scenes]
 
 
-def plan_item(item, *, out: Path, quicklook: bool, stamp: str) -> Plan:
-    """The files of one item, all with the world's fingerprint; a scene prints its SR
-    path (a Sentinel-2 product: its SAFE folder or STAC item)."""
+def plan_item(item, *, out: Path, quicklook: bool, stamp: str, dem_stamp: str = "") -> Plan:
+    """The files of one item, all with the world's fingerprint (DEM strips: ``dem_stamp``,
+    which also holds how many strips there are); a scene prints its SR path (a
+    Sentinel-2 product: its SAFE folder or STAC item)."""
     kind, scene = item
     if kind == "aux":
         return Plan(list(aux_paths(out).values()), printed=[], fingerprint=stamp, data=item, source=out / "aux")
     if kind == "truth":
         return Plan(list(truth_paths(out).values()), printed=[], fingerprint=stamp, data=item, source=out / "truth")
+    if kind in ("dem", "dem_truth"):
+        from . import dems
+
+        if kind == "dem":
+            path = dems.strip_paths(out, [scene])[0]
+            return Plan([path], printed=[], fingerprint=dem_stamp, data=item, source=path)
+        return Plan(list(dems.truth_paths(out).values()), printed=[], fingerprint=dem_stamp, data=item,
+                    source=out / "truth")
     if kind == "s2":
         index, scene = scene
         paths = sentinel2.product_paths(out, scene, index)
@@ -112,6 +125,14 @@ def write_item(plan: Plan, *, fields: Fields, out: Path, quicklook: bool, versio
         write_landcover(fields, paths["landcover"], version, stamp)
     elif kind == "truth":
         write_truth(fields.world, truth_paths(out), out, stamp)
+    elif kind == "dem":
+        from . import dems
+
+        dems.write_strip(fields, scene, plan.outputs[0], version, stamp)
+    elif kind == "dem_truth":
+        from . import dems
+
+        dems.write_truth(fields, scene, dems.truth_paths(out), stamp)
     elif kind == "s2":
         index, scene = scene
         sentinel2.write_product(fields, scene, index, sentinel2.product_paths(out, scene, index), version, stamp)
@@ -186,7 +207,7 @@ def write_quicklook(path: Path, sr_path: Path, truth_utm: list, max_px: int = 80
 
 
 # -- auxiliary rasters -----------------------------------------------------------------
-def _aux_grid(world: World, crs: str, pixel: tuple[float, float]):
+def aux_grid(world: World, crs: str, pixel: tuple[float, float]):
     minx, miny, maxx, maxy = world.grid.box(0, 0, world.grid.width, world.grid.height).bounds
     # margin in metres, converted to the target CRS through the transformed bounds
     left, bottom, right, top = warp.transform_bounds(
@@ -214,7 +235,7 @@ def write_dem(fields: Fields, path: Path, tool_version: str, fingerprint: str = 
             for window in scene_items(strips, "elevation", unit="strip"):
                 dst.write(fields.elevation((window.col_off, window.row_off, window.width, window.height)),
                           1, window=window)
-        transform, width, height = _aux_grid(world, DEM_CRS, (DEM_PIXEL, DEM_PIXEL))
+        transform, width, height = aux_grid(world, DEM_CRS, (DEM_PIXEL, DEM_PIXEL))
         gaps = [project(g, grid.crs, DEM_CRS) for g in world.dem_gaps]
         with rasterio.open(draft) as src, \
                 WarpedVRT(src, crs=DEM_CRS, transform=transform, width=width, height=height,
@@ -241,7 +262,7 @@ def write_tcvis(fields: Fields, path: Path, tool_version: str, fingerprint: str 
     128 = no change: slumps active before 2020 and eroding shores show wetness up and
     greenness down; outcrops and gravel bars show nothing."""
     world = fields.world
-    transform, width, height = _aux_grid(world, TCVIS_CRS, TCVIS_PIXEL)
+    transform, width, height = aux_grid(world, TCVIS_CRS, TCVIS_PIXEL)
     factor = 5  # supersampling, for the fraction of each 30 m cell that changed
 
     def fraction(geometries):
@@ -279,7 +300,7 @@ def write_landcover(fields: Fields, path: Path, tool_version: str, fingerprint: 
     """ESRI 10 m land cover classes: water (1) for lakes, the river and ponds large
     enough to show at 10 m; bare ground (8) for rock, gravel and slumps; rangeland (11)."""
     world = fields.world
-    transform, width, height = _aux_grid(world, LANDCOVER_CRS, (LANDCOVER_PIXEL, LANDCOVER_PIXEL))
+    transform, width, height = aux_grid(world, LANDCOVER_CRS, (LANDCOVER_PIXEL, LANDCOVER_PIXEL))
     bare = world.outcrops + world.gravel_bars + [c.polygon for c in world.confounders if c.kind in BARE_KINDS]
     shapes = [(project(g, world.grid.crs, LANDCOVER_CRS), ESRI_BARE) for g in bare + [s.polygon for s in world.slumps]]
     shapes += [(project(c.polygon, world.grid.crs, LANDCOVER_CRS), ESRI_BUILT)

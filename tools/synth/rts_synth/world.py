@@ -28,6 +28,7 @@ from .shapes import Shape, axis_extent, largest_polygon, lobate_polygon, procedu
 SITE_LON, SITE_LAT = -133.4, 69.45
 SITE_CRS = "EPSG:32608"  # UTM zone 8N
 PIXEL_M = 3.0
+DEEPENING_PER_YEAR = 0.1  # of a slump's final depth (dated DEMs)
 SATELLITES = ("2416", "24a3", "2423", "242d", "1062", "2262", "247d", "241f")
 
 
@@ -99,6 +100,11 @@ class Slump:
         if self.start_year > 2019:
             return None
         return self.footprint(self.last_year - 2) or self.footprint(self.last_year)
+
+    def depth_in(self, year: int) -> float:
+        """Depth (m) at the headwall in ``year`` for dated DEMs (--dems): a slump deepens
+        by 10 % of its final depth a year up to its last year, from half of it."""
+        return self.depth_m * float(np.clip(1.0 - DEEPENING_PER_YEAR * (self.last_year - year), 0.5, 1.0))
 
     @property
     def toe_head(self) -> tuple[float, float]:
