@@ -13,13 +13,14 @@ import numpy as np
 import pandas
 
 from rts_core import atomic, cli, contract, geoparquet
-from rts_core.errors import InputError, blamed, report_error
+from rts_core.errors import InputError, RunError, blamed, report_error
 from rts_core.fingerprints import fingerprint, up_to_date
 from rts_core.runner import RunOptions, emit, read_each
 from rts_core.sceneid import same_acquisitions
 from rts_core.vector import write_geopackage
 
 from . import report
+from . import volume as volume_join
 from .geometry import WORK_CRS
 from .inputs import extent_beside, read_extents
 from .partitioned import Partitioning, Workers, aggregate_scanned, scan_inputs
@@ -99,17 +100,23 @@ def concat(frames):
 
 def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, options: AggregateOptions, *,
                     gpkg: bool, partial: bool, run: RunOptions,
-                    partitioning: Partitioning = Partitioning()) -> Outcome:
+                    partitioning: Partitioning = Partitioning(), volume: Path | None = None) -> Outcome:
     """Aggregate the Level-1 files (each with its extent, or ``extents_given``) into the
     products under ``out``, printing their paths; see the command's help for the rules
     and rts_aggregate.partitioned for how the work is split."""
     outputs = [out / f"{name}.parquet" for name in contract.PRODUCTS] + ([out / GPKG] if gpkg else []) + \
-        [out / report.REPORT]
+        ([out / volume_join.VOLUME_NAME] if volume is not None else []) + [out / report.REPORT]
     manifest = out / MANIFEST
     settings = (options, cli.version_string(TOOL))
     early = None  # the fingerprint before loading, from file sizes and times alone
+    if volume is not None:
+        try:  # a bad volume file stops the run before any input is read
+            volume_join.read_volume(volume)
+        except InputError as exc:
+            raise RunError(volume, str(exc)) from None
+    given_volume = [volume] if volume is not None else []
     if not run.overwrite and (planned := planned_reads(inputs, extents_given)) is not None:
-        early = fingerprint(planned, *settings)
+        early = fingerprint(planned + given_volume, *settings)
         if up_to_date(manifest, early, outputs):
             atomic.cleanup_stale_temporaries(out)
             return skipped(outputs)
@@ -131,7 +138,7 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
         out.mkdir(parents=True, exist_ok=True)
         atomic.cleanup_stale_temporaries(out)
         read = scanned.read + given_read
-        stamp = fingerprint(read, *settings)
+        stamp = fingerprint(read + given_volume, *settings)
         # --partial: an earlier run may have aggregated the same readable subset
         if not run.overwrite and stamp != early and up_to_date(manifest, stamp, outputs):
             return skipped(outputs, failures)
@@ -142,6 +149,8 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
         try:
             report.check_folder(out)  # before the products: a run that cannot finish does not start
             aggregate_scanned(scanned, extents, out, options, partitioning, workers)
+            if volume is not None:
+                volume_join.join_volume(out, volume)
             if gpkg:
                 write_gpkg(out)
             report.write_report(out, repeated)
@@ -150,7 +159,7 @@ def aggregate_files(inputs: list[str], extents_given: list[Path], out: Path, opt
                 "options": {"years": list(options.years) if options.years else None,
                             "h3_resolution": options.h3_resolution, "schema": options.schema,
                             "dataset_version": options.dataset_version},
-                "inputs": [str(p) for p in read]}, indent=1) + "\n")
+                "inputs": [str(p) for p in read + given_volume]}, indent=1) + "\n")
         except Exception as exc:  # noqa: BLE001 - one line, and no half-updated product set
             atomic.remove_quietly(*outputs, manifest)
             raise blamed(out, exc) from exc

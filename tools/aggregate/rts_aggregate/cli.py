@@ -89,6 +89,10 @@ Rerunning with the same inputs and options skips the work (see aggregate.json)."
 @click.option("--dataset-version", default="unreleased", show_default=True,
               help="DARTS_dataset_version of the records (--schema darts).")
 @click.option("--gpkg", is_flag=True, help="Also write rts.gpkg with one layer per product.")
+@click.option("--volume", "volume", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="rts-volume's volume.parquet: adds each track's volume change over the longest pair of DEM "
+                   "dates, and each Level-2 feature's since the DEM before its year, with their 1-sigma "
+                   "errors; keeps the rows as volume.parquet, and the report gains their figures.")
 @click.option("--workers", type=click.IntRange(1), default=default_workers, show_default="all cores",
               help="Processes reading inputs and aggregating squares.")
 @click.option("--square-km", type=click.FloatRange(1, min_open=False), default=SQUARE_M / 1000, show_default=True,
@@ -96,11 +100,12 @@ Rerunning with the same inputs and options skips the work (see aggregate.json)."
                    "the busiest square, not the number of features. Products do not depend on it.")
 @click.option("--partial", is_flag=True, help="Aggregate the readable inputs even if others fail.")
 @cli.run_options(TOOL)
-def main(paths, out, extents, h3_resolution, years, schema, dataset_version, gpkg, workers, square_km, partial,
-         run):
+def main(paths, out, extents, h3_resolution, years, schema, dataset_version, gpkg, volume, workers, square_km,
+         partial, run):
     """Aggregate Level-1 footprints into Level 2, tracks, coverage and H3 products."""
     options = AggregateOptions(years=years, h3_resolution=h3_resolution, schema=schema,
                                dataset_version=dataset_version)
     result = aggregate_files(cli.expand_paths(paths), extent_files(extents), out, options, gpkg=gpkg, partial=partial,
-                             run=run, partitioning=Partitioning(square_m=square_km * 1000, workers=workers))
+                             run=run, partitioning=Partitioning(square_m=square_km * 1000, workers=workers),
+                             volume=volume)
     cli.exit_with(failed=result.failed)

@@ -12,7 +12,11 @@ for their row counts alone) and writes ``report.md`` with PNG figures under
 2. ``report/per_year.png``: the number of Level-2 features and their area per year;
 3. ``report/size_distribution.png``: Level-2 areas on logarithmic bins, stacked by year;
 4. ``report/detection_ratio.png``: Level-2 detection ratios, stacked by year;
-5. ``report/coverage.png``: the area covered by scenes, one polar map per year.
+5. ``report/coverage.png``: the area covered by scenes, one polar map per year;
+6. with rts-volume's rows (``volume.parquet``, ``--volume``): ``report/volume_pairs.png``,
+   the volume change summed per pair of DEM dates with its 1-sigma error, and
+   ``report/track_growth.png``, area per year and volume change since the first DEM of
+   the largest tracks.
 
 Each figure's numbers are in a CSV file beside it (``report/<name>.csv``, floats
 written to round-trip exactly), and also as a table in report.md when short. Missing or
@@ -34,6 +38,8 @@ from rts_core.errors import InputError
 
 FOLDER = "report"
 REPORT = "report.md"
+VOLUME = "volume.parquet"  # rts-volume's rows, kept by --volume
+GROWTH_TRACKS = 6
 POLAR_CRS = "EPSG:3413"  # NSIDC sea-ice polar stereographic north: the usual Arctic map
 MAX_TABLE_ROWS = 40  # longer data go to the CSV file alone
 DPI = 110
@@ -366,6 +372,80 @@ def coverage_section(coverage, path: Path) -> Section:
 # ---------------------------------------------------------------------------- report.md
 
 
+def _pair_labels(frame) -> list[str]:
+    return [f"{b:%Y-%m-%d} to {a:%Y-%m-%d}" for b, a in zip(frame["date_before"], frame["date_after"], strict=True)]
+
+
+def volume_pairs_section(volume, path: Path) -> Section:
+    """Figure 6: the volume change of all measured features summed per pair of DEM dates,
+    with the 1-sigma error of the sum (errors of different features taken as independent)."""
+    title = "Volume change per pair of DEM dates"
+    caption = ("Volume change (m³, negative: ground lost) of every feature rts-volume measured, summed per pair "
+               "of DEM dates; bars show the 1-sigma error of the sum, features' errors taken as independent.")
+    frame = volume.dropna(subset=["volume_change_m3"])
+    if not len(frame):
+        return _empty("volume_pairs", title, path, "no measured volume", caption,
+                      ["date_before", "date_after", "n_features", "volume_change_m3", "volume_change_sigma_m3"])
+    grouped = frame.groupby(["date_before", "date_after"])
+    data = pandas.DataFrame({"n_features": grouped.size(), "volume_change_m3": grouped["volume_change_m3"].sum(),
+                             "volume_change_sigma_m3": grouped["volume_change_sigma_m3"].apply(
+                                 lambda s: float(np.sqrt(np.nansum(np.square(s))))),
+                             "volume_loss_m3": grouped["volume_loss_m3"].sum()}).reset_index()
+    figure = _figure(max(6.0, 1.1 * len(data) + 3), 3.6)
+    axes = figure.add_subplot()
+    labels = _pair_labels(data)
+    axes.bar(labels, data["volume_change_m3"], yerr=data["volume_change_sigma_m3"], color="#8c510a", capsize=4)
+    axes.axhline(0, color="black", linewidth=0.6)
+    axes.set_ylabel("volume change (m³)")
+    axes.tick_params(axis="x", labelrotation=30)
+    axes.set_title(title, fontsize="medium")
+    figure.tight_layout()
+    _save(path, figure)
+    return Section("volume_pairs", title, caption, data)
+
+
+def track_growth_section(volume, areas, path: Path) -> Section:
+    """Figure 7: the largest tracks (by volume lost over the longest pair) over time:
+    Level-2 area per year, and volume change since the first DEM date."""
+    title = "Growth of the largest tracks"
+    caption = (f"The {GROWTH_TRACKS} tracks that lost most volume: their Level-2 area per year (left) and their "
+               "volume change since the first DEM date, with its 1-sigma error (right).")
+    columns = ["track_id", "year", "date", "area_ha", "volume_change_m3", "volume_change_sigma_m3"]
+    frame = volume.dropna(subset=["volume_change_m3"])
+    if not len(frame):
+        return _empty("track_growth", title, path, "no measured volume", caption, columns)
+    first = frame["date_before"].min()
+    since = frame[frame["date_before"] == first]
+    span = since.groupby("feature_id")["volume_change_m3"].min().sort_values()
+    largest = list(span.index[:GROWTH_TRACKS])
+    figure = _figure(10, 3.8)
+    area_axes, volume_axes = figure.subplots(1, 2)
+    rows = []
+    for track in largest:
+        own = since[since["feature_id"] == track].sort_values("date_after")
+        dates = [first, *own["date_after"]]
+        change = [0.0, *own["volume_change_m3"]]
+        sigma = [0.0, *own["volume_change_sigma_m3"]]
+        line = volume_axes.errorbar(dates, change, yerr=sigma, marker="o", capsize=3, label=track)
+        rows += [{"track_id": track, "year": np.nan, "date": d, "area_ha": np.nan, "volume_change_m3": c,
+                  "volume_change_sigma_m3": e} for d, c, e in zip(dates, change, sigma, strict=True)]
+        if areas is not None and "track_id" in areas.columns:
+            yearly = areas[areas["track_id"].astype(str) == track].sort_values("year")
+            area_axes.plot(yearly["year"], yearly["area_ha"], marker="o", color=line[0].get_color(), label=track)
+            rows += [{"track_id": track, "year": int(y), "date": None, "area_ha": a, "volume_change_m3": np.nan,
+                      "volume_change_sigma_m3": np.nan} for y, a in zip(yearly["year"], yearly["area_ha"], strict=True)]
+    area_axes.set_xlabel("year")
+    area_axes.set_ylabel("Level-2 area (ha)")
+    volume_axes.set_xlabel("DEM date")
+    volume_axes.set_ylabel(f"volume change since {first:%Y-%m-%d} (m³)")
+    volume_axes.legend(fontsize="small")
+    figure.suptitle(title)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    _save(path, figure)
+    return Section("track_growth", title, caption, pandas.DataFrame(rows, columns=columns))
+
+
 def _cell(value) -> str:
     if isinstance(value, float | np.floating):
         return "–" if math.isnan(value) else f"{value:,.6g}"
@@ -438,6 +518,12 @@ def write_report(out: Path, repeated: Sequence[tuple[str, str]] = ()) -> list[Pa
         detection_section(level2, folder / "detection_ratio.png"),
         coverage_section(coverage, folder / "coverage.png"),
     ]
+    if (out / VOLUME).exists():
+        volume = _read(out / VOLUME, ["feature_id", "date_before", "date_after", "volume_change_m3",
+                                      "volume_change_sigma_m3", "volume_loss_m3"])
+        areas = _read(out / "level2.parquet", ["track_id", "year", "area_ha"])
+        sections += [volume_pairs_section(volume, folder / "volume_pairs.png"),
+                     track_growth_section(volume, areas, folder / "track_growth.png")]
     written = [folder / f"{s.name}.png" for s in sections]
     lines = ["# RTS products report", "", summary(level2, coverage, out), ""]
     missing = [name for name, frame in (("h3", h3), ("level2", level2), ("coverage_level2", coverage))
