@@ -74,7 +74,7 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery thresholds demo-cv demo-s2 demo-s2-models demo-report demo-classic demo-cv-run demo-ablation-model test-slurm \
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery thresholds demo-cv demo-s2 demo-s2-models demo-report demo-classic demo-cv-run demo-ablation-model demo-volume test-slurm \
   docker-demo images test-images \
   pipeline docker-pipeline
 
@@ -213,6 +213,29 @@ demo-report: demo-chain
 	  < $(DEMO_DIR)/test_stacks.txt | $(REPORT_ENSEMBLE) -o $(DEMO_DIR)/report/level1-ablation \
 	  | $(REPORT_VALIDATE) -o $(DEMO_DIR)/report/without_rts_free > /dev/null)
 	@$(BIN)/python workflow/demo_report.py summary $(DEMO_DIR)
+
+# Volume change (rts-volume): the demo world's dated DEM strips (rts-synth --dems), the chain's
+# tracks measured in every pair of them, and rts-aggregate joining the volumes; then the error
+# per slump against the truth (workflow/volume_report.py) for the tracks, the true outlines, and
+# the true outlines without co-registration.
+DEMO_DEMS ?= 3
+VOLUME = $(call tool,volume) $(WORLD)/dems -q
+demo-volume: demo-chain
+	@echo "== rts-synth --dems: $(DEMO_DEMS) dated DEM strips of the demo world -> $(WORLD)/dems" >&2
+	$(call tool,synth) -o $(WORLD) --labels data/rts_labels_sample.gpkg --quicklook $(SYNTH_ARGS) --dems $(DEMO_DEMS) \
+	  -q > /dev/null
+	@echo "== rts-volume: the chain's tracks in every pair of strips -> $(DEMO_DIR)/volume/tracks" >&2
+	$(VOLUME) --features $(DEMO_DIR)/products/tracks.parquet -o $(DEMO_DIR)/volume/tracks > /dev/null
+	@echo "== rts-aggregate --volume: volumes joined to tracks and Level 2 -> $(DEMO_DIR)/products-volume" >&2
+	$(call tool,aggregate) - -q --volume $(DEMO_DIR)/volume/tracks/volume.parquet -o $(DEMO_DIR)/products-volume \
+	  < $(DEMO_DIR)/level1.txt > /dev/null
+	@echo "== rts-volume: the true outlines, with and without co-registration -> $(DEMO_DIR)/volume" >&2
+	$(BIN)/python workflow/volume_report.py outlines $(DEMO_DIR) > /dev/null
+	$(VOLUME) --features $(DEMO_DIR)/volume/truth_outlines.parquet -o $(DEMO_DIR)/volume/outlines > /dev/null
+	$(VOLUME) --features $(DEMO_DIR)/volume/truth_outlines.parquet --no-coregistration -o $(DEMO_DIR)/volume/raw \
+	  > /dev/null
+	@$(BIN)/python workflow/volume_report.py summary $(DEMO_DIR)
+	@echo "Volume report: $(DEMO_DIR)/volume/report.md; products with volumes: $(DEMO_DIR)/products-volume" >&2
 
 # Threshold optimisation on the held-apart test scenes: pixels (rts-validate threshold over
 # the ensemble's mean probabilities) and objects (the thresholds target below).

@@ -80,8 +80,7 @@ def feature_figures(sums: FeatureSums, area_m2: np.ndarray, expected_pixels: np.
         spread = np.sqrt(np.maximum(sums.sum_dh2[1:] / n - mean * mean, 0.0))
         share_lowered = sums.n_lowered[1:] / n
         mean_sigma = sums.sum_sigma[1:] / n
-        neff = np.minimum(model.effective_samples(area * coverage), np.maximum(n, 1.0))
-        sigma_mean = mean_sigma / np.sqrt(neff)
+        sigma_mean = model.sigma_mean_dh(mean_sigma, area * coverage, n)
         sigma_volume = np.hypot(sigma_mean * area, spread * (1.0 - coverage) * area)
         figures = pd.DataFrame({
             "dh_mean_m": mean,

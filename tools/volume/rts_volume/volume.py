@@ -230,7 +230,7 @@ def _assemble(out: Path, part_paths: list[Path], features: Features, settings, i
     geometries = [crs_tools.project(shapely.from_wkb(r["overlap_wkb"]), r["crs"], WORK_CRS) for r in records]
     pair_frame = gpd.GeoDataFrame(pair_table.drop(columns=["overlap_wkb", "ramp"], errors="ignore"),
                                   geometry=geometries, crs=WORK_CRS)
-    for column in ("variogram_ranges_m", "variogram_sills"):
+    for column in ("variogram_ranges_m", "variogram_sills", "patch_areas_m2", "patch_standard_errors"):
         if column in pair_frame:
             pair_frame[column] = pair_frame[column].map(json.dumps)
     pair_frame = crs_tools.to_geographic(pair_frame)
