@@ -221,7 +221,8 @@ def test_revegetated_slumps_are_fainter_and_keep_their_outline():
 
 def test_a_share_of_scarps_are_look_alikes_with_a_slumps_whole_trend(hard_world):
     """Some bare ground cannot be told from a slump at 3 m: those scarps have no rock in
-    their soil and a slump's whole TCVIS trend; the rest keep 0.8 of it."""
+    their soil, a slump's depth and a slump's whole TCVIS trend; the rest keep 0.8 of it
+    and a scarp's shallow relief."""
     from rts_synth.confounders import LOOKALIKE_SHARE, SLUMP_TREND
 
     scarps = [c for c in hard_world.confounders if c.kind == "scarp"]
@@ -231,3 +232,5 @@ def test_a_share_of_scarps_are_look_alikes_with_a_slumps_whole_trend(hard_world)
     assert all(c.trend == SLUMP_TREND for c in alike if c.trend_active)
     assert all(c.trend == KINDS["scarp"][3] and c.trend[1] == 0.8 * SLUMP_TREND[1]
                for c in scarps if c.trend_active and not c.lookalike)
+    assert all(-8.75 <= c.relief_m <= -3.75 for c in alike)  # slumps here are 3-10 m deep
+    assert all(-3.5 <= c.relief_m <= -1.5 for c in scarps if not c.lookalike)

@@ -63,6 +63,9 @@ SLUMP_TREND = (40.0, -55.0, 48.0)
 # a slump's whole trend. In the field some bare ground cannot be told from a slump in
 # the imagery alone; these make that part of the error irreducible, as it is there.
 LOOKALIKE_SHARE = 0.4
+# Look-alikes are as deep as slumps: their scarp relief (1.5-3.5 m) times this. Shallower,
+# they kept a cue: one retrained model rejected them all, another did not.
+LOOKALIKE_DEPTH_FACTOR = 2.5
 
 # Per km² of region at rate 1: the hard demo world's mix (--confounders hard).
 HARD = {"scarp": 4.5, "scree": 1.6, "pit": 0.3, "pad": 0.3, "road": 0.2, "cut_bank": 1.0, "bluff": 0.8,
@@ -153,9 +156,12 @@ def place_confounders(rng: np.random.Generator, region_index: int, region: Polyg
                     continue
                 low, high = sorted(KINDS[kind][2])
                 relief = float(rng.uniform(low, high)) if (low, high) != (0.0, 0.0) else 0.0
+                trend_active = bool(rng.random() < 0.7)
+                lookalike = kind == "scarp" and bool(rng.random() < LOOKALIKE_SHARE)
+                if lookalike:  # a slump's depth too (3.75-8.75 m), so that no cue tells them apart
+                    relief *= LOOKALIKE_DEPTH_FACTOR
                 confounder = Confounder(kind, f"{kind}{start_number + len(placed) + 1}", region_index, polygon,
-                                        relief, upslope, bool(rng.random() < 0.7),
-                                        kind == "scarp" and bool(rng.random() < LOOKALIKE_SHARE))
+                                        relief, upslope, trend_active, lookalike)
                 placed.append(confounder)
                 if kind != "fire_scar":
                     busy.add(polygon)
