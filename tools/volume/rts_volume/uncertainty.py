@@ -138,8 +138,10 @@ def fit_error_model(dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray, t
                 raster, list(VARIOGRAM_MODELS), stable_mask=use, subsample=samples,
                 subsample_method="pdist_ring", n_variograms=VARIOGRAM_REPEATS, random_state=seed)
         except Exception as exc:  # noqa: BLE001 - skgstat and scipy's curve fit raise many kinds
-            raise CoregistrationError(f"the variogram of stable terrain could not be fitted "
-                                      f"({' '.join(str(exc).split())[:160]})") from None
+            # the patches' measured standard errors still hold: the variogram adds nothing then
+            log.warning("the variogram of stable terrain could not be fitted (%s): the error of a mean is the "
+                        "patches method's alone", " ".join(str(exc).split())[:120])
+            params = pd.DataFrame({"model": ["spherical"], "range": [abs(transform.a)], "psill": [1.0]})
         model.variogram = params
     model.patch_area_m2, model.patch_error = patch_standard_errors(standardised, abs(transform.a), seed=seed)
     return model
