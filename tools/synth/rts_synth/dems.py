@@ -185,8 +185,8 @@ def volume_truth(fields: Fields, strips: list[DemStrip]) -> pd.DataFrame:
     slumps = world.slumps
     years = sorted({s.acquired.year for s in strips})
     outlines = [s.polygon.buffer(TRUTH_BUFFER_M) for s in slumps]
-    change = {}  # (year_before, year_after) -> (volume per slump, lowered pixels per slump)
     pairs = list(itertools.combinations(years, 2))
+    # (year_before, year_after) -> (volume, lowered area) per slump, index 0 for no slump
     sums = {pair: (np.zeros(len(slumps) + 1), np.zeros(len(slumps) + 1)) for pair in pairs}
     for window in raster.row_windows(grid.height, grid.width, 512):
         box = (window.col_off, window.row_off, window.width, window.height)
@@ -201,14 +201,12 @@ def volume_truth(fields: Fields, strips: list[DemStrip]) -> pd.DataFrame:
             volume, lowered = sums[(before, after)]
             volume += np.bincount(ids.ravel(), dz.ravel() * PIXEL_M ** 2, minlength=len(slumps) + 1)
             lowered += np.bincount(ids.ravel(), (dz < -0.01).ravel() * PIXEL_M ** 2, minlength=len(slumps) + 1)
-    for pair, (volume, lowered) in sums.items():
-        change[pair] = (volume[1:], lowered[1:])
     rows = []
     for before, after in itertools.combinations(sorted(strips, key=lambda s: s.acquired), 2):
         if before.acquired.year == after.acquired.year:
             volume, lowered = np.zeros(len(slumps)), np.zeros(len(slumps))
         else:
-            volume, lowered = change[(before.acquired.year, after.acquired.year)]
+            volume, lowered = (totals[1:] for totals in sums[(before.acquired.year, after.acquired.year)])
         for index, slump in enumerate(slumps):
             if slump.start_year > after.acquired.year:
                 continue  # not there yet

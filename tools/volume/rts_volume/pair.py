@@ -66,18 +66,24 @@ def covered_features(before: Dem, after: Dem, features: Features) -> np.ndarray:
     return np.flatnonzero(shapely.intersects(polygons, shapely.box(*bounds)))
 
 
-def measure_pair(before: Dem, after: Dem, features: Features, options: PairOptions = PairOptions(), *,
-                 water=(), write_dh: Callable[[np.ndarray, Window], None] | None = None,
-                 grid_ready: Callable[[co.Grid], None] | None = None) -> PairResult:
-    """Measure every feature the pair covers. ``water``: polygons in the earlier DEM's CRS
-    kept out of stable terrain. ``grid_ready(grid)`` is told the output grid before the
-    first window; ``write_dh(dh, window)`` receives each window of corrected dh."""
+def pair_grid(before: Dem, after: Dem) -> tuple[co.Grid, Window, tuple[float, float, float, float]]:
+    """The grid a pair is measured and written on (the earlier DEM's pixels the later one
+    covers), its window of the earlier DEM, and the common bounds."""
     bounds = overlap_bounds(before, after)
     if bounds is None:
         raise co.CoregistrationError("the two DEMs do not overlap")
     grid, window = co.overlap_grid(before, bounds)
     if grid.width < 3 or grid.height < 3:
         raise co.CoregistrationError("the two DEMs overlap by less than 3 pixels")
+    return grid, window, bounds
+
+
+def measure_pair(before: Dem, after: Dem, features: Features, options: PairOptions = PairOptions(), *,
+                 water=(), write_dh: Callable[[np.ndarray, Window], None] | None = None) -> PairResult:
+    """Measure every feature the pair covers. ``water``: polygons in the earlier DEM's CRS
+    kept out of stable terrain. ``write_dh(dh, window)`` receives each window of
+    corrected dh on :func:`pair_grid`'s grid."""
+    grid, window, bounds = pair_grid(before, after)
     polygons = features.in_crs(grid.crs)
     measured = features.buffered(options.buffer_m)
     measured_in_grid = measured.in_crs(grid.crs)
@@ -107,8 +113,6 @@ def measure_pair(before: Dem, after: Dem, features: Features, options: PairOptio
         model = fit_error_model(dh_fit, slope_fit, stable, fit_grid.transform, fit_grid.crs,
                                 samples=options.variogram_samples, seed=options.seed)
         del before_fit, after_fit, slope_fit, stable, dh_fit
-        if grid_ready is not None:
-            grid_ready(grid)
         sums = _difference(src_before, src_after, before, after, grid, window, step, coregistration, model,
                            measured_in_grid[chosen], options, write_dh)
     expected_pixels = shapely.area(measured_in_grid[chosen]) / grid.pixel_m ** 2

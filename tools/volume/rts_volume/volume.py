@@ -29,7 +29,7 @@ from rts_core.runner import Plan, RunOptions, RunResult, run_items
 
 from .dems import Dem, dem_pairs, expand_dem_paths, open_dem
 from .features import WORK_CRS, Features, read_features
-from .pair import PairOptions, PairResult, covered_features, headwall_retreat_m, measure_pair
+from .pair import PairOptions, PairResult, covered_features, headwall_retreat_m, measure_pair, pair_grid
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def measure_volumes(dem_paths: Sequence[str], features_path: str | Path, out: st
     Returns the products' paths and the run's result (pairs done, skipped, failed)."""
     out = Path(out)
     features = _read_polygons(features_path)  # a bad feature file stops the run: nothing can be measured
-    water = _read_polygons(water_path).geometries if water_path is not None else np.array([], dtype=object)
+    water = _read_polygons(water_path) if water_path is not None else None
     dems, failed = _open_dems(dem_paths, run)
     chosen = []
     for before, after in dem_pairs(dems, pairs):
@@ -141,7 +141,7 @@ def measure_volumes(dem_paths: Sequence[str], features_path: str | Path, out: st
     measured = [p for p in chosen if p in result.done or p in result.skipped]
     if result.failed and not measured:
         return VolumeResult({}, result)  # nothing measured: no product that would look like an answer
-    products = _assemble(out, [plan(p).outputs[1] for p in measured], features, settings, inputs, measured)
+    products = _assemble(out, [plan(p).outputs[1] for p in measured], settings, inputs)
     return VolumeResult(products, result)
 
 
@@ -174,31 +174,19 @@ def _open_dems(paths: Sequence[str], run: RunOptions) -> tuple[list[Dem], list[s
     return dems, failed
 
 
-def _measure_one(before: Dem, after: Dem, features: Features, options: PairOptions, water, dh_path: Path,
-                 part_path: Path, stamp: str) -> None:
-    """Measure one pair, writing its dh COG and its part file (both atomically)."""
-    water_in_crs = features_crs(water, before.crs)
-    state: dict = {}
-
-    def grid_ready(grid) -> None:
-        tags = {"RTS_VERSION": cli.version_string(TOOL), "RTS_FINGERPRINT": stamp, "UNITS": "metre",
-                "RTS_DATE_BEFORE": before.acquired.isoformat(), "RTS_DATE_AFTER": after.acquired.isoformat()}
-        writer = raster.CogWriter(dh_path, width=grid.width, height=grid.height, count=1, dtype="float32",
-                                  crs=grid.crs, transform=grid.transform, nodata=float("nan"), tags=tags,
-                                  band_descriptions=("dh",), compress="deflate", compress_level=1)
-        state["writer"] = writer.__enter__()
-
-    def write_dh(dh, window) -> None:
-        state["writer"].write(np.where(np.isfinite(dh), dh, np.nan).astype(np.float32), window=window)
-
-    try:
-        result = measure_pair(before, after, features, options, water=water_in_crs, write_dh=write_dh,
-                              grid_ready=grid_ready)
-    except BaseException as exc:
-        if "writer" in state:
-            state["writer"].__exit__(type(exc), exc, exc.__traceback__)
-        raise
-    state["writer"].__exit__(None, None, None)
+def _measure_one(before: Dem, after: Dem, features: Features, options: PairOptions, water: Features | None,
+                 dh_path: Path, part_path: Path, stamp: str) -> None:
+    """Measure one pair, writing its dh COG and its part file (both atomically: the COG
+    appears only if the whole pair was measured)."""
+    grid, _, _ = pair_grid(before, after)
+    tags = {"RTS_VERSION": cli.version_string(TOOL), "RTS_FINGERPRINT": stamp, "UNITS": "metre",
+            "RTS_DATE_BEFORE": before.acquired.isoformat(), "RTS_DATE_AFTER": after.acquired.isoformat()}
+    with raster.CogWriter(dh_path, width=grid.width, height=grid.height, count=1, dtype="float32", crs=grid.crs,
+                          transform=grid.transform, nodata=float("nan"), tags=tags, band_descriptions=("dh",),
+                          compress="deflate", compress_level=1) as writer:
+        result = measure_pair(before, after, features, options,
+                              water=water.in_crs(before.crs) if water is not None else (),
+                              write_dh=lambda dh, window: writer.write(dh.astype(np.float32), window=window))
     rows = pair_rows(result, features, before, after)
     record = pair_record(result, before, after, len(rows))
     try:
@@ -208,11 +196,7 @@ def _measure_one(before: Dem, after: Dem, features: Features, options: PairOptio
         raise
 
 
-def features_crs(geometries: np.ndarray, crs) -> np.ndarray:
-    return crs_tools.project(geometries, WORK_CRS, crs) if len(geometries) else geometries
-
-
-def _assemble(out: Path, part_paths: list[Path], features: Features, settings, inputs, pairs) -> dict[str, Path]:
+def _assemble(out: Path, part_paths: list[Path], settings, inputs) -> dict[str, Path]:
     """``volume.parquet`` and ``pairs.parquet`` from the pairs' part files (EPSG:4326)."""
     frames, records = [], []
     for path in part_paths:
