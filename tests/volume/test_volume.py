@@ -266,3 +266,50 @@ def test_level2_features_keep_track_id_and_year(tmp_path):
     by_year = volume.set_index("year")
     assert by_year.loc[2022, "volume_change_m3"] == pytest.approx(BOWL_M3, rel=0.03)
     assert by_year.loc[2019, "volume_change_m3"] > by_year.loc[2022, "volume_change_m3"]  # holds less of the bowl
+
+
+def test_fit_grid_read_is_the_full_resolution_sampled_at_every_step(tmp_path):
+    """The fit grid is read through GDAL's warper as point samples: the values equal a
+    full-resolution warp sampled every ``step``-th pixel, for the earlier DEM (nearest)
+    and for the later one moved by a sub-pixel shift (bilinear), voids included."""
+    from rasterio.enums import Resampling
+    from rts_volume import coregistration as co
+    from rts_volume.pair import pair_grid
+
+    void = (slice(100, 130), slice(200, 260))
+    first, second, _ = pair(tmp_path, shift=(3.3, -1.7, 0.0), void=void)
+    before, after = open_dem(first), open_dem(second)
+    grid, _, _ = pair_grid(before, after)
+    step = 3
+    fit = grid.decimated(step)
+    with rasterio.open(first) as src_before, rasterio.open(second) as src_after:
+        for src, dem, resampling, shift in ((src_before, before, Resampling.nearest, (0.0, 0.0)),
+                                             (src_after, after, Resampling.bilinear, (1.3, -0.7))):
+            points = co.read_on_grid(src, dem, fit, *shift, resampling=resampling)
+            full = co.read_on_grid(src, dem, grid, *shift, resampling=resampling)
+            sampled = full[step // 2::step, step // 2::step][:fit.height, :fit.width]
+            assert points.shape == sampled.shape == (SIZE // step, SIZE // step)
+            assert np.array_equal(np.isnan(points), np.isnan(sampled))
+            assert np.nanmax(np.abs(points - sampled)) < 1e-4
+        assert np.isnan(points).sum() > 100  # the void came through as NaN
+
+
+def test_slope_at_pixels_and_ramp_on_a_grid_equal_their_full_forms():
+    from rts_volume import coregistration as co
+    from xdem.fit import polynomial_2d
+
+    rng = np.random.default_rng(3)
+    elevation = rng.normal(size=(60, 70)).cumsum(axis=0).astype(np.float32)
+    elevation[5, 7] = np.nan
+    full = co.slope_deg(elevation, 2.0, 3)
+    rows, cols = np.nonzero(rng.random(full.shape) > 0.5)
+    assert np.array_equal(full[rows, cols], co.slope_deg_at(elevation, 2.0, 3, rows, cols), equal_nan=True)
+    assert np.isnan(full).any() and np.nanmax(full) > 10
+
+    fitted = co.Coregistration(shift_z_m=0.3, ramp_params=(0.1, 2e-3, -3e-3, 1e-6), step=3)
+    cols, rows = np.arange(0, 50, 7), np.arange(5, 40, 3)
+    grid_cols, grid_rows = np.meshgrid(cols, rows)
+    expected = 0.3 + polynomial_2d(((grid_cols + 0.5 - 1.5) / 3, (grid_rows + 0.5 - 1.5) / 3), *fitted.ramp_params)
+    assert fitted.vertical_m(cols, rows).shape == (len(rows), len(cols))
+    assert np.allclose(fitted.vertical_m(cols, rows), expected, atol=1e-5)
+    assert np.ptp(expected) > 0.01

@@ -117,7 +117,7 @@ def write_strip(fields: Fields, strip: DemStrip, path: Path, tool_version: str, 
                 dst.write(fields.elevation((window.col_off, window.row_off, window.width, window.height),
                                            strip.acquired.year), 1, window=window)
         transform, width, height = aux_grid(world, DEM_CRS, (DEM_PIXEL, DEM_PIXEL))
-        misregistered = Affine.translation(strip.shift_x_m, strip.shift_y_m) * transform
+        misregistered = Affine.translation(strip.shift_x_m, strip.shift_y_m) @ transform
         water = [project(g, grid.crs, DEM_CRS) for g in world.lakes + ([world.sea] if world.sea is not None else [])]
         voids = [project(g, grid.crs, DEM_CRS) for g in strip.voids] + water
         correlated = LatticeNoise(Grid(0.0, 0.0, width, height), CORRELATED_SPACING_PX, (strip.seed, 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,16 +15,18 @@ import pandas as pd
 import rasterio
 import shapely
 from rasterio import features as rio_features
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from rts_core import raster
 from rts_core.log import scene_items
+from rts_core.parallel import PerThreadDataset, ordered_map
 
 from . import coregistration as co
 from .dems import Dem, overlap_bounds
 from .features import Features, overlap_layers
 from .measure import FeatureSums, feature_figures
-from .uncertainty import ErrorModel, fit_error_model
+from .uncertainty import ErrorModel, fit_correlation, fit_slope_errors
 
 log = logging.getLogger(__name__)
 
@@ -90,17 +93,12 @@ def measure_pair(before: Dem, after: Dem, features: Features, options: PairOptio
     chosen = covered_features(before, after, features)
     step = co.fit_step(grid, options.max_fit_px)
     fit_grid = grid.decimated(step)
-    with rasterio.open(before.path) as src_before, rasterio.open(after.path) as src_after:
+    with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"), rasterio.open(before.path) as src_before, \
+            rasterio.open(after.path) as src_after:  # threads decode a read's tiles
         def read_after(shift_x_m: float, shift_y_m: float) -> np.ndarray:
-            with co.later_on_grid(src_after, after, grid, shift_x_m, shift_y_m) as vrt:
-                return co.sampled(lambda w: co.valid_elevation(vrt.read(1, window=w), None), grid.height,
-                                  grid.width, step)
+            return co.read_on_grid(src_after, after, fit_grid, shift_x_m, shift_y_m)
 
-        def read_earlier(block: Window) -> np.ndarray:
-            return co.read_before(src_before, Window(window.col_off + block.col_off, window.row_off + block.row_off,
-                                                     block.width, block.height), before.nodata)
-
-        before_fit = co.sampled(read_earlier, grid.height, grid.width, step)
+        before_fit = co.read_on_grid(src_before, before, fit_grid, resampling=Resampling.nearest)
         after_fit = read_after(0.0, 0.0)
         slope_fit = co.padded_slope_deg(before_fit, fit_grid.pixel_m)
         unstable = list(polygons) + list(water)
@@ -110,11 +108,17 @@ def measure_pair(before: Dem, after: Dem, features: Features, options: PairOptio
                                                seed=options.seed, enabled=options.coregister)
         spread = options.rules.outlier_nmads * coregistration.nmad_m
         stable &= np.abs(dh_fit - coregistration.median_m) <= spread  # unmapped change is no error
-        model = fit_error_model(dh_fit, slope_fit, stable, fit_grid.transform, fit_grid.crs,
-                                samples=options.variogram_samples, seed=options.seed)
-        del before_fit, after_fit, slope_fit, stable, dh_fit
-        sums = _difference(src_before, src_after, before, after, grid, window, step, coregistration, model,
-                           measured_in_grid[chosen], options, write_dh)
+        model = fit_slope_errors(dh_fit, slope_fit, stable, seed=options.seed)
+        del before_fit, after_fit
+    # the variogram (seconds, fixed per pair) runs beside the differencing, which needs only
+    # the per-pixel sigmas; the features' errors wait for both
+    with ThreadPoolExecutor(1, thread_name_prefix="variogram") as pool:
+        correlation = pool.submit(fit_correlation, model, dh_fit, slope_fit, stable, fit_grid.transform,
+                                  fit_grid.crs, samples=options.variogram_samples, seed=options.seed)
+        sums = _difference(before, after, grid, window, step, coregistration, model, measured_in_grid[chosen],
+                           options, write_dh)
+        model = correlation.result()
+    del dh_fit, slope_fit, stable
     expected_pixels = shapely.area(measured_in_grid[chosen]) / grid.pixel_m ** 2
     figures = feature_figures(sums, measured.area_m2[chosen], expected_pixels, model, options.min_coverage)
     figures["measured_area_m2"] = measured.area_m2[chosen]
@@ -122,41 +126,65 @@ def measure_pair(before: Dem, after: Dem, features: Features, options: PairOptio
     return PairResult(figures, coregistration, model, shapely.box(*bounds), coregistration.vertical_at_centre_m(grid))
 
 
-def _difference(src_before, src_after, before: Dem, after: Dem, grid: co.Grid, window: Window, step: int,
+DIFFERENCE_THREADS = 2
+
+
+def _difference(before: Dem, after: Dem, grid: co.Grid, window: Window, step: int,
                 coregistration: co.Coregistration, model: ErrorModel, polygons: np.ndarray, options: PairOptions,
                 write_dh) -> FeatureSums:
     """Corrected dh over ``grid`` window by window, summed per feature (labels 1..n in
-    the order of ``polygons``)."""
+    the order of ``polygons``). Windows are computed on threads (each with its own
+    datasets); they are written and summed here, in order."""
     sums = FeatureSums.zeros(len(polygons))
     layers = overlap_layers(polygons) if len(polygons) else []
     tree = shapely.STRtree(polygons)
     halo = step  # slopes are taken ``step`` pixels apart, as on the fit grid
     windows = list(raster.block_windows(grid.height, grid.width, options.window_px))
-    with co.later_on_grid(src_after, after, grid, coregistration.shift_x_m, coregistration.shift_y_m) as vrt:
-        for block in scene_items(windows, "differencing", unit="window"):
-            padded = Window(window.col_off + block.col_off - halo, window.row_off + block.row_off - halo,
-                            block.width + 2 * halo, block.height + 2 * halo)
-            earlier = co.read_before(src_before, padded, before.nodata)
-            later = co.valid_elevation(vrt.read(1, window=block), None)
-            cols = np.arange(block.col_off, block.col_off + block.width)[None, :]
-            rows = np.arange(block.row_off, block.row_off + block.height)[:, None]
-            dh = later + coregistration.vertical_m(cols, rows) - earlier[halo:-halo, halo:-halo]
+    earlier_source = PerThreadDataset(before.path)
+
+    def open_later():
+        src = rasterio.open(after.path)
+        return src, co.on_grid(src, after, grid, coregistration.shift_x_m, coregistration.shift_y_m)
+
+    def close_later(opened) -> None:
+        opened[1].close()
+        opened[0].close()
+
+    later_source = PerThreadDataset(after.path, opener=open_later, closer=close_later)
+
+    def one_window(block: Window):
+        padded = Window(window.col_off + block.col_off - halo, window.row_off + block.row_off - halo,
+                        block.width + 2 * halo, block.height + 2 * halo)
+        earlier = co.read_before(earlier_source.get(), padded, before.nodata)
+        later = co.valid_elevation(later_source.get()[1].read(1, window=block), None)
+        cols = np.arange(block.col_off, block.col_off + block.width)
+        rows = np.arange(block.row_off, block.row_off + block.height)
+        dh = later + coregistration.vertical_m(cols, rows) - earlier[halo:-halo, halo:-halo]
+        near = tree.query(shapely.box(*rasterio.windows.bounds(block, grid.transform))) if len(polygons) else []
+        if not len(near):
+            return block, dh, None, []
+        transform = rasterio.windows.transform(block, grid.transform)
+        labelled = []
+        for layer in layers:
+            members = np.intersect1d(layer, near, assume_unique=False)
+            if len(members):
+                labelled.append(rio_features.rasterize(zip(polygons[members], members + 1, strict=True),
+                                                       out_shape=dh.shape, transform=transform, dtype="int32"))
+        rows, cols = np.nonzero(np.logical_or.reduce([labels > 0 for labels in labelled]))
+        sigma = np.full(dh.shape, np.nan, dtype=np.float32)  # needed under the features only
+        sigma[rows, cols] = model.sigma_dh(co.slope_deg_at(earlier, grid.pixel_m, halo, rows, cols))
+        return block, dh, sigma, labelled
+
+    try:
+        computed = ordered_map(one_window, windows, workers=DIFFERENCE_THREADS)
+        for block, dh, sigma, labelled in scene_items(computed, "differencing", total=len(windows), unit="window"):
             if write_dh is not None:
                 write_dh(dh, block)
-            if not len(polygons):
-                continue
-            transform = rasterio.windows.transform(block, grid.transform)
-            near = tree.query(shapely.box(*rasterio.windows.bounds(block, grid.transform)))
-            if not len(near):
-                continue
-            sigma = model.sigma_dh(co.slope_deg(earlier, grid.pixel_m, halo))
-            for layer in layers:
-                members = np.intersect1d(layer, near, assume_unique=False)
-                if not len(members):
-                    continue
-                labels = rio_features.rasterize(zip(polygons[members], members + 1, strict=True),
-                                                out_shape=dh.shape, transform=transform, dtype="int32")
+            for labels in labelled:
                 sums.add(labels, dh, sigma)
+    finally:
+        earlier_source.close()
+        later_source.close()
     return sums
 
 

@@ -30,10 +30,12 @@ Squares are summed from integral images (xdem's ``patches_method`` took 14 s on
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from affine import Affine
 
 from .coregistration import CoregistrationError, quiet_xdem
 
@@ -45,6 +47,13 @@ VARIOGRAM_MODELS = ("Spherical", "Spherical")  # short range (the DEMs' smoothin
 # The empirical variogram is the mean of this many, each from its own random sample: one sample
 # of 2000 pixels put the long range anywhere from 130 m to 1.8 km on the same world (three pairs).
 VARIOGRAM_REPEATS = 5
+# The statistics take samples, not every stable pixel: slope classes are binned from at most
+# BINNING_SAMPLES random pixels (NMAD per class moves by under 1 % at 500 k), and the variogram
+# runs on every k-th pixel so that its grid holds at most VARIOGRAM_MAX_PX: xdem's ring
+# sampling builds masks of the whole grid, which took 21 s of a 64 Mpx pair on 16 Mpx.
+# Lags then start at k pixels; the patches method below still measures the short range.
+BINNING_SAMPLES = 500_000
+VARIOGRAM_MAX_PX = 1_000_000
 NEFF_PER_DECADE = 4  # N_eff is computed at this many areas per decade of the features' areas, and interpolated
 
 
@@ -111,40 +120,67 @@ class ErrorModel:
 def fit_error_model(dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray, transform, crs,
                     *, samples: int = 2000, seed: int = 0) -> ErrorModel:
     """The error model of a co-registered pair from its elevation differences ``dh`` and
-    the earlier DEM's ``slope_deg`` on a grid (``transform``, ``crs``), over ``stable``."""
+    the earlier DEM's ``slope_deg`` on a grid (``transform``, ``crs``), over ``stable``:
+    :func:`fit_slope_errors`, then :func:`fit_correlation`."""
+    model = fit_slope_errors(dh, slope_deg, stable, seed=seed)
+    return fit_correlation(model, dh, slope_deg, stable, transform, crs, samples=samples, seed=seed)
+
+
+def fit_slope_errors(dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray, *, seed: int = 0) -> ErrorModel:
+    """sigma_dh by slope over ``stable`` (an ErrorModel without its correlation yet,
+    enough for per-pixel sigmas)."""
+    import xdem
+
+    use = _usable(dh, slope_deg, stable)
+    if use.sum() < 10 * MIN_BIN_COUNT:
+        raise CoregistrationError(f"too few stable pixels ({int(use.sum())}) to estimate the error")
+    binning = np.flatnonzero(use)
+    if binning.size > BINNING_SAMPLES:
+        binning = np.sort(np.random.default_rng(seed).choice(binning, BINNING_SAMPLES, replace=False))
+    with quiet_xdem():
+        binned = xdem.spatialstats.nd_binning(dh.flat[binning].astype(float), [slope_deg.flat[binning].astype(float)],
+                                              ["slope"], statistics=[xdem.spatialstats.nmad, "count"],
+                                              list_var_bins=[SLOPE_BINS_DEG])
+    binned = binned[np.isfinite(binned["nmad"]) & (binned["count"] >= MIN_BIN_COUNT)]
+    if binned.empty:
+        raise CoregistrationError("no slope class has enough stable pixels to estimate the error")
+    centres = np.array([interval.mid for interval in binned["slope"]], dtype=float)
+    order = np.argsort(centres)
+    centres, sigma = centres[order], binned["nmad"].to_numpy(dtype=float)[order]
+    sigma = np.maximum.accumulate(sigma)  # never less error on steeper ground (noisy sparse bins)
+    return ErrorModel(centres, sigma, pd.DataFrame())
+
+
+def fit_correlation(model: ErrorModel, dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray, transform, crs,
+                    *, samples: int = 2000, seed: int = 0) -> ErrorModel:
+    """``model`` with its variogram and patches, from the differences standardised by its
+    sigma_dh (a new model: the per-pixel sigmas of ``model`` may be in use meanwhile,
+    as the pair is differenced)."""
     import geoutils
     import xdem
 
-    use = stable & np.isfinite(dh) & np.isfinite(slope_deg)
-    if use.sum() < 10 * MIN_BIN_COUNT:
-        raise CoregistrationError(f"too few stable pixels ({int(use.sum())}) to estimate the error")
+    use = _usable(dh, slope_deg, stable)
+    standardised = np.where(use, dh / model.sigma_dh(slope_deg), np.nan).astype(np.float32)
+    k = max(1, math.ceil(math.sqrt(standardised.size / VARIOGRAM_MAX_PX)))
+    sampled = standardised[::k, ::k]
     with quiet_xdem():
-        binned = xdem.spatialstats.nd_binning(dh[use].astype(float), [slope_deg[use].astype(float)], ["slope"],
-                                              statistics=[xdem.spatialstats.nmad, "count"],
-                                              list_var_bins=[SLOPE_BINS_DEG])
-        binned = binned[np.isfinite(binned["nmad"]) & (binned["count"] >= MIN_BIN_COUNT)]
-        if binned.empty:
-            raise CoregistrationError("no slope class has enough stable pixels to estimate the error")
-        centres = np.array([interval.mid for interval in binned["slope"]], dtype=float)
-        order = np.argsort(centres)
-        centres, sigma = centres[order], binned["nmad"].to_numpy(dtype=float)[order]
-        sigma = np.maximum.accumulate(sigma)  # never less error on steeper ground (noisy sparse bins)
-        model = ErrorModel(centres, sigma, pd.DataFrame())
-        standardised = np.where(use, dh / model.sigma_dh(slope_deg), np.nan).astype(np.float32)
-        raster = geoutils.Raster.from_array(np.where(np.isfinite(standardised), standardised, -9999.0),
-                                            transform=transform, crs=crs, nodata=-9999.0)
+        raster = geoutils.Raster.from_array(np.where(np.isfinite(sampled), sampled, -9999.0),
+                                            transform=transform @ Affine.scale(k), crs=crs, nodata=-9999.0)
         try:
             _, params, _ = xdem.spatialstats.infer_spatial_correlation_from_stable(
-                raster, list(VARIOGRAM_MODELS), stable_mask=use, subsample=samples,
+                raster, list(VARIOGRAM_MODELS), stable_mask=np.isfinite(sampled), subsample=samples,
                 subsample_method="pdist_ring", n_variograms=VARIOGRAM_REPEATS, random_state=seed)
         except Exception as exc:  # noqa: BLE001 - skgstat and scipy's curve fit raise many kinds
             # the patches' measured standard errors still hold: the variogram adds nothing then
             log.warning("the variogram of stable terrain could not be fitted (%s): the error of a mean is the "
                         "patches method's alone", " ".join(str(exc).split())[:120])
             params = pd.DataFrame({"model": ["spherical"], "range": [abs(transform.a)], "psill": [1.0]})
-        model.variogram = params
-    model.patch_area_m2, model.patch_error = patch_standard_errors(standardised, abs(transform.a), seed=seed)
-    return model
+    patch_area_m2, patch_error = patch_standard_errors(standardised, abs(transform.a), seed=seed)
+    return replace(model, variogram=params, patch_area_m2=patch_area_m2, patch_error=patch_error)
+
+
+def _usable(dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray) -> np.ndarray:
+    return stable & np.isfinite(dh) & np.isfinite(slope_deg)
 
 
 PATCH_AREAS_M2 = np.geomspace(100.0, 1e6, 13)
