@@ -8,7 +8,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(abspath $(VENV))/bin
-TOOLS := synth prep train infer ensemble aggregate validate volume
+TOOLS := synth prep train infer ensemble aggregate validate volume publish
 # The stamp lives in the environment and names this checkout, so a venv shared between
 # clones (CI's) is re-pointed at each new checkout's editable sources; installing
 # removes the other checkouts' stamps, whose sources the venv no longer points at.
