@@ -74,7 +74,7 @@ DOCKER_RUN = $(ENGINE) run --rm -i --network none --user $$(id -u):$$(id -g) -v 
 tool = $(if $(DOCKER),$(DOCKER_RUN) $(IMAGE_PREFIX)/$(1),rts-$(1))
 SETUP = $(if $(DOCKER),,install)
 
-.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery thresholds demo-cv demo-s2 demo-s2-models demo-report demo-classic demo-cv-run demo-ablation-model demo-volume test-slurm \
+.PHONY: demo-world demo-stacks demo-models demo-chain demo-thresholds demo-gallery demo-publish thresholds demo-cv demo-s2 demo-s2-models demo-report demo-classic demo-cv-run demo-ablation-model demo-volume test-slurm \
   docker-demo images test-images \
   pipeline docker-pipeline
 
@@ -122,11 +122,20 @@ demo: demo-gallery
 # The demo's page: reports, figures and the quicklooks of the held-apart scenes (standard
 # library only, so it runs the same with DOCKER=1, where the venv may not exist).
 GALLERY_PYTHON = $(if $(DOCKER),$(PYTHON),$(BIN)/python)
-demo-gallery: demo-thresholds $(if $(DOCKER),,demo-report)
+demo-gallery: demo-thresholds demo-publish $(if $(DOCKER),,demo-report)
 	@$(GALLERY_PYTHON) workflow/gallery.py $(DEMO_DIR) --models $(DEMO_MODELS) > /dev/null
 	@echo "" >&2
 	@echo "Demo gallery (reports, quicklooks of the held-apart scenes): $(DEMO_DIR)/index.html" >&2
 	@echo "  open file://$(abspath $(DEMO_DIR))/index.html" >&2
+	@echo "Web map and STAC catalogue: $(DEMO_DIR)/site (it needs a server for its tiles):" >&2
+	@echo "  $(BIN)/rts-publish serve $(DEMO_DIR)   then open http://127.0.0.1:8000/site/" >&2
+
+# The web map (rts-publish): the products, the Level 1 of every scene, the validation and the
+# models as a static site with its STAC catalogue.
+demo-publish: demo-chain
+	@echo "== rts-publish: products, scenes, validation and models as a web map -> $(DEMO_DIR)/site" >&2
+	$(call tool,publish) $(DEMO_DIR)/products --level1 $(DEMO_DIR)/level1 --validation $(DEMO_DIR)/validation \
+	  --model $(DEMO_MODELS)/tcvis.onnx --model $(DEMO_MODELS)/notcvis.onnx -q -o $(DEMO_DIR)/site > /dev/null
 
 # Sentinel-2: the same kind of world as Sentinel-2 L2A products (10 m; SAFE folders and STAC
 # items), through the same chain with its own small models (make demo-s2-models retrains them,

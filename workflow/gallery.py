@@ -228,6 +228,18 @@ def scenes_section(page: Page, demo: Path) -> int:
     return len(scenes)
 
 
+def map_section(page: Page, demo: Path) -> None:
+    """The web map of rts-publish, where the demo published one (``demo/site``)."""
+    site = demo / "site" / "index.html"
+    if not site.is_file():
+        return
+    page.add('<section id="map"><h2>Web map</h2><p><a href="' + page.href(site) + '">The products on a map</a>: '
+             "Level 2 by year, tracks, coverage, H3 density and the scenes' quicklooks, with a year selector "
+             "and each slump's history (<code>rts-publish</code>), and its STAC catalogue. The map reads its "
+             "tiles by HTTP range requests, so it needs a server: <code>rts-publish serve "
+             f"{esc(demo.name)}</code>, then open <code>http://127.0.0.1:8000/site/</code>.</p></section>")
+
+
 def models_section(page: Page, models: Path | None) -> None:
     if models is None or not models.is_dir():
         return
@@ -249,9 +261,11 @@ def build(demo: Path, out: Path | None = None, models: Path | None = None) -> Pa
     page.add(f"<header><h1>{esc(TITLE)}</h1><p>The chain on the synthetic demo world "
              f"(<code>{esc(demo.name)}/</code>): rts-synth, rts-prep, rts-infer, rts-ensemble, rts-aggregate, "
              "rts-validate.</p></header><main>")
+    map_link = ' · <a href="#map">Web map</a>' if (demo / "site" / "index.html").is_file() else ""
     page.add('<nav><p><a href="#held-apart">Held-apart scenes</a> · <a href="#validation">Validation</a> · '
              '<a href="#figures">Per region and ablations</a> · <a href="#thresholds">Thresholds</a> · '
-             '<a href="#products">Products</a></p></nav>')
+             f'<a href="#products">Products</a>{map_link}</p></nav>')
+    map_section(page, demo)
     count = scenes_section(page, demo)
     page.add('<div id="validation"></div>')
     report_section(page, "Validation of the held-apart scenes", demo / "validation",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas
 import numpy as np
+import pandas
 import pyogrio
 import pystac
 import pytest
@@ -232,3 +233,29 @@ def test_bad_inputs_one_line_and_no_partial_site(inputs, tmp_path):
     done = run_script("rts-publish", root / "products", "-o", stranger)
     assert done.returncode == 2 and "not a site of rts-publish" in done.stderr
     assert [p.name for p in stranger.iterdir()] == ["notes.txt"]
+
+
+def test_volume_of_the_longest_pair_joins_the_tracks_and_no_tile_is_over_500_kb(inputs, site, tmp_path):
+    from pmtiles.reader import MmapSource, all_tiles
+    from rts_publish import publish_site
+
+    root, _ = inputs
+    tracks = geopandas.read_parquet(root / "products" / "tracks.parquet")
+    ids = tracks["track_id"].astype(str).tolist()
+    volume = pandas.DataFrame({
+        "feature_id": ids + ids[:1], "date_before": ["2021-07-01"] * len(ids) + ["2022-07-01"],
+        "date_after": ["2023-07-01"] * len(ids) + ["2023-07-01"], "volume_change_m3": [-1000.0] * len(ids) + [-5.0],
+        "volume_change_sigma_m3": [100.0] * (len(ids) + 1), "volume_loss_m3": [900.0] * (len(ids) + 1),
+        "dh_mean_m": [-0.5] * (len(ids) + 1)})
+    (tmp_path / "volume").mkdir()
+    volume.to_parquet(tmp_path / "volume" / "volume.parquet")
+    result = publish_site(root / "products", tmp_path / "site", volume=tmp_path / "volume")
+    assert result.failed == [] and not result.skipped
+    tiles = pyogrio.read_dataframe(result.site / "tiles" / "tracks.pmtiles")
+    assert set(tiles["volume_change_m3"]) == {-1000.0}  # the longest pair, not the later one-year pair
+    assert json.loads((result.site / "config.json").read_text())["layers"]["tracks"]["volume"] is True
+    assert (result.site / "files" / "volume" / "volume.parquet").is_file()
+    for layer in ("level2", "tracks", "coverage", "h3"):
+        with open(site / "tiles" / f"{layer}.pmtiles", "rb") as stream:
+            sizes = [len(data) for _, data in all_tiles(MmapSource(stream))]
+        assert sizes and max(sizes) <= 500_000

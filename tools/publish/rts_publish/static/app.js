@@ -197,7 +197,8 @@ async function main() {
   const protocol = new pmtiles.Protocol();
   maplibregl.addProtocol("pmtiles", protocol.tile);
   const base = new URL(".", window.location.href).href;
-  const map = new maplibregl.Map({ container: "map", style: style(config, base), bounds: config.bounds,
+  // hash: the view is in the address (#zoom/lat/lon), so a view can be shared or bookmarked
+  const map = new maplibregl.Map({ container: "map", style: style(config, base), bounds: config.bounds, hash: true,
     fitBoundsOptions: { padding: 40 }, maxZoom: 18, attributionControl: { compact: true } });
   window.rts.map = map;
   map.addControl(new maplibregl.NavigationControl(), "top-right");
