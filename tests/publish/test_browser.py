@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import threading
 from pathlib import Path
 
 import geopandas
@@ -82,3 +83,24 @@ def test_map_page_renders_clicks_and_filters_by_year(inputs, site, server):  # n
         print(f"page load to first features: {first_features_ms:.0f} ms")
     finally:
         browser.close()
+
+
+def test_a_page_without_features_opens_without_errors(inputs, tmp_path):  # noqa: F811
+    from rts_publish import publish_site
+    from rts_publish.serve import make_server
+
+    from tests.publish.test_publish import empty_products
+
+    empty_site = publish_site(empty_products(inputs, tmp_path / "products"), tmp_path / "site").site
+    empty_server = make_server(empty_site, 0)
+    threading.Thread(target=empty_server.serve_forever, daemon=True).start()
+    browser = Browser()
+    try:
+        browser.navigate(f"http://127.0.0.1:{empty_server.server_address[1]}/index.html")
+        browser.wait_for("window.rts && window.rts.ready", 90)
+        assert browser.evaluate("window.rts.firstFeaturesMs") is None
+        assert browser.console_errors + browser.evaluate("window.rts.errors") == []
+    finally:
+        browser.close()
+        empty_server.shutdown()
+        empty_server.server_close()

@@ -259,3 +259,23 @@ def test_volume_of_the_longest_pair_joins_the_tracks_and_no_tile_is_over_500_kb(
         with open(site / "tiles" / f"{layer}.pmtiles", "rb") as stream:
             sizes = [len(data) for _, data in all_tiles(MmapSource(stream))]
         assert sizes and max(sizes) <= 500_000
+
+
+def empty_products(inputs, folder: Path) -> Path:
+    """The test products with every feature removed: a region observed without a slump."""
+    root, _ = inputs
+    folder.mkdir()
+    for path in (root / "products").glob("*.parquet"):
+        geopandas.read_parquet(path).iloc[:0].to_parquet(folder / path.name)
+    return folder
+
+
+def test_products_without_features_publish_a_page_over_the_arctic(inputs, tmp_path):
+    products = empty_products(inputs, tmp_path / "products")
+    done = run_script("rts-publish", products, "-o", tmp_path / "site", "-q")
+    assert done.returncode == 0, done.stderr
+    config = json.loads((tmp_path / "site" / "config.json").read_text())
+    assert config["layers"] == {} and config["years"] == [] and config["bounds"] == [-180.0, 60.0, 180.0, 84.0]
+    assert not list((tmp_path / "site" / "tiles").glob("*.pmtiles"))
+    for stac in stac_objects(tmp_path / "site"):
+        assert errors_of(stac.to_dict(transform_hrefs=False)) == [], stac.id

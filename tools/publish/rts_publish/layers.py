@@ -82,6 +82,8 @@ def track_histories(level2: gpd.GeoDataFrame) -> pd.Series:
     """Each track's area by year as compact JSON (``[[2019, 1234], ...]``, m², rounded),
     indexed by track id: a clicked feature carries its track's history in the tile."""
     rows = level2[["track_id", "year", "area_m2"]].dropna()
+    if rows.empty:
+        return pd.Series(dtype=object)
     rows = rows.groupby(["track_id", "year"], sort=True)["area_m2"].sum().reset_index()
     return rows.groupby("track_id").apply(
         lambda group: json.dumps([[int(y), round(float(a))] for y, a in zip(group["year"], group["area_m2"],
@@ -118,8 +120,16 @@ def years_of(frames: dict[str, gpd.GeoDataFrame]) -> list[int]:
     return sorted(years)
 
 
-def bounds_of(frame: gpd.GeoDataFrame) -> list[float]:
-    bounds = frame.total_bounds
-    if not np.all(np.isfinite(bounds)):
-        raise InputError("the Level-2 features have no finite extent")
-    return [float(b) for b in bounds]
+ARCTIC_BOUNDS = [-180.0, 60.0, 180.0, 84.0]
+
+
+def bounds_of(frames: dict[str, gpd.GeoDataFrame]) -> list[float]:
+    """The map's first view: Level 2, else the coverage (a region observed without a
+    slump), else the Arctic."""
+    for name in ("level2", "tracks", "coverage"):
+        frame = frames.get(name)
+        if frame is not None and len(frame):
+            bounds = frame.total_bounds
+            if np.all(np.isfinite(bounds)):
+                return [float(b) for b in bounds]
+    return list(ARCTIC_BOUNDS)

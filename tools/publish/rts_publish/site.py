@@ -89,7 +89,7 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
     histories = layer_tools.track_histories(frames["level2"])
     frames["level2"] = layer_tools.with_history(frames["level2"], histories)
     frames["tracks"] = layer_tools.with_history(frames["tracks"], histories)
-    bounds = layer_tools.bounds_of(frames["level2"] if len(frames["level2"]) else frames["tracks"])
+    bounds = layer_tools.bounds_of(frames)
     years = layer_tools.years_of(frames)
 
     site.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +98,9 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
         _copy_static(building)
         tiles = {}
         for name, frame in scene_items(list(frames.items()), "tiles", unit="layer"):
+            if frame.empty:  # GDAL makes no archive of nothing; the page leaves the layer out
+                log.info("%s: no features, no tiles", name)
+                continue
             layer = next(item for item in layer_tools.LAYERS if item.name == name)
             tiles[name] = layer_tools.write_pmtiles(frame, building / "tiles" / f"{name}.pmtiles", layer)
         _write_json(building / "tiles" / "track_index.json", _track_index(frames["tracks"]))
@@ -111,7 +114,8 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
                 _place(path, building / "files" / "volume" / path.name)
         model_items = _model_items(models, building / "files" / "models", bounds, failed, debug)
         version = cli.tool_version("rts-publish")
-        catalogue_products = {name: ([data[name], tiles[name]], bounds, years) for name in tiles}
+        catalogue_products = {name: ([data[name], *([tiles[name]] if name in tiles else [])], bounds, years)
+                              for name in data}
         stac.catalogue(building, scenes, catalogue_products, version=version, license=license, models=model_items)
         config = _config(frames, tiles, scenes, reports, bounds, years, stamp, version, building)
         _write_json(building / CONFIG_NAME, config)

@@ -38,12 +38,16 @@ function style(config, base) {
         0, "#fff7bc", 1, "#fec44f", 5, "#d95f0e", 20, "#993404"], "fill-opacity": 0.35,
         "fill-outline-color": "#99340455" } });
   }
-  layers.push({ id: "tracks-line", type: "line", source: "tracks", "source-layer": "tracks",
-    paint: { "line-color": "#263238", "line-width": 1.2, "line-dasharray": [2, 1] } });
-  layers.push({ id: "level2-fill", type: "fill", source: "level2", "source-layer": "level2",
-    paint: { "fill-color": colour, "fill-opacity": 0.75 } });
-  layers.push({ id: "level2-line", type: "line", source: "level2", "source-layer": "level2",
-    paint: { "line-color": "#000000", "line-width": 0.6, "line-opacity": 0.6 } });
+  if (sources.tracks) {
+    layers.push({ id: "tracks-line", type: "line", source: "tracks", "source-layer": "tracks",
+      paint: { "line-color": "#263238", "line-width": 1.2, "line-dasharray": [2, 1] } });
+  }
+  if (sources.level2) {
+    layers.push({ id: "level2-fill", type: "fill", source: "level2", "source-layer": "level2",
+      paint: { "fill-color": colour, "fill-opacity": 0.75 } });
+    layers.push({ id: "level2-line", type: "line", source: "level2", "source-layer": "level2",
+      paint: { "line-color": "#000000", "line-width": 0.6, "line-opacity": 0.6 } });
+  }
   return { version: 8, sources, layers };
 }
 
@@ -241,7 +245,7 @@ async function main() {
       const id = `quicklook-${index}`;
       map.addSource(id, { type: "image", url: scene.quicklook, coordinates: scene.corners });
       map.addLayer({ id, type: "raster", source: id, layout: { visibility: "none" }, paint: { "raster-opacity": 0.85 } },
-        "tracks-line");
+        ["tracks-line", "level2-fill"].find((below) => map.getLayer(below)));
       state.quicklookLayers.push(id);
       state.quicklookYears[id] = scene.year;
     });
@@ -257,7 +261,7 @@ async function main() {
   }
   // page load (navigation start) to the first frame that shows Level-2 features
   const firstFeatures = () => {
-    if (map.queryRenderedFeatures({ layers: ["level2-fill"] }).length) {
+    if (map.getLayer("level2-fill") && map.queryRenderedFeatures({ layers: ["level2-fill"] }).length) {
       window.rts.firstFeaturesMs = performance.now();
       map.off("render", firstFeatures);
     }
