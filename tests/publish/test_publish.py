@@ -158,7 +158,7 @@ def test_pmtiles_keep_display_attributes_and_each_track_history(inputs, site):
     info = pyogrio.read_info(site / "tiles" / "level2.pmtiles")
     assert info["layer_name"] == "level2"
     assert {"track_id", "year", "area_m2", "detection_ratio", "history"} <= set(info["fields"])
-    assert (info["dataset_metadata"]["minzoom"], info["dataset_metadata"]["maxzoom"]) == ("1", "15")
+    assert (info["dataset_metadata"]["minzoom"], info["dataset_metadata"]["maxzoom"]) == ("8", "15")
     tiles = pyogrio.read_dataframe(site / "tiles" / "level2.pmtiles")
     assert set(zip(tiles["track_id"], tiles["year"], strict=True)) == \
         set(zip(level2["track_id"], level2["year"], strict=True))

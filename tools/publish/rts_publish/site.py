@@ -31,7 +31,6 @@ from importlib import resources
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import rasterio
 import rasterio.warp
@@ -78,34 +77,31 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
     if not overwrite and _recorded_stamp(site) == stamp:
         log.info("%s is up to date; skipped (--overwrite to rebuild)", site)
         return PublishResult(site, skipped=True)
-    frames = {}
-    for layer in layer_tools.LAYERS:
-        frame = layer_tools.read_layer(products, layer)
-        if frame is not None:
-            frames[layer.name] = frame
+    sources = {layer.name: source for layer in layer_tools.LAYERS
+               if (source := layer_tools.open_layer(products, layer)) is not None}
     failed: list[str] = []
-    if volume is not None:
-        frames["tracks"] = _with_volume(frames["tracks"], Path(volume), failed, debug)
-    histories = layer_tools.track_histories(frames["level2"])
-    frames["level2"] = layer_tools.with_history(frames["level2"], histories)
-    frames["tracks"] = layer_tools.with_history(frames["tracks"], histories)
-    bounds = layer_tools.bounds_of(frames)
-    years = layer_tools.years_of(frames)
+    histories = layer_tools.track_histories(sources["level2"])
+    extras = {"level2": layer_tools.with_history(histories), "tracks": layer_tools.with_history(histories)}
+    volumes = _volume_table(Path(volume), failed, debug) if volume is not None else None
+    if volumes is not None:
+        with_history = extras["tracks"]
+        extras["tracks"] = lambda frame: _join_volume(with_history(frame), volumes)
+    bounds = layer_tools.bounds_of(sources)
+    years = layer_tools.years_of(sources)
 
     site.parent.mkdir(parents=True, exist_ok=True)
     building = _building_folder(site)
     try:
         _copy_static(building)
         tiles = {}
-        for name, frame in scene_items(list(frames.items()), "tiles", unit="layer"):
-            if frame.empty:  # GDAL makes no archive of nothing; the page leaves the layer out
+        for name, source in scene_items(list(sources.items()), "tiles", unit="layer"):
+            if not source.rows:  # GDAL makes no archive of nothing; the page leaves the layer out
                 log.info("%s: no features, no tiles", name)
                 continue
-            layer = next(item for item in layer_tools.LAYERS if item.name == name)
-            tiles[name] = layer_tools.write_pmtiles(frame, building / "tiles" / f"{name}.pmtiles", layer)
-        _write_json(building / "tiles" / "track_index.json", _track_index(frames["tracks"]))
-        data = {name: _place(products / layer.file, building / "data" / layer.file)
-                for layer in layer_tools.LAYERS if name_in(frames, (name := layer.name))}
+            tiles[name] = layer_tools.write_pmtiles(layer_tools.batches(source, extras.get(name)), source,
+                                                    building / "tiles" / f"{name}.pmtiles")
+        _write_json(building / "tiles" / "track_index.json", layer_tools.track_bounds(sources["tracks"]))
+        data = {name: _place(source.path, building / "data" / source.path.name) for name, source in sources.items()}
         scenes = _place_scenes(level1_files, building / "files" / "level1", failed, debug)
         reports = [_place(path, building / "files" / "validation" / path.name)
                    for path in _listed(validation, VALIDATION_FILES)]
@@ -117,17 +113,16 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
         catalogue_products = {name: ([data[name], *([tiles[name]] if name in tiles else [])], bounds, years)
                               for name in data}
         stac.catalogue(building, scenes, catalogue_products, version=version, license=license, models=model_items)
-        config = _config(frames, tiles, scenes, reports, bounds, years, stamp, version, building)
+        with_volume = {name for name, source in sources.items() if source.has_volume}
+        if volumes is not None:
+            with_volume.add("tracks")
+        config = _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, building)
         _write_json(building / CONFIG_NAME, config)
         _replace(building, site)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
     return PublishResult(site, failed=failed)
-
-
-def name_in(frames: dict, name: str) -> bool:
-    return name in frames
 
 
 def _listed(folder: str | Path | None, names: Sequence[str]) -> list[Path]:
@@ -216,9 +211,9 @@ def _acquired(text: str | None, scene_id: str) -> datetime:
     return sceneid.acquired_from_scene_id(scene_id)
 
 
-def _with_volume(tracks: gpd.GeoDataFrame, folder: Path, failed: list[str], debug: bool) -> gpd.GeoDataFrame:
-    """Tracks with the volume figures of rts-volume's longest pair per track (when its
-    ``feature_id`` is a track id)."""
+def _volume_table(folder: Path, failed: list[str], debug: bool) -> pd.DataFrame | None:
+    """rts-volume's figures of each feature's longest pair (its ``feature_id`` a track id
+    as text), or None (one error line) when the folder has none that can be read."""
     path = folder / "volume.parquet"
     try:
         if not path.is_file():
@@ -228,15 +223,18 @@ def _with_volume(tracks: gpd.GeoDataFrame, folder: Path, failed: list[str], debu
     except Exception as exc:  # noqa: BLE001 - volumes are optional: the site goes on without them
         report_error(path, exc, debug=debug)
         failed.append(str(path))
-        return tracks
+        return None
     volume["span"] = pd.to_datetime(volume["date_after"]) - pd.to_datetime(volume["date_before"])
-    volume = volume.sort_values("span").drop_duplicates("feature_id", keep="last")
-    volume["track_id"] = volume["feature_id"].astype(str)
-    columns = ["track_id", *layer_tools.VOLUME_COLUMNS]
-    joined = tracks.drop(columns=[c for c in layer_tools.VOLUME_COLUMNS if c in tracks]).assign(
-        _key=tracks["track_id"].astype(str)).merge(volume[columns].rename(columns={"track_id": "_key"}), on="_key",
-                                                   how="left").drop(columns="_key")
-    return gpd.GeoDataFrame(joined, geometry=tracks.geometry.name, crs=tracks.crs)
+    volume = volume.sort_values("span", kind="stable").drop_duplicates("feature_id", keep="last")
+    volume["_key"] = volume["feature_id"].astype(str)
+    return volume[["_key", *layer_tools.VOLUME_COLUMNS]]
+
+
+def _join_volume(tracks: pd.DataFrame, volumes: pd.DataFrame) -> pd.DataFrame:
+    """A batch of tracks with the volume columns of their track id (NaN where none)."""
+    tracks = tracks.drop(columns=[c for c in layer_tools.VOLUME_COLUMNS if c in tracks])
+    joined = tracks.assign(_key=tracks["track_id"].astype(str)).merge(volumes, on="_key", how="left")
+    return joined.drop(columns="_key").astype({c: float for c in layer_tools.VOLUME_COLUMNS})
 
 
 def _model_items(models: Sequence[str | Path], folder: Path, bbox: list[float], failed: list[str],
@@ -279,18 +277,7 @@ def _model_metadata(path: Path) -> dict:
     return metadata
 
 
-def _track_index(tracks: gpd.GeoDataFrame) -> list:
-    """``[[track_id, west, south, east, north], ...]`` for the page's search by track id."""
-    bounds = tracks.geometry.bounds.round(6).to_numpy()
-    ids = tracks["track_id"].to_numpy()
-    return [[_plain(i), *map(float, b)] for i, b in zip(ids, bounds, strict=True)]
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _config(frames, tiles, scenes, reports, bounds, years, stamp, version, root: Path) -> dict:
+def _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, root: Path) -> dict:
     return {
         "title": "rtsmap: retrogressive thaw slumps",
         "generator": f"rts-publish {version}",
@@ -298,9 +285,8 @@ def _config(frames, tiles, scenes, reports, bounds, years, stamp, version, root:
         "fingerprint": stamp,
         "bounds": bounds,
         "years": years,
-        "layers": {name: {"url": path.relative_to(root).as_posix(), "features": int(len(frames[name])),
-                          "volume": any(c in frames[name] for c in layer_tools.VOLUME_COLUMNS)}
-                   for name, path in tiles.items()},
+        "layers": {name: {"url": path.relative_to(root).as_posix(), "features": sources[name].rows,
+                          "volume": name in with_volume} for name, path in tiles.items()},
         "track_index": "tiles/track_index.json",
         "catalog": "catalog.json",
         "scenes": [{"id": s.scene_id, "year": s.acquired.year, "acquired": s.acquired.isoformat(), "bbox": s.bbox,
