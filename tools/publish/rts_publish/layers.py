@@ -47,6 +47,7 @@ class Layer:
     required: bool = True
     min_zoom: int = MIN_ZOOM
     max_zoom: int = MAX_ZOOM
+    explode: bool = False  # tile each part of a multipolygon as its own feature (see batches)
 
 
 # Footprints start at zoom FOOTPRINT_MIN_ZOOM (a tile of about 50 km at 70 N, where a 1 ha slump is
@@ -58,7 +59,7 @@ LAYERS = (
                                        "first_observed", "last_observed"), min_zoom=FOOTPRINT_MIN_ZOOM),
     Layer("tracks", "tracks.parquet", ("track_id", "first_year", "last_year", "n_years"),
           min_zoom=FOOTPRINT_MIN_ZOOM),
-    Layer("coverage", "coverage_level2.parquet", ("year", "area_km2"), required=False, max_zoom=12),
+    Layer("coverage", "coverage_level2.parquet", ("year", "area_km2"), required=False, max_zoom=10, explode=True),
     Layer("h3", "h3.parquet", ("h3_cell", "resolution", "year", "n_features", "rts_area_m2", "affected_pct"),
           required=False, max_zoom=10),
 )
@@ -133,6 +134,8 @@ def batches(source: Source, extra: Callable[[pd.DataFrame], pd.DataFrame] | None
             for column in source.columns:
                 if frame[column].dtype == object or pd.api.types.is_datetime64_any_dtype(frame[column]):
                     frame[column] = frame[column].astype(str)
+            if source.layer.explode:
+                frame = _exploded(frame, source.geometry)
             yield extra(frame) if extra is not None else frame
 
     stream = frames()
@@ -141,6 +144,17 @@ def batches(source: Source, extra: Callable[[pd.DataFrame], pd.DataFrame] | None
     return pa.RecordBatchReader.from_batches(
         schema, (pa.RecordBatch.from_pandas(f, schema=schema, preserve_index=False)
                  for f in itertools.chain([first], stream)))
+
+
+def _exploded(frame: pd.DataFrame, geometry: str) -> pd.DataFrame:
+    """One row per polygon of each multipolygon. A year's coverage is one multipolygon
+    of every site across the Arctic: GDAL clipped it whole to each of its tiles, which
+    took minutes for 3 rows of the pan-Arctic product."""
+    geometries = shapely.from_wkb(frame[geometry].to_numpy())
+    parts, index = shapely.get_parts(geometries, return_index=True)
+    exploded = frame.drop(columns=geometry).iloc[index].reset_index(drop=True)
+    exploded[geometry] = shapely.to_wkb(parts)
+    return exploded
 
 
 def track_histories(level2: Source) -> pd.Series:
