@@ -1,9 +1,10 @@
 """The map page in a real browser: Debian's Chromium, headless, WebGL in software,
 driven over the DevTools protocol. On the published test products: no console errors,
 Level 2 renders (pixels change where a footprint lies when its layer is switched),
-clicking a footprint shows its track id and area, and the year selector hides another
-year's footprint. Screenshots and the page-load-to-first-features time are kept under
-``build/test-artifacts/`` (``RTS_TEST_ARTIFACTS``)."""
+clicking a footprint shows its track id and area, the year selector hides another
+year's footprint, and the search finds a track id and coordinates. Screenshots and the
+page-load-to-first-features time are kept under ``build/test-artifacts/``
+(``RTS_TEST_ARTIFACTS``)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,19 @@ def test_map_page_renders_clicks_and_filters_by_year(inputs, site, server):  # n
         assert browser.evaluate(f"window.rts.map.queryRenderedFeatures([{x}, {y}], "
                                 "{layers: ['level2-fill']}).length") == 0
         assert np.abs(pixel(other_year, x, y) - pixel(shown, x, y)).sum() > 60  # (coverage is 2022's shade now)
+        settle(browser, "const s = document.getElementById('year'); s.value = 'all'; "
+                        "s.dispatchEvent(new Event('change')); window.rts.map.jumpTo({center: [0, 0], zoom: 3})")
+        browser.evaluate(f"document.getElementById('search-text').value = '{feature.track_id}'; "
+                         "document.getElementById('search').requestSubmit()")
+        browser.wait_for("window.rts.map.getZoom() > 12 && !window.rts.map.isMoving()", 20)
+        centre = browser.evaluate("(() => { const c = window.rts.map.getCenter(); return [c.lng, c.lat]; })()")
+        assert abs(centre[0] - (west + east) / 2) < 1e-3 and abs(centre[1] - (south + north) / 2) < 1e-3
+        browser.evaluate("document.getElementById('search-text').value = '70.5, -130.25'; "
+                         "document.getElementById('search').requestSubmit()")
+        browser.wait_for("Math.abs(window.rts.map.getCenter().lat - 70.5) < 1e-6 && !window.rts.map.isMoving()", 20)
+        assert browser.evaluate("document.querySelectorAll('.maplibregl-ctrl-scale').length") == 1
+        assert browser.evaluate("[...document.querySelectorAll('#year-legend .entry')].map((e) => e.textContent)") \
+            == ["2021", "2022", "2023"]
         errors = browser.console_errors + browser.evaluate("window.rts.errors")
         assert errors == []
         (ARTEFACTS / "browser.json").write_text(json.dumps({"first_features_ms": first_features_ms}))
