@@ -226,6 +226,8 @@ def test_bad_inputs_one_line_and_no_partial_site(inputs, tmp_path):
     assert done.stdout.strip() == str(tmp_path / "site" / "index.html")
     scenes = json.loads((tmp_path / "site" / "config.json").read_text())["scenes"]
     assert [scene["id"] for scene in scenes] == ["20220710_200000_00_2416", "20230705_200000_00_2416"]
+    again = run_script("rts-publish", root / "products", "--level1", level1, "-o", tmp_path / "site", "-q")
+    assert again.returncode == 1 and again.stderr == done.stderr  # tried again, not skipped as complete
 
     stranger = tmp_path / "stranger"
     stranger.mkdir()

@@ -117,6 +117,7 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
         if volumes is not None:
             with_volume.add("tracks")
         config = _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, building)
+        config["failed"] = [Path(path).name for path in failed]  # a rerun tries them again rather than skip
         _write_json(building / CONFIG_NAME, config)
         _replace(building, site)
     except BaseException:
@@ -330,8 +331,10 @@ def _static_digest() -> str:
 
 
 def _recorded_stamp(site: Path) -> str | None:
+    """The fingerprint of a complete site: none where an input had failed."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
-        return json.loads((site / CONFIG_NAME).read_text()).get("fingerprint")
+        config = json.loads((site / CONFIG_NAME).read_text())
+        return None if config.get("failed") else config.get("fingerprint")
     return None
 
 

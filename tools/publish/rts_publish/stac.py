@@ -75,7 +75,7 @@ def _asset(path: Path, title: str, roles: list[str]) -> pystac.Asset:
     return asset
 
 
-def _raster_fields(item: pystac.Item, asset: pystac.Asset, path: Path) -> None:
+def _raster_fields(asset: pystac.Asset, path: Path) -> None:
     with rasterio.open(path) as src:
         projection = ProjectionExtension.ext(asset, add_if_missing=False)
         projection.code = src.crs.to_string() if src.crs is not None else None
@@ -117,7 +117,7 @@ def scene_item(scene: SceneFiles) -> pystac.Item:
         asset = _asset(path, title, roles)
         item.add_asset(key, asset)
         if path.suffix == ".tif":
-            _raster_fields(item, asset, path)
+            _raster_fields(asset, path)
     _processing(item, "L1", _software(scene.tags))
     return item
 
