@@ -61,7 +61,7 @@ def browse(site: Path, zxy: tuple[int, int, int]) -> dict:
     sys.path.insert(0, str(ROOT))
     from rts_publish.serve import make_server
 
-    from tests.publish.browser import Browser
+    from tests.browser import Browser
 
     server = make_server(site, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.publish.browser import Browser, chromium_path
+from tests.browser import Browser, chromium_path
 from tests.publish.test_publish import inputs, server, site  # noqa: F401 - the fixtures
 
 pytestmark = pytest.mark.skipif(chromium_path() is None, reason="no Chromium (Debian: apt install chromium)")

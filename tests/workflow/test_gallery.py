@@ -3,7 +3,6 @@ PNGs made here) rather than a whole demo run, and rendered in headless Chromium 
 one is installed."""
 
 import json
-import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -13,6 +12,8 @@ from urllib.parse import unquote
 import numpy as np
 import pytest
 from PIL import Image
+
+from tests.browser import chromium_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "workflow" / "gallery.py"
@@ -128,14 +129,6 @@ def test_a_missing_quicklook_is_said_not_linked(demo):
     assert "No quicklook: run rts-ensemble with --quicklook." in index.read_text()
 
 
-def chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def headless(browser: str, *args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                            "--no-first-run", "--disable-extensions", "--disable-background-networking",
@@ -164,10 +157,10 @@ def parse_body(dom: str) -> dict:
     return Body.attrs
 
 
-@pytest.mark.skipif(chromium() is None, reason="no chromium binary (apt-get install chromium) to render the page")
+@pytest.mark.skipif(chromium_path() is None, reason="no chromium binary (apt-get install chromium) to render the page")
 def test_the_page_renders_in_headless_chromium_with_every_image(demo, tmp_path):
     demo, models = demo
-    browser = chromium()
+    browser = chromium_path()
     index = build(demo, models)
     shot = tmp_path / "gallery.png"
     done = headless(browser, f"--screenshot={shot}", "--window-size=1280,2000", "--hide-scrollbars",

@@ -1,7 +1,7 @@
-"""A headless Chromium (Debian's ``chromium``) driven over the DevTools protocol with
-websocket-client: enough of a browser driver for the map page's tests (navigate,
-evaluate, click, screenshot, console errors), without a chromedriver download.
-WebGL runs in software (SwiftShader)."""
+"""Debian's Chromium for the tests: :func:`chromium_path` finds it, and :class:`Browser`
+drives a headless one over the DevTools protocol with websocket-client, enough of a
+browser driver for the map page's tests (navigate, evaluate, click, screenshot, console
+errors) without a chromedriver download. WebGL runs in software (SwiftShader)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import websocket
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 
 def chromium_path() -> str | None:
