@@ -176,3 +176,14 @@ def test_the_page_renders_in_headless_chromium_with_every_image(demo, tmp_path):
     # the check sees a broken image when there is one
     (demo / "validation" / "map.png").write_bytes(b"not a png")
     assert broken_images(browser, index, tmp_path) == (images, 1)
+
+
+def test_the_page_links_the_web_map_where_the_demo_published_one(demo):
+    demo, models = demo
+    assert "site/index.html" not in parse(build(demo, models)).links
+    assert 'href="#map"' not in (demo / "index.html").read_text()
+    (demo / "site").mkdir()
+    (demo / "site" / "index.html").write_text("<!doctype html><title>map</title>")
+    index = build(demo, models)
+    assert "site/index.html" in parse(index).links
+    assert 'href="#map"' in index.read_text() and f"rts-publish serve {demo.name}" in index.read_text()
