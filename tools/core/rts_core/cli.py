@@ -111,9 +111,10 @@ def command(tool: str, package: str, **kwargs):
     return _decorate(tool, package, Command, **kwargs)
 
 
-def group(tool: str, package: str, **kwargs):
-    """``click.group`` for a tool with subcommands (rts-train, rts-validate)."""
-    return _decorate(tool, package, Group, **kwargs)
+def group(tool: str, package: str, cls: type[Group] = Group, **kwargs):
+    """``click.group`` for a tool with subcommands (rts-train, rts-validate); ``cls``: a
+    :class:`Group` of the tool's own (rts-publish's default subcommand)."""
+    return _decorate(tool, package, cls, **kwargs)
 
 
 def paths_argument(name: str = "paths", metavar: str = "PATH...", required: bool = True):

@@ -130,7 +130,7 @@ def _geo_of(table) -> dict:
     return geo
 
 
-def _opened(path: Path | str):
+def opened(path: Path | str):
     """A Parquet file with its footer read once, and its "geo" metadata."""
     import pyarrow.parquet as parquet
 
@@ -240,7 +240,7 @@ def read(path: Path | str):
     """A GeoParquet file as a GeoDataFrame; other encodings than WKB through geopandas."""
     import geopandas
 
-    source, geo = _opened(path)
+    source, geo = opened(path)
     if not _is_wkb(geo):
         return geopandas.read_parquet(path)
     return frame_of(source.read(use_threads=False), geo)  # small files: threads cost more than they give
@@ -252,7 +252,7 @@ def read_parts(path: Path | str) -> Parts:
     import numpy as np
     import pandas
 
-    source, geo = _opened(path)
+    source, geo = opened(path)
     if _is_wkb(geo):
         return parts_of(source.read(use_threads=False), geo)
     frame = geopandas.read_parquet(path)
@@ -263,7 +263,7 @@ def read_parts(path: Path | str) -> Parts:
 def read_row_groups(path: Path | str) -> Iterator:
     """A GeoParquet file as GeoDataFrames of one row group each (at least one frame,
     possibly empty), for files too large to read at once."""
-    source, geo = _opened(path)
+    source, geo = opened(path)
     for index in range(source.num_row_groups):
         yield frame_of(source.read_row_group(index), geo)
     if source.num_row_groups == 0:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from rts_core.runner import emit
 from .serve import make_server
 from .site import TOOL, publish_site
 
-log = logging.getLogger(__name__)
-
 
 class PublishGroup(cli.Group):
     """``rts-publish PRODUCTS_DIR ...`` publishes (CONTRACT.md section 8); ``rts-publish
@@ -29,7 +26,7 @@ class PublishGroup(cli.Group):
         return super().parse_args(ctx, args)
 
 
-@cli._decorate(TOOL, TOOL, PublishGroup, epilog="""Examples:
+@cli.group(TOOL, TOOL, cls=PublishGroup, epilog="""Examples:
 
 \b
   rts-publish products -o site

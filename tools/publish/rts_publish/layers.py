@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
-from rts_core import atomic
+from rts_core import atomic, geoparquet
 from rts_core.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,7 @@ def open_layer(products: Path, layer: Layer) -> Source | None:
             raise InputError(f"no {layer.file} in the products folder (rts-aggregate's output)")
         return None
     try:
-        parquet = pq.ParquetFile(path)
-        geo = json.loads(parquet.metadata.metadata[b"geo"])
+        parquet, geo = geoparquet.opened(path)
         geometry = str(geo["primary_column"])
         column = geo["columns"][geometry]
     except Exception as exc:  # noqa: BLE001 - a damaged or foreign file
@@ -210,7 +209,7 @@ def years_of(sources: dict[str, Source]) -> list[int]:
         source = sources.get(name)
         if source is not None and "year" in source.columns and source.rows:
             column = pq.read_table(source.path, columns=["year"]).column("year")
-            years.update(int(y) for y in pa.compute.unique(column).to_pylist() if y is not None)
+            years.update(int(y) for y in pc.unique(column).to_pylist() if y is not None)
     return sorted(years)
 
 

@@ -47,6 +47,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
             return None
         start, end = span
         stream.seek(start)
+        self.ranged = True
         self.send_response(206)
         self.send_header("Content-Type", self.guess_type(path))
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
@@ -55,14 +56,13 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         return _Limited(stream, end - start + 1)
 
+    ranged = False  # this response is a range (and says Accept-Ranges itself)
+
     def end_headers(self):
-        if self.command in ("GET", "HEAD") and not self._headers_buffer_has("Accept-Ranges"):
+        if self.command in ("GET", "HEAD") and not self.ranged:
             self.send_header("Accept-Ranges", "bytes")
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
-
-    def _headers_buffer_has(self, name: str) -> bool:
-        return any(line.lower().startswith(name.lower().encode()) for line in getattr(self, "_headers_buffer", []))
 
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)

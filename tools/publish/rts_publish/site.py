@@ -116,8 +116,8 @@ def publish_site(products: str | Path, site: str | Path, *, level1: str | Path |
         with_volume = {name for name, source in sources.items() if source.has_volume}
         if volumes is not None:
             with_volume.add("tracks")
-        config = _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, building)
-        config["failed"] = [Path(path).name for path in failed]  # a rerun tries them again rather than skip
+        config = _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, failed,
+                         building)
         _write_json(building / CONFIG_NAME, config)
         _replace(building, site)
     except BaseException:
@@ -135,18 +135,21 @@ def _listed(folder: str | Path | None, names: Sequence[str]) -> list[Path]:
     return [folder / name for name in names if (folder / name).is_file()]
 
 
+def _level1_name(path: Path) -> tuple[str, str] | None:
+    """(scene id, suffix) of a Level-1 file's name, or None for any other name."""
+    suffix = next((s for s in LEVEL1_SUFFIXES if path.name.endswith(s)), None)
+    if suffix is None or not sceneid.is_scene_id(path.name[:-len(suffix)]):
+        return None
+    return path.name[:-len(suffix)], suffix
+
+
 def _level1_files(folder: Path) -> list[Path]:
     """The Level-1 files of rts-ensemble's folder whose names are a scene id and a known
     suffix (nothing else is copied or linked)."""
     if not folder.is_dir():
         raise InputError(f"{folder}: not a folder (rts-ensemble's output folder)")
-    found = []
-    for path in sorted(folder.iterdir()):
-        suffix = next((s for s in LEVEL1_SUFFIXES if path.name.endswith(s)), None)
-        if suffix and path.is_file() and not path.is_symlink() \
-                and sceneid.is_scene_id(path.name[:-len(suffix)]):
-            found.append(path)
-    return found
+    return [path for path in sorted(folder.iterdir())
+            if path.is_file() and not path.is_symlink() and _level1_name(path) is not None]
 
 
 def _place(source: Path, target: Path) -> Path:
@@ -163,14 +166,13 @@ def _place(source: Path, target: Path) -> Path:
 def _place_scenes(files: list[Path], folder: Path, failed: list[str], debug: bool) -> list[stac.SceneFiles]:
     """Each scene's files in the site, with what its STAC item and the page need; a
     scene that cannot be read is one error line and is left out."""
-    by_scene: dict[str, list[Path]] = {}
+    by_scene: dict[str, dict[str, Path]] = {}
     for path in files:
-        suffix = next(s for s in LEVEL1_SUFFIXES if path.name.endswith(s))
-        by_scene.setdefault(path.name[:-len(suffix)], []).append(path)
+        scene_id, suffix = _level1_name(path)
+        by_scene.setdefault(scene_id, {})[suffix] = path
     scenes = []
-    for scene_id, paths in scene_items(sorted(by_scene.items()), "scenes", unit="scene"):
-        named = {next(s for s in LEVEL1_SUFFIXES if p.name.endswith(s)): p for p in paths}
-        source = named.get(".prob.tif") or named.get(".extent.parquet") or paths[0]
+    for scene_id, named in scene_items(sorted(by_scene.items()), "scenes", unit="scene"):
+        source = named.get(".prob.tif") or named.get(".extent.parquet") or next(iter(named.values()))
         try:
             footprint, acquired, tags = _scene_footprint(scene_id, named)
             placed = {stac.LEVEL1_ASSETS[suffix][0]: _place(path, folder / path.name) for suffix, path in named.items()}
@@ -205,10 +207,10 @@ def _scene_footprint(scene_id: str, named: dict[str, Path]) -> tuple[dict, datet
 
 
 def _acquired(text: str | None, scene_id: str) -> datetime:
+    """The scene's RTS_ACQUIRED time, else the one its id encodes."""
     if text:
         with contextlib.suppress(ValueError):
-            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            return when if when.tzinfo else when.replace(tzinfo=UTC)
+            return sceneid.parse_acquired(text)
     return sceneid.acquired_from_scene_id(scene_id)
 
 
@@ -278,7 +280,8 @@ def _model_metadata(path: Path) -> dict:
     return metadata
 
 
-def _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, root: Path) -> dict:
+def _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, version, failed,
+            root: Path) -> dict:
     return {
         "title": "rtsmap: retrogressive thaw slumps",
         "generator": f"rts-publish {version}",
@@ -295,6 +298,7 @@ def _config(sources, with_volume, tiles, scenes, reports, bounds, years, stamp, 
                     "corners": _corners(s.files.get("probability")),
                     "item": f"level1/{s.scene_id}/{s.scene_id}.json"} for s in scenes],
         "reports": [path.relative_to(root).as_posix() for path in reports],
+        "failed": [Path(path).name for path in failed],  # a rerun tries them again rather than skip
         "basemap": {"name": "OpenStreetMap", "tiles": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
                     "attribution": "© OpenStreetMap contributors"},
     }

@@ -117,15 +117,6 @@ class ErrorModel:
                 "patch_standard_errors": [float(e) for e in self.patch_error]}
 
 
-def fit_error_model(dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray, transform, crs,
-                    *, samples: int = 2000, seed: int = 0) -> ErrorModel:
-    """The error model of a co-registered pair from its elevation differences ``dh`` and
-    the earlier DEM's ``slope_deg`` on a grid (``transform``, ``crs``), over ``stable``:
-    :func:`fit_slope_errors`, then :func:`fit_correlation`."""
-    model = fit_slope_errors(dh, slope_deg, stable, seed=seed)
-    return fit_correlation(model, dh, slope_deg, stable, transform, crs, samples=samples, seed=seed)
-
-
 def fit_slope_errors(dh: np.ndarray, slope_deg: np.ndarray, stable: np.ndarray, *, seed: int = 0) -> ErrorModel:
     """sigma_dh by slope over ``stable`` (an ErrorModel without its correlation yet,
     enough for per-pixel sigmas)."""
