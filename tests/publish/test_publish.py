@@ -20,6 +20,7 @@ import pyogrio
 import pystac
 import pytest
 from affine import Affine
+from onnx import helper
 from PIL import Image
 from rasterio.windows import Window
 from rts_publish.serve import make_server, parse_range
@@ -27,7 +28,7 @@ from rts_publish.serve import make_server, parse_range
 from rts_core import contract, raster
 from tests.aggregate.test_report import TUK, write_scene
 from tests.conftest import run_script
-from tests.infer.models import conv_model
+from tests.infer.models import conv_model, save_model
 from tests.publish.stac_validate import errors_of
 
 SCENE = "20210701_200000_00_2416"
@@ -228,6 +229,22 @@ def test_bad_inputs_one_line_and_no_partial_site(inputs, tmp_path):
     assert [scene["id"] for scene in scenes] == ["20220710_200000_00_2416", "20230705_200000_00_2416"]
     again = run_script("rts-publish", root / "products", "--level1", level1, "-o", tmp_path / "site", "-q")
     assert again.returncode == 1 and again.stderr == done.stderr  # tried again, not skipped as complete
+
+    strange_model = save_model(tmp_path / "strange.onnx", [helper.make_node("Identity", ["input"], ["output"])], [],
+                               1, {"name": "strange", "bands": "ndvi"})
+    done = run_script("rts-publish", root / "products", "--model", strange_model, "-o", tmp_path / "site-2", "-q")
+    assert done.returncode == 1
+    assert done.stderr == (f"error: {strange_model}: its rts record's bands is not a list of band names "
+                           "(CONTRACT.md section 4)\n")
+    assert not (tmp_path / "site-2" / "models").exists() and (tmp_path / "site-2" / "index.html").is_file()
+
+    textual = tmp_path / "textual"
+    shutil.copytree(root / "products", textual)
+    level2 = geopandas.read_parquet(textual / "level2.parquet")
+    level2.assign(year=level2["year"].astype(str)).to_parquet(textual / "level2.parquet")
+    done = run_script("rts-publish", textual, "-o", tmp_path / "site-3")
+    assert done.returncode == 2 and not (tmp_path / "site-3").exists()
+    assert f"error: {textual}: level2.parquet: its year column holds string, not whole years" in done.stderr
 
     stranger = tmp_path / "stranger"
     stranger.mkdir()

@@ -34,6 +34,7 @@ MIN_ZOOM, MAX_ZOOM = 1, 15
 MAX_TILE_BYTES = 500_000  # GDAL's MAX_SIZE, set explicitly: the issue's bound on a tile
 VOLUME_COLUMNS = ("volume_change_m3", "volume_change_sigma_m3", "volume_loss_m3", "dh_mean_m")
 BATCH_ROWS = 20_000  # features per batch streamed to GDAL: memory holds one batch
+YEAR_COLUMNS = ("year", "first_year", "last_year")  # filtered on by the page: whole numbers
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,22 @@ def open_layer(products: Path, layer: Layer) -> Source | None:
     missing = [c for c in layer.columns[:2] if c not in names]
     if missing:
         raise InputError(f"{layer.file} lacks the column(s) {', '.join(missing)}")
+    for name in YEAR_COLUMNS:
+        if name in names and not pa.types.is_integer(parquet.schema_arrow.field(name).type):
+            raise InputError(f"{layer.file}: its {name} column holds {parquet.schema_arrow.field(name).type}, "
+                             "not whole years")
     keep = tuple(c for c in (*layer.columns, *VOLUME_COLUMNS) if c in names)
-    bbox = column.get("bbox")
-    bbox = tuple(float(v) for v in bbox[:4]) if isinstance(bbox, list) and len(bbox) >= 4 else None
-    return Source(layer, path, geometry, keep, parquet.metadata.num_rows, bbox)
+    return Source(layer, path, geometry, keep, parquet.metadata.num_rows, _lon_lat_box(column.get("bbox")))
+
+
+def _lon_lat_box(bbox) -> tuple[float, float, float, float] | None:
+    """The GeoParquet bbox as (west, south, east, north) when it is one on the globe."""
+    try:
+        west, south, east, north = (float(v) for v in bbox[:4])
+    except (TypeError, ValueError):
+        return None
+    inside = -180 <= west <= east <= 180 and -90 <= south <= north <= 90
+    return (west, south, east, north) if inside else None
 
 
 def _is_lon_lat(crs) -> bool:
@@ -221,6 +234,6 @@ def bounds_of(sources: dict[str, Source]) -> list[float]:
     slump), else the Arctic (from the GeoParquet bbox metadata)."""
     for name in ("level2", "tracks", "coverage"):
         source = sources.get(name)
-        if source is not None and source.rows and source.bbox is not None and np.all(np.isfinite(source.bbox)):
+        if source is not None and source.rows and source.bbox is not None:
             return [float(b) for b in source.bbox]
     return list(ARCTIC_BOUNDS)

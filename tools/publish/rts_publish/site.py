@@ -272,8 +272,11 @@ def _model_metadata(path: Path) -> dict:
         metadata = json.loads(raw) if raw else None
     except json.JSONDecodeError:
         metadata = None
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str) or not metadata["name"].strip():
         raise InputError("has no rts metadata record with a name (CONTRACT.md section 4)")
+    bands = metadata.get("bands")
+    if not isinstance(bands, list) or not bands or not all(isinstance(b, str) and b for b in bands):
+        raise InputError("its rts record's bands is not a list of band names (CONTRACT.md section 4)")
     inputs, outputs = session.get_inputs(), session.get_outputs()
     metadata["_input_shape"] = [d if isinstance(d, int) else -1 for d in inputs[0].shape]
     metadata["_output_shape"] = [d if isinstance(d, int) else -1 for d in outputs[0].shape]
